@@ -1,0 +1,221 @@
+"""Bayesian logit models, from multinomial to correlated mixed logit, as PyMC models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc_extras.prior import Prior
+from pytensor.raise_op import Assert
+
+from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
+from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
+from pymc_maxent.data.containers import NEW_INDIVIDUAL, ChoiceContainers, register_choice_data
+from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.utility import choice_probabilities, linear_utility, mask_unavailable
+
+NEW_INDIVIDUAL_PLACEHOLDER = "population draw"
+PRIOR_NAMES = ("alpha", "beta", "mu", "sigma", "sigma_situation", "lkj_eta")
+
+
+def build_model(
+    data: ChoiceData,
+    spec: str | ModelSpec = "MNL-2",
+    *,
+    attributes: Sequence[str] | None = None,
+    random: str | dict[str, str] = "normal",
+    correlated: bool = False,
+    reference=None,
+    priors: Mapping[str, Prior | float] | None = None,
+    store_probabilities: bool = True,
+) -> pm.Model:
+    """A PyMC model of the choices in ``data``.
+
+    Parameters
+    ----------
+    data : ChoiceData
+    spec : str or ModelSpec
+        A tier name (``"MNL-1"`` … ``"MXL-4"``, see :func:`tier_table`) or a full
+        per-attribute :class:`ModelSpec`.
+    attributes : sequence of str, optional
+        Attributes entering utility (tier names only); default all.
+    random, correlated, reference
+        Passed to :func:`tier_spec` (tier names only).
+    priors : mapping, optional
+        Overrides of the default priors by parameter name (``alpha``, ``beta``, ``mu``,
+        ``sigma``, ``sigma_situation``: :class:`pymc_extras.prior.Prior`; ``lkj_eta``: a
+        number). ``Prior("Flat")`` gives maximum likelihood at the MAP.
+    store_probabilities : bool
+        Record the choice probabilities ``p`` (situation × alternative) as a deterministic.
+
+    Returns
+    -------
+    pm.Model
+        Free parameters ``alpha`` (dim ``asc``), ``beta`` (``coefficient``), and for mixed
+        models ``mu``, ``sigma`` (``random_coefficient``), standardised deviations ``z``
+        (``individual``), ``sigma_situation`` and ``z_situation``; ``corr`` with
+        ``correlated=True``. The observed variable ``chosen`` gives the pointwise
+        log-likelihood.
+
+    Notes
+    -----
+    Utility ``U_ij = α_j(i) + Σ_k x_ijk β_k(i, j)``; probabilities are a softmax over the
+    available alternatives. Random components are non-centred:
+    ``θ_i = μ + σ ∘ z_i`` or ``θ_i = μ + L z_i`` with ``L`` an LKJ Cholesky factor;
+    lognormal coefficients are ``±exp(θ)``.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> model = pmx.build_model(pmx.load_travel_mode(), "MNL-2")
+    >>> sorted(model.named_vars_to_dims["beta"])
+    ['coefficient']
+    """
+    if isinstance(spec, str):
+        spec = tier_spec(
+            spec,
+            list(data.attributes) if attributes is None else list(attributes),
+            random=random,
+            correlated=correlated,
+            reference=reference,
+        )
+    resolved = resolve(spec, data)
+    unknown = set(priors or {}) - set(PRIOR_NAMES)
+    if unknown:
+        raise ChoiceDataError(f"priors for unknown parameters {sorted(unknown)}; known: {PRIOR_NAMES}")
+    with pm.Model(coords=data.coords | parameter_coords(resolved)) as model:
+        containers = register_choice_data(data)
+        define_choice_model(containers, resolved, priors or {}, store_probabilities)
+    return model
+
+
+def parameter_coords(resolved: ResolvedSpec) -> dict[str, list]:
+    coords = {"asc": resolved.asc_labels, "coefficient": resolved.fixed.labels}
+    if resolved.n_random:
+        coords |= {
+            "random_coefficient": resolved.random_labels,
+            "random_coefficient_": resolved.random_labels,
+            NEW_INDIVIDUAL: [NEW_INDIVIDUAL_PLACEHOLDER],
+        }
+    if len(resolved.situation_components):
+        coords["situation_coefficient"] = [
+            resolved.random_labels[c] for c in resolved.situation_components
+        ]
+    return {k: v for k, v in coords.items() if len(v)}
+
+
+def define_choice_model(
+    containers: ChoiceContainers,
+    resolved: ResolvedSpec,
+    priors: Mapping[str, Prior | float],
+    store_probabilities: bool = True,
+):
+    """Add parameters, utility and likelihood to the model on the context stack."""
+    U = fixed_utility(containers.X, resolved, priors)
+    if resolved.n_random:
+        U = U + random_utility(containers, resolved, priors)
+    logit = mask_unavailable(U, containers.available)
+    pm.Categorical("chosen", logit_p=logit, observed=containers.chosen, dims=SITUATION)
+    if store_probabilities:
+        pm.Deterministic(
+            "p", choice_probabilities(U, containers.available), dims=(SITUATION, ALTERNATIVE)
+        )
+
+
+def fixed_utility(X, resolved: ResolvedSpec, priors):
+    J = len(resolved.alternatives)
+    U = pt.zeros(X.shape[:2])
+    if resolved.asc_labels:
+        alpha = _prior(priors, "alpha", Prior("Normal", mu=0, sigma=5)).create_variable("alpha")
+        U = U + _with_zero(alpha)[resolved.asc_layout]
+    block = resolved.fixed
+    if block.labels:
+        sigma = 2.5 / np.asarray(block.scales)
+        beta = _prior(priors, "beta", Prior("Normal", mu=0, sigma=sigma)).create_variable("beta")
+        layout = block.matrix(J)
+        generic = (layout == layout[:1]).all() and (layout < len(block.labels)).all()
+        coefficients = beta[layout[0]] if generic else _with_zero(beta)[layout]
+        U = U + linear_utility(X[:, :, block.columns], coefficients)
+    return U
+
+
+def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
+    """Utility of the random components: constants and coefficients varying by individual
+    (and, for situation-level ones, by situation)."""
+    D, J = resolved.n_random, len(resolved.alternatives)
+    is_log = resolved.random_sign != 0
+    scale = resolved.random_scale
+    n_asc = D - len(resolved.random.labels)
+    mu_loc = np.where(is_log, -np.log(scale), 0.0)
+    mu_scale = np.where(is_log, 1.5, 2.5 / scale)
+    sd_scale = np.where(is_log, 1.0, 2.5 / scale)
+    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0, 2.5
+    mu = _prior(priors, "mu", Prior("Normal", mu=mu_loc, sigma=mu_scale)).create_variable("mu")
+    sd_prior = _prior(priors, "sigma", Prior("HalfNormal", sigma=sd_scale))
+
+    z = pm.Normal("z", 0.0, 1.0, dims=(INDIVIDUAL, "random_coefficient"))
+    # Individuals absent from the fitted data: while fitting, one placeholder whose z is a
+    # draw from the population; `predict_choice_probabilities` redraws it per posterior
+    # draw for each new individual, which integrates over the population distribution.
+    z_new = pm.Normal("z_new", 0.0, 1.0, dims=(NEW_INDIVIDUAL, "random_coefficient"))
+    z_all = pt.concatenate([z, z_new], axis=0)
+    if resolved.spec.correlated:
+        eta = float(priors.get("lkj_eta", 2.0))
+        sd_dist = sd_prior.pymc_distribution.dist(**sd_prior.parameters, shape=D)
+        chol, corr, sigma = pm.LKJCholeskyCov(
+            "chol_cov", eta=eta, n=D, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
+        )
+        pm.Deterministic("sigma", sigma, dims="random_coefficient")
+        pm.Deterministic("corr", corr, dims=("random_coefficient", "random_coefficient_"))
+        theta = mu + z_all @ chol.T
+    else:
+        theta = mu + sd_prior.create_variable("sigma") * z_all
+
+    index = Assert("individual_index points past the known and new individuals")(
+        containers.individual, pt.all(containers.individual < theta.shape[0])
+    )
+    theta = theta[index]  # (situation, random_coefficient)
+    S = resolved.situation_components
+    if len(S):
+        sd_sit = _prior(
+            priors, "sigma_situation", Prior("HalfNormal", sigma=sd_scale[S])
+        ).create_variable("sigma_situation")
+        z_sit = pm.Normal("z_situation", 0.0, 1.0, dims=(SITUATION, "situation_coefficient"))
+        theta = pt.inc_subtensor(theta[:, S], sd_sit * z_sit)
+    if is_log.any():
+        log_idx = np.flatnonzero(is_log)
+        theta = pt.set_subtensor(
+            theta[:, log_idx], resolved.random_sign[log_idx] * pt.exp(theta[:, log_idx])
+        )
+
+    zero = pt.zeros((theta.shape[0], 1))
+    U = pt.zeros(containers.available.shape)
+    if n_asc:
+        constants = pt.concatenate([theta[:, :n_asc], zero], axis=1)
+        U = U + constants[:, resolved.random_asc_layout]
+    if resolved.random.labels:
+        coefficients = pt.concatenate([theta[:, n_asc:], zero], axis=1)
+        layout = resolved.random.matrix(J)  # (alternative, column)
+        U = U + linear_utility(
+            containers.X[:, :, resolved.random.columns], coefficients[:, layout]
+        )
+    return U
+
+
+def _prior(priors, name: str, default: Prior) -> Prior:
+    """The user's prior for ``name`` (or the default), with the parameter's dims."""
+    prior = priors.get(name, default)
+    if not isinstance(prior, Prior):
+        raise ChoiceDataError(f"prior for {name!r} must be a pymc_extras Prior; got {prior!r}")
+    dims = {
+        "alpha": ("asc",), "beta": ("coefficient",), "mu": ("random_coefficient",),
+        "sigma": ("random_coefficient",), "sigma_situation": ("situation_coefficient",),
+    }[name]
+    return Prior(prior.distribution, **prior.parameters, dims=dims)
+
+
+def _with_zero(params):
+    """``concat(params, [0])``: the last slot is a reference alternative's fixed zero."""
+    return pt.concatenate([params, pt.zeros((1,))])

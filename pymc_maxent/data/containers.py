@@ -1,0 +1,90 @@
+"""The choice data as ``pm.Data`` containers: one registration feeds every model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, INDIVIDUAL, SITUATION, ChoiceData
+from pymc_maxent.exceptions import ChoiceDataError
+
+NEW_INDIVIDUAL = "new_individual"
+
+
+@dataclass(frozen=True)
+class ChoiceContainers:
+    """Symbolic handles of the registered containers."""
+
+    X: object            # (situation, alternative, attribute)
+    available: object    # (situation, alternative) bool
+    chosen: object       # (situation,) int
+    individual: object   # (situation,) int: known individuals first, then new ones
+
+
+def register_choice_data(data: ChoiceData, model: pm.Model | None = None) -> ChoiceContainers:
+    """Register ``data`` as ``pm.Data`` containers (``X``, ``available``, ``chosen``,
+    ``individual_index``) in the model on the context stack.
+
+    Examples
+    --------
+    >>> import pymc as pm, pymc_maxent as pmx
+    >>> data = pmx.load_travel_mode()
+    >>> with pm.Model(coords=data.coords):
+    ...     containers = pmx.register_choice_data(data)
+    >>> containers.X.get_value().shape
+    (210, 4, 3)
+    """
+    model = pm.modelcontext(model)
+    for dim, labels in data.coords.items():
+        if dim not in model.coords:
+            model.add_coord(dim, labels)
+    with model:
+        return ChoiceContainers(
+            X=pm.Data("X", data.X, dims=(SITUATION, ALTERNATIVE, ATTRIBUTE)),
+            available=pm.Data("available", data.available, dims=(SITUATION, ALTERNATIVE)),
+            chosen=pm.Data("chosen_index", data.chosen, dims=SITUATION),
+            individual=pm.Data("individual_index", data.individual, dims=SITUATION),
+        )
+
+
+def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
+    """Swap new choice situations into a model's containers with ``pm.set_data``.
+
+    Individuals are matched by id to those the model was fitted on; the others are
+    *new*, and models with random coefficients integrate over the population
+    distribution for them. Returns the ids of the new individuals.
+
+    Raises
+    ------
+    ChoiceDataError
+        If the alternatives or attributes differ from the model's.
+    """
+    model = pm.modelcontext(model)
+    for dim, labels in ((ALTERNATIVE, data.alternatives), (ATTRIBUTE, data.attributes)):
+        if list(model.coords[dim]) != labels.tolist():
+            raise ChoiceDataError(
+                f"new data has {dim}s {labels.tolist()}; the model has {list(model.coords[dim])}"
+            )
+    known = {label: i for i, label in enumerate(model.coords[INDIVIDUAL])}
+    ids = data.individuals[data.individual]
+    new_ids = [i for i in dict.fromkeys(ids.tolist()) if i not in known]
+    if NEW_INDIVIDUAL in model.coords:
+        lookup = known | {label: len(known) + n for n, label in enumerate(new_ids)}
+    else:  # no individual-level parameters: the index is not used
+        lookup = known | dict.fromkeys(new_ids, 0)
+    coords = {SITUATION: data.situations.tolist()}
+    if NEW_INDIVIDUAL in model.coords:  # keep the fitted placeholder when none is new
+        coords[NEW_INDIVIDUAL] = new_ids or list(model.coords[NEW_INDIVIDUAL])[:1]
+    pm.set_data(
+        {
+            "X": data.X,
+            "available": data.available,
+            "chosen_index": data.chosen,
+            "individual_index": np.array([lookup[i] for i in ids.tolist()], dtype=np.int64),
+        },
+        model=model,
+        coords=coords,
+    )
+    return new_ids
