@@ -446,7 +446,9 @@ class ChoiceData:
         available = available.astype(bool)
         chosen = np.asarray(chosen)
         if chosen.shape != (N,) or not np.issubdtype(chosen.dtype, np.integer):
-            raise ChoiceDataError(f"`chosen` must be {N} integer positions; got {chosen.dtype} {chosen.shape}")
+            raise ChoiceDataError(
+                f"`chosen` must be {N} integer positions; got {chosen.dtype} {chosen.shape}"
+            )
         situations = np.arange(N) if situations is None else np.asarray(situations)
         alternatives = np.arange(J) if alternatives is None else np.asarray(alternatives)
         attributes = (
