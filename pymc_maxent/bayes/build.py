@@ -76,7 +76,7 @@ def build_model(
     if isinstance(spec, str):
         spec = tier_spec(
             spec,
-            list(data.attributes) if attributes is None else list(attributes),
+            data.attributes.tolist() if attributes is None else list(attributes),
             random=random,
             correlated=correlated,
             reference=reference,

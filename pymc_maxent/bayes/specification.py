@@ -337,7 +337,7 @@ def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.
     >>> pmx.tier_table(pmx.load_travel_mode()).loc["MNL-2", "identified"]
     np.int64(6)
     """
-    attributes = list(data.attributes if attributes is None else attributes)
+    attributes = data.attributes.tolist() if attributes is None else list(attributes)
     varies = data.varies_across_alternatives()
     rows = []
     for tier, (description, *_, formula) in TIERS.items():

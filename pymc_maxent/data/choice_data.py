@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pymc_maxent.data import validate
-from pymc_maxent.exceptions import ChoiceDataError, describe_ids
+from pymc_maxent.exceptions import ChoiceDataError, describe_ids, plain
 
 #: Names of the dimensions every model and estimator of the package uses.
 SITUATION, ALTERNATIVE, ATTRIBUTE, INDIVIDUAL = "situation", "alternative", "attribute", "individual"
@@ -477,7 +477,7 @@ class ChoiceData:
         if bad.any():
             s, _, k = np.nonzero(bad)
             raise ChoiceDataError(
-                f"attribute {attributes[k[0]]!r} has NaN or infinite values in situation(s) "
+                f"attribute {plain(attributes[k[0]])!r} has NaN or infinite values in situation(s) "
                 f"{describe_ids(pd.unique(situations[s]))}"
             )
         if (chosen < 0).any() or (chosen >= J).any():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pymc_maxent.exceptions import ChoiceDataError, describe_ids
+from pymc_maxent.exceptions import ChoiceDataError, describe_ids, plain
 
 
 def require_columns(df: pd.DataFrame, columns: list[str]) -> None:
@@ -109,6 +109,6 @@ def require_varying_attributes(X: np.ndarray, available: np.ndarray, attributes)
         values = X[..., k][available]
         if values.size and np.all(values == values[0]):
             raise ChoiceDataError(
-                f"attribute {name!r} is constant ({values[0]!r}) over the whole data, "
+                f"attribute {plain(name)!r} is constant ({plain(values[0])!r}) over the whole data, "
                 "so its coefficient is not identified"
             )

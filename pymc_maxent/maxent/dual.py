@@ -1,0 +1,382 @@
+"""The concentrated (dual) MaxEnt problem in the multipliers, as compiled PyTensor graphs.
+
+Direct probabilities (GJP 1996), with ``η_ij = Σ_c λ_c F_ijc``::
+
+    D(λ) = Σ_c λ_c m_c + Σ_i ln Σ_j p0_ij e^{−η_ij} + Σ_ij ln Σ_h w0_h e^{−u_h η_ij}
+
+is smooth, convex and unconstrained; ``p = softmax(−η + ln p0)`` over the available
+alternatives is built with the package's utility graph (``U = linear_utility(F, β)``,
+``β = −λ``, ``log p = log_choice_probabilities(U + log p0, available)``). Its gradient is the
+constraint residual ``m − Σ F (p + ε)``; gradient and per-situation scores come from
+``pytensor.grad`` of the graph. The Hessian ``F'(diag p − pp')F + F' diag(σ²) F`` is
+assembled in the same pass (its agreement with ``pytensor.gradient.hessian`` of the graph
+is tested). Everything is compiled once, over the ``pm.Data`` containers, and evaluated in
+chunks of situations so that no ``N × J × C`` temporary is ever built. SciPy's
+``trust-exact`` (Newton with a trust region) converges in a handful of passes.
+
+The note's support-point form ``p_ij = Σ_m s_m π_ijm`` adds one adding-up multiplier
+``μ_i`` per situation; the μ block is separable, so ``μ(λ)`` is solved per situation by a
+vectorised damped Newton and concentrated out (Schur complement for the Hessian).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from scipy import optimize
+
+from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
+from pymc_maxent.maxent.features import MomentSet
+from pymc_maxent.maxent.supports import Supports, default_error_support
+from pymc_maxent.utility import linear_utility, log_choice_probabilities, mask_unavailable
+
+#: Situations per chunk: bounds the temporaries to ~``CHUNK × J × C`` floats (cache-sized).
+CHUNK = 4096
+COMPILE_MODE = "FAST_RUN"
+
+
+def single_thread_blas():
+    """Limit BLAS to one thread: the dual's products are tall and thin (``C`` ≈ 10 columns),
+    where OpenBLAS threading costs far more than it gains. A no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _xlogx(x):
+    """``x ln x`` with ``0 ln 0 = 0``."""
+    return pt.switch(pt.gt(x, 0), x * pt.log(pt.switch(pt.gt(x, 0), x, 1.0)), 0.0)
+
+
+@dataclass
+class DualSolution:
+    """Raw output of a dual solve (wrapped by :class:`~pymc_maxent.maxent.result.MaxEntResult`)."""
+
+    lam: np.ndarray
+    mu: np.ndarray | None
+    value: float
+    grad: np.ndarray
+    hess: np.ndarray
+    converged: bool
+    message: str
+    nit: int
+    nfev: int
+
+
+class DualProblem:
+    """Compiled dual of one MaxEnt problem over a model's data containers.
+
+    Parameters
+    ----------
+    moments : MomentSet
+    containers : ChoiceContainers
+    supports : Supports
+    chunk_size : int
+        Situations per evaluation chunk.
+    """
+
+    def __init__(self, moments: MomentSet, containers, supports: Supports, chunk_size: int = CHUNK):
+        moments.require_linear()
+        self.moments = moments
+        self.c = containers
+        self.supports = supports
+        self.chunk_size = int(chunk_size)
+        self.C = moments.n
+        self.direct = supports.direct
+        self.noise = supports.error is not None
+        if self.noise:
+            self.u = pytensor.shared(supports.error, name="error_support")
+            self.log_w0 = pytensor.shared(np.log(supports.w0), name="log_w0")
+        if not self.direct:
+            self.s = pt.as_tensor_variable(supports.probability)
+            self.log_pi0 = pt.as_tensor_variable(np.log(supports.pi0))
+        uniform = np.allclose(supports.p0, supports.p0.max(axis=1, keepdims=True) * (supports.p0 > 0))
+        self.log_p0 = None if uniform else pytensor.shared(
+            np.log(np.where(supports.p0 > 0, supports.p0, 1.0)), name="log_p0"
+        )
+        self._compile()
+
+    # ------------------------------------------------------------------ graphs
+    def _slice(self, start, stop):
+        c = self.c
+        X = c.X[start:stop]
+        avail = c.available[start:stop]
+        chosen = c.chosen[start:stop]
+        Fp, Fe = self.moments.features(X, avail, start, stop)
+        J = avail.shape[1]
+        y = pt.eq(pt.arange(J)[None, :], chosen[:, None]).astype("float64")
+        return X, avail.astype("bool"), y, Fp, Fe
+
+    def _noise_terms(self, zeta, avail):
+        """``(ln Ψ, e, σ², w)`` of the error weights ``w_ijh ∝ w0_h e^{−u_h ζ_ij}``."""
+        a = self.log_w0[None, None, :] - zeta[:, :, None] * self.u[None, None, :]
+        log_psi = pt.special.logsumexp(a, axis=-1)
+        w = pt.exp(a - log_psi[:, :, None]) * avail[:, :, None]
+        e = (w * self.u).sum(axis=-1)
+        var = (w * self.u**2).sum(axis=-1) - e**2
+        return pt.switch(avail, log_psi, 0.0), e, var, w
+
+    def _prob_terms(self, eta, mu, avail):
+        """Support-point form: ``(ln Φ, p, Var(s), π)`` with ``π_ijm ∝ π0_m e^{−s_m(η_ij + μ_i)}``."""
+        a = self.log_pi0[None, None, :] - (eta + mu[:, None])[:, :, None] * self.s[None, None, :]
+        log_phi = pt.special.logsumexp(a, axis=-1)
+        pi = pt.exp(a - log_phi[:, :, None]) * avail[:, :, None]
+        p = (pi * self.s).sum(axis=-1)
+        var = (pi * self.s**2).sum(axis=-1) - p**2
+        return pt.switch(avail, log_phi, 0.0), p, var, pi
+
+    def terms(self, lam, start=None, stop=None, mu=None):
+        """Symbolic pieces of the dual for situations ``start:stop``.
+
+        ``lam`` is ``(C,)``, or ``(n, C)`` with one (equal) row per situation, whose gradient
+        is then the per-situation score.
+        """
+        X, avail, y, Fp, Fe = self._slice(start, stop)
+        coef = lam if lam.ndim == 1 else lam[:, None, :]
+        U = linear_utility(Fp, -coef)  # = −η: the logit utility with β = −λ
+        m = (Fp * y[:, :, None]).sum(axis=1)  # (n, C) per-situation moments
+        lam_m = (m * lam).sum() if lam.ndim == 2 else pt.dot(m.sum(axis=0), lam)
+        out = {"avail": avail, "y": y, "Fp": Fp, "Fe": Fe, "m": m.sum(axis=0)}
+        if self.direct:
+            logits = U if self.log_p0 is None else U + self.log_p0[start:stop]
+            log_omega = pt.special.logsumexp(mask_unavailable(logits, avail), axis=-1)
+            log_p = log_choice_probabilities(logits, avail)
+            p = pt.exp(log_p)
+            value = lam_m + log_omega.sum()
+            if self.log_p0 is None:  # uniform p0 = 1/J_i
+                value = value - pt.log(avail.sum(axis=1)).sum()
+            pvar = None
+        else:
+            log_phi, p, pvar, pi = self._prob_terms(-U, mu, avail)
+            value = lam_m + mu.sum() + log_phi.sum()
+            out["pi"] = pi
+        e = pt.zeros_like(p)
+        evar = None
+        if self.noise:
+            zeta = -U if Fe is Fp else -linear_utility(Fe, -coef)
+            log_psi, e, evar, w = self._noise_terms(zeta, avail)
+            value = value + log_psi.sum()
+            out["w"] = w
+        out.update(value=value, p=p, e=e, pvar=pvar, evar=evar)
+        return out
+
+    def _hessian(self, t):
+        """``∂²D/∂λ²`` (and the μ blocks) from the closed form, in one pass."""
+        Fp, Fe, p = t["Fp"], t["Fe"], t["p"]
+        if self.direct:
+            G = (Fp * p[:, :, None]).sum(axis=1)  # (n, C)
+            H = pt.tensordot(Fp * p[:, :, None], Fp, axes=[[0, 1], [0, 1]]) - pt.dot(G.T, G)
+            extra = ()
+        else:
+            v = t["pvar"]
+            H = pt.tensordot(Fp * v[:, :, None], Fp, axes=[[0, 1], [0, 1]])
+            H_lm = (Fp * v[:, :, None]).sum(axis=1)  # (n, C): ∂²D/∂λ∂μ_i
+            h_mm = v.sum(axis=1)
+            extra = (H_lm, h_mm)
+        if self.noise:
+            H = H + pt.tensordot(Fe * t["evar"][:, :, None], Fe, axes=[[0, 1], [0, 1]])
+        return H, extra
+
+    def _compile(self):
+        lam = pt.vector("lam", dtype="float64")
+        start = pt.iscalar("start")
+        stop = pt.iscalar("stop")
+        mu = None if self.direct else pt.vector("mu", dtype="float64")
+        t = self.terms(lam, start, stop, mu)
+        g = pytensor.grad(t["value"], lam)
+        H, extra = self._hessian(t)
+        inputs = [lam, start, stop] + ([] if self.direct else [mu])
+        outs = [t["value"], g, H]
+        if not self.direct:
+            outs += [pytensor.grad(t["value"], mu), *extra]
+        self._f_all = pytensor.function(inputs, outs, mode=COMPILE_MODE, on_unused_input="ignore")
+        # per-situation scores from pytensor.grad of the dual with one λ row per situation
+        lam_rows = pt.matrix("lam_rows", dtype="float64")
+        tr = self.terms(lam_rows, start, stop, mu)
+        scores = pytensor.grad(tr["value"], lam_rows)
+        self._f_scores = pytensor.function([lam_rows, start, stop] + inputs[3:], scores,
+                                           mode=COMPILE_MODE, on_unused_input="ignore")
+        # the primal solution and the support check
+        pieces = [t["p"], t["e"]] + [t[k] for k in ("w", "pi") if k in t]
+        self._pieces = [k for k in ("p", "e", "w", "pi") if k in t]
+        self._f_primal = pytensor.function(inputs, pieces, mode=COMPILE_MODE, on_unused_input="ignore")
+        X, avail, y, Fp, Fe = self._slice(start, stop)
+        big = 1e300
+        lo = pt.switch(avail[:, :, None], Fp, big).min(axis=1).sum(axis=0)
+        hi = pt.switch(avail[:, :, None], Fp, -big).max(axis=1).sum(axis=0)
+        m = (Fp * y[:, :, None]).sum(axis=(0, 1))
+        reach = [m, lo, hi]
+        if self.noise:
+            u = self.u
+            Fea = pt.switch(avail[:, :, None], Fe, 0.0)
+            reach += [pt.minimum(Fea * u.min(), Fea * u.max()).sum(axis=(0, 1)),
+                      pt.maximum(Fea * u.min(), Fea * u.max()).sum(axis=(0, 1))]
+        self._f_reach = pytensor.function([start, stop], reach, mode=COMPILE_MODE,
+                                          on_unused_input="ignore")
+        if self.moments.user:
+            self._f_user_adjust = pytensor.function([], self.moments.user_target_adjustment(),
+                                                    mode=COMPILE_MODE)
+
+    # ------------------------------------------------------------------ data-dependent state
+    @property
+    def n_situations(self) -> int:
+        return int(self.c.available.get_value().shape[0])
+
+    def _chunks(self):
+        N = self.n_situations
+        step = self.chunk_size
+        return [(s, min(s + step, N)) for s in range(0, N, step)]
+
+    def refresh(self):
+        """Re-read the containers' size: the default error support follows N."""
+        if self.noise and self.supports.default_error:
+            self.u.set_value(default_error_support(self.n_situations, self.supports.error.size))
+        if self.log_p0 is not None and self.log_p0.get_value().shape[0] != self.n_situations:
+            raise MaxEntError(
+                f"the prior p0 was given for {self.log_p0.get_value().shape[0]} situations; the data "
+                f"now has {self.n_situations}: refit with a p0 for the new data"
+            )
+
+    def target_adjustment(self) -> np.ndarray:
+        """Added to the observed moments: zeros, or user targets that differ from ``g(y, 0)``."""
+        adj = np.zeros(self.C)
+        if self.moments.user:
+            adj[self.C - len(self.moments.user):] = self._f_user_adjust()
+        return adj
+
+    def check_reach(self, adjust: np.ndarray):
+        """Raise if a moment lies outside (or on the edge of) what ``p`` and ``ε`` can reach."""
+        acc = None
+        for s, e in self._chunks():
+            parts = self._f_reach(s, e)
+            acc = parts if acc is None else [a + b for a, b in zip(acc, parts, strict=True)]
+        m, lo, hi = acc[0] + adjust, acc[1], acc[2]
+        if self.noise:
+            lo, hi = lo + acc[3], hi + acc[4]
+        scale = np.maximum(1.0, np.abs(lo) + np.abs(hi))
+        bad = (m <= lo + 1e-12 * scale) | (m >= hi - 1e-12 * scale)
+        if bad.any():
+            c = int(np.flatnonzero(bad)[0])
+            raise MaxEntError(
+                f"moment {self.moments.labels[c]!r} = {m[c]:.6g} is outside, or on the edge of, "
+                f"the range [{lo[c]:.6g}, {hi[c]:.6g}] that any admissible (p, eps) can reach: "
+                "the constraints are infeasible and the multipliers would diverge (e.g. an "
+                "alternative never chosen while its share is a moment and there is no noise term)"
+            )
+        return acc[0] + adjust
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, lam, adjust, mu=None):
+        """``(D, ∇D, ∇²D)`` at ``lam`` over all chunks (μ concentrated out in the support form)."""
+        lam = np.asarray(lam, dtype=float)
+        value, grad, hess = -float(lam @ adjust), -adjust.copy(), np.zeros((self.C, self.C))
+        for s, e in self._chunks():
+            if self.direct:
+                v, g, H = self._f_all(lam, s, e)
+            else:
+                v, g, H, _, H_lm, h_mm = self._f_all(lam, s, e, mu[s:e])
+                H = H - (H_lm / h_mm[:, None]).T @ H_lm
+            value += float(v)
+            grad += g
+            hess += H
+        return value, grad, hess
+
+    def solve_mu(self, lam, mu, tol=1e-12, maxiter=100):
+        """Support form: the adding-up multipliers ``μ_i(λ)``, per situation (damped Newton)."""
+        for s, e in self._chunks():
+            m = mu[s:e].copy()
+            lo = np.full(m.shape, -np.inf)
+            hi = np.full(m.shape, np.inf)
+            for _ in range(maxiter):
+                *_, g_mu, _, h_mm = self._f_all(lam, s, e, m)
+                if np.abs(g_mu).max(initial=0.0) < tol:
+                    break
+                # ∂D/∂μ_i increases in μ_i (D is convex in each μ_i): keep a bracket of the
+                # root, take capped Newton steps, and bisect when a step leaves the bracket
+                lo = np.where(g_mu < 0, m, lo)
+                hi = np.where(g_mu > 0, m, hi)
+                step = m - np.clip(g_mu / np.maximum(h_mm, 1e-300), -5.0, 5.0)
+                inside = (step > lo) & (step < hi)
+                m = np.where(inside | ~np.isfinite(lo + hi), step, 0.5 * (lo + hi))
+            mu[s:e] = m
+        return mu
+
+    def solve(self, lam0=None, *, tol=1e-10, maxiter=100, check=True) -> DualSolution:
+        """Minimise the dual with SciPy's ``trust-exact`` (exact Hessian).
+
+        Converged means ``max_c |m_c − Σ F (p + ε)| ≤ tol · max(1, N)``; otherwise a
+        :class:`~pymc_maxent.exceptions.ConvergenceWarning` and ``converged=False``.
+        """
+        with single_thread_blas():
+            return self._solve(lam0, tol=tol, maxiter=maxiter, check=check)
+
+    def _solve(self, lam0, *, tol, maxiter, check) -> DualSolution:
+        self.refresh()
+        N = self.n_situations
+        adjust = self.target_adjustment()
+        if check:
+            self.check_reach(adjust)
+        lam0 = np.zeros(self.C) if lam0 is None else np.asarray(lam0, dtype=float)
+        mu = None if self.direct else np.zeros(N)
+        cache = {}
+
+        def pieces(lam):
+            key = lam.tobytes()
+            if key not in cache:
+                cache.clear()
+                m = None
+                if not self.direct:
+                    m = self.solve_mu(lam, mu)
+                cache[key] = self.evaluate(lam, adjust, m)
+            return cache[key]
+
+        gtol = tol * max(1.0, N)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = optimize.minimize(
+                lambda x: pieces(x)[0], lam0, jac=lambda x: pieces(x)[1],
+                hess=lambda x: pieces(x)[2], method="trust-exact",
+                options={"gtol": gtol, "maxiter": maxiter},
+            )
+        lam = res.x
+        value, grad, hess = pieces(lam)
+        ok = bool(np.all(np.isfinite(lam))) and np.abs(grad).max() <= gtol
+        message = res.message if ok else f"{res.message} (max |constraint residual| {np.abs(grad).max():.3g})"
+        if not ok:
+            warnings.warn(
+                f"MaxEnt dual did not converge after {res.nit} iterations: {message}",
+                ConvergenceWarning, stacklevel=3,
+            )
+        return DualSolution(
+            lam=lam, mu=None if mu is None else mu.copy(), value=value, grad=grad, hess=hess,
+            converged=ok, message=str(message), nit=int(res.nit), nfev=int(res.nfev),
+        )
+
+    # ------------------------------------------------------------------ the primal solution
+    def primal(self, lam, mu=None) -> dict[str, np.ndarray]:
+        """``p̂, ε̂, ŵ, π̂`` at the multipliers (all situations)."""
+        out = {k: [] for k in self._pieces}
+        with single_thread_blas():
+            chunks = [self._f_primal(*((lam, s, e) if self.direct else (lam, s, e, mu[s:e])))
+                      for s, e in self._chunks()]
+        for values in chunks:
+            for k, v in zip(self._pieces, values, strict=True):
+                out[k].append(v)
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    def scores(self, lam, mu=None) -> np.ndarray:
+        """Per-situation gradients ``g_i`` of the dual: ``m_i − Σ_j F_ij (p_ij + ε_ij)``."""
+        parts = []
+        with single_thread_blas():
+            for s, e in self._chunks():
+                rows = np.broadcast_to(lam, (e - s, self.C)).copy()
+                args = (rows, s, e) if self.direct else (rows, s, e, mu[s:e])
+                parts.append(self._f_scores(*args))
+        return np.concatenate(parts)

@@ -1,0 +1,303 @@
+"""Moment features ``F[situation, alternative, moment]`` as PyTensor graphs of the data containers.
+
+Every constraint family of the design note is a moment ``Σ_ij F_ijc y_ij = Σ_ij F_ijc (p_ij + ε_ij)``:
+
+==================  =========================  ===================================
+family              feature ``F_ijc``           multiplier maps to
+==================  =========================  ===================================
+:class:`Revenue`    ``price_ij``                ``beta[price]`` (``β = −λ``)
+:class:`AttributeSums`  ``x_ijk``               ``beta[k]`` (generic coefficients)
+:class:`AlternativeShares`  ``1[j = j']``       ``alpha[j']``, ``j'`` ≠ reference
+:class:`CrossMoments`  ``x_ijk · 1[j = j']``    ``beta[k[j']]`` (alternative-specific)
+:class:`Constraint`  any graph of the containers and ``(p, ε)``   ``gamma[name]``
+==================  =========================  ===================================
+
+The labels follow the Bayesian builder (:func:`pymc_maxent.build_model`): constants on dim
+``asc`` labelled by alternative, coefficients on dim ``coefficient`` labelled by attribute or
+``attribute[alternative]``, so MaxEnt and posterior estimates line up parameter by parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.traversal import ancestors
+
+from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.exceptions import MaxEntError
+
+ASC, COEFFICIENT, CONSTRAINT = "asc", "coefficient", "constraint"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One resolved moment: its label, the parameter it identifies, and its dim."""
+
+    moment: str
+    parameter: str
+    dim: str
+
+
+class Moment:
+    """A family of moment constraints (base class)."""
+
+    def resolve(self, data: ChoiceData) -> list[Term]:
+        raise NotImplementedError
+
+    def features(self, X, available):  # (n, J, c)
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Revenue(Moment):
+    """The note's revenue constraint ``Σ_ij price_ij y_ij = Σ_ij price_ij (p_ij + ε_ij)``.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent import Revenue
+    >>> [t.parameter for t in Revenue("gc").resolve(pmx.load_travel_mode())]
+    ['gc']
+    """
+
+    price: str
+    _k: list = field(default_factory=list, compare=False, repr=False)
+
+    def resolve(self, data):
+        self._k[:] = [data.attribute_index(self.price)]
+        return [Term(f"revenue[{self.price}]", self.price, COEFFICIENT)]
+
+    def features(self, X, available):
+        return X[:, :, self._k[0]][:, :, None]
+
+
+@dataclass(frozen=True)
+class AttributeSums(Moment):
+    """Attribute sums ``Σ_ij x_ijk y_ij`` (conditional logit, generic coefficients).
+
+    ``attributes=None`` takes every attribute of the data.
+    """
+
+    attributes: Sequence[str] | None = None
+    _k: list = field(default_factory=list, compare=False, repr=False)
+
+    def resolve(self, data):
+        names = list(data.attributes) if self.attributes is None else list(self.attributes)
+        varies = data.varies_across_alternatives()
+        self._k[:] = [data.attribute_index(a) for a in names]
+        for a, k in zip(names, self._k, strict=True):
+            if not varies[k]:
+                raise MaxEntError(
+                    f"attribute {a!r} does not vary across alternatives within any situation, so "
+                    "its sum is the same for every p; use CrossMoments (alternative-specific)"
+                )
+        return [Term(f"sum[{a}]", str(a), COEFFICIENT) for a in names]
+
+    def features(self, X, available):
+        return X[:, :, self._k]
+
+
+@dataclass(frozen=True)
+class AlternativeShares(Moment):
+    """Alternative shares ``Σ_i y_ij'`` for ``j'`` ≠ reference (alternative-specific constants).
+
+    ``reference`` defaults to the last alternative, as in :func:`pymc_maxent.build_model`.
+    """
+
+    reference: object = None
+    _E: list = field(default_factory=list, compare=False, repr=False)
+
+    def resolve(self, data):
+        J = data.n_alternatives
+        ref = J - 1 if self.reference is None else data.alternative_index(self.reference)
+        keep = [j for j in range(J) if j != ref]
+        self._E[:] = [np.eye(J)[:, keep]]
+        return [Term(f"share[{data.alternatives[j]}]", str(data.alternatives[j]), ASC) for j in keep]
+
+    def features(self, X, available):
+        E = pt.as_tensor_variable(self._E[0])
+        return pt.broadcast_to(E[None], (X.shape[0], *self._E[0].shape))
+
+
+@dataclass(frozen=True)
+class CrossMoments(Moment):
+    """Attribute × alternative cross moments ``Σ_i x_ij'k y_ij'`` (GJP 1996's multinomial form).
+
+    One coefficient of ``attribute`` per alternative; the reference alternative's is left out
+    when the attribute does not vary across alternatives (income, age), as in the Bayesian
+    builder's alternative-specific coefficients.
+    """
+
+    attribute: str
+    reference: object = None
+    _kE: list = field(default_factory=list, compare=False, repr=False)
+
+    def resolve(self, data):
+        J = data.n_alternatives
+        k = data.attribute_index(self.attribute)
+        ref = J - 1 if self.reference is None else data.alternative_index(self.reference)
+        varies = data.varies_across_alternatives()[k]
+        keep = [j for j in range(J) if varies or j != ref]
+        self._kE[:] = [k, np.eye(J)[:, keep]]
+        return [
+            Term(f"cross[{self.attribute}][{data.alternatives[j]}]",
+                 f"{self.attribute}[{data.alternatives[j]}]", COEFFICIENT)
+            for j in keep
+        ]
+
+    def features(self, X, available):
+        k, E = self._kE
+        return X[:, :, k][:, :, None] * pt.as_tensor_variable(E)[None]
+
+
+@dataclass(frozen=True)
+class Constraint(Moment):
+    """A user constraint ``g(containers, p, ε) = target``.
+
+    ``fn(containers, p, eps)`` returns a scalar PyTensor expression of the data containers
+    (:class:`~pymc_maxent.data.containers.ChoiceContainers`) and the ``(situation,
+    alternative)`` tensors ``p`` and ``eps``. The default target is its value at the observed
+    choices, ``g(containers, y, 0)``. The dual solver needs ``g`` linear in ``(p, ε)``; the
+    primal takes any smooth ``g``.
+    """
+
+    name: str
+    fn: Callable
+    target: float | None = None
+
+    def resolve(self, data):
+        return [Term(f"constraint[{self.name}]", self.name, CONSTRAINT)]
+
+    def features(self, X, available):  # user constraints are handled by MomentSet
+        raise NotImplementedError
+
+
+def default_moments(data: ChoiceData, reference=None) -> list[Moment]:
+    """The MaxEnt twin of ``MNL-2``: attribute sums and alternative shares; attributes that do
+    not vary across alternatives get cross moments instead (alternative-specific)."""
+    varies = data.varies_across_alternatives()
+    generic = [str(a) for a, v in zip(data.attributes, varies, strict=True) if v]
+    moments: list[Moment] = [AttributeSums(generic)] if generic else []
+    moments += [CrossMoments(str(a), reference) for a, v in zip(data.attributes, varies, strict=True) if not v]
+    return [*moments, AlternativeShares(reference)]
+
+
+class MomentSet:
+    """The resolved moments of one problem: labels, and the feature graphs.
+
+    Parameters
+    ----------
+    moments : sequence of Moment
+    data : ChoiceData
+        Resolves attribute and alternative names to positions.
+    containers : ChoiceContainers
+        The registered data containers; user constraints are graphs of these.
+    """
+
+    def __init__(self, moments: Sequence[Moment], data: ChoiceData, containers):
+        if not moments:
+            raise MaxEntError("no moment constraints given")
+        self.standard = [m for m in moments if not isinstance(m, Constraint)]
+        self.user = [m for m in moments if isinstance(m, Constraint)]
+        self.terms = [t for m in self.standard for t in m.resolve(data)]
+        self.terms += [t for m in self.user for t in m.resolve(data)]
+        labels = [t.moment for t in self.terms]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        params = [(t.dim, t.parameter) for t in self.terms]
+        dup += sorted({f"{d}:{p}" for d, p in params if params.count((d, p)) > 1})
+        if dup:
+            raise MaxEntError(f"moments given twice (their multipliers are not identified): {dup}")
+        self.containers = containers
+        self._user_linear = None
+        if self.user:
+            self._build_user()
+
+    @property
+    def n(self) -> int:
+        return len(self.terms)
+
+    @property
+    def labels(self) -> list[str]:
+        return [t.moment for t in self.terms]
+
+    # ------------------------------------------------------------------ user constraints
+    def _build_user(self):
+        c = self.containers
+        shape = c.available.shape
+        p = pt.matrix("p_user", dtype="float64")
+        e = pt.matrix("eps_user", dtype="float64")
+        self.user_p, self.user_e = p, e
+        self.user_graphs = [pt.as_tensor_variable(m.fn(c, p, e)) for m in self.user]
+        for m, g in zip(self.user, self.user_graphs, strict=True):
+            if g.ndim != 0:
+                raise MaxEntError(f"constraint {m.name!r} must return a scalar; got ndim {g.ndim}")
+        A, B, linear = [], [], True
+        for g in self.user_graphs:
+            ga, gb = pytensor.grad(g, [p, e], disconnected_inputs="ignore", return_disconnected="zero")
+            ga = pt.broadcast_to(ga, shape)
+            gb = pt.broadcast_to(gb, shape)
+            if set(ancestors([ga, gb])) & {p, e}:
+                linear = False
+            A.append(ga)
+            B.append(gb)
+        self._user_linear = linear
+        y = pt.eq(pt.arange(shape[1])[None, :], c.chosen[:, None]).astype("float64")
+        targets = []
+        for m, g in zip(self.user, self.user_graphs, strict=True):
+            if m.target is None:
+                targets.append(pytensor.clone_replace(g, {p: y, e: pt.zeros_like(y)}))
+            else:
+                targets.append(pt.as_tensor_variable(float(m.target)))
+        self.user_targets = pt.stack(targets)
+        if linear:
+            self.user_A = pt.stack(A, axis=-1)  # (N, J, c_user)
+            self.user_B = pt.stack(B, axis=-1)
+            zero = {p: pt.zeros(shape), e: pt.zeros(shape)}
+            # g(0, 0): the constant part, so that Σ A p + Σ B ε = target − g(0, 0)
+            self.user_offset = pt.stack([pytensor.clone_replace(g, zero) for g in self.user_graphs])
+
+    @property
+    def user_linear(self) -> bool:
+        return self._user_linear is not False
+
+    def require_linear(self):
+        if not self.user_linear:
+            names = [m.name for m in self.user]
+            raise MaxEntError(
+                f"the dual solver needs constraints linear in (p, eps); {names} are not: "
+                "use solver='primal'"
+            )
+
+    # ------------------------------------------------------------------ features
+    def standard_features(self, X, available):
+        """``F[n, J, c]`` of the standard families, for a slice of situations."""
+        parts = [m.features(X, available) for m in self.standard]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pt.concatenate(parts, axis=-1)
+
+    def features(self, X, available, start=None, stop=None):
+        """``(F_p, F_e)``: features of ``p`` and of ``ε``, for situations ``start:stop``.
+
+        They are the same tensor unless a user constraint weighs ``p`` and ``ε`` differently.
+        """
+        F = self.standard_features(X, available)
+        if not self.user:
+            return F, F
+        self.require_linear()
+        A = self.user_A[start:stop]
+        B = self.user_B[start:stop]
+        if F is None:
+            return A, B
+        return pt.concatenate([F, A], axis=-1), pt.concatenate([F, B], axis=-1)
+
+    def user_target_adjustment(self):
+        """Per user constraint: ``target − g(0, 0) − Σ A y`` (0 for the default target)."""
+        y = pt.eq(pt.arange(self.containers.available.shape[1])[None, :],
+                  self.containers.chosen[:, None]).astype("float64")
+        Ay = (self.user_A * y[:, :, None]).sum(axis=(0, 1))
+        return self.user_targets - self.user_offset - Ay
