@@ -74,9 +74,9 @@ def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
         lookup = known | {label: len(known) + n for n, label in enumerate(new_ids)}
     else:  # no individual-level parameters: the index is not used
         lookup = known | dict.fromkeys(new_ids, 0)
-    coords = {SITUATION: data.situations.tolist()}
     if NEW_INDIVIDUAL in model.coords:  # keep the fitted placeholder when none is new
-        coords[NEW_INDIVIDUAL] = new_ids or list(model.coords[NEW_INDIVIDUAL])[:1]
+        labels = new_ids or list(model.coords[NEW_INDIVIDUAL])[:1]
+        model.set_dim(NEW_INDIVIDUAL, len(labels), coord_values=labels)
     pm.set_data(
         {
             "X": data.X,
@@ -85,6 +85,6 @@ def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
             "individual_index": np.array([lookup[i] for i in ids.tolist()], dtype=np.int64),
         },
         model=model,
-        coords=coords,
+        coords={SITUATION: data.situations.tolist()},
     )
     return new_ids

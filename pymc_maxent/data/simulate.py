@@ -87,10 +87,12 @@ def simulate_choices(
     D, S = r.n_random, len(r.situation_components)
     n_asc_random = D - len(r.random.labels)
 
-    defaults = {
-        "alpha": rng.uniform(-1.0, 1.0, len(r.asc_labels)),
-        "beta": rng.choice([-1.0, 1.0], len(r.fixed.labels)) * rng.uniform(0.5, 1.5, len(r.fixed.labels)),
-    }
+    defaults = {}
+    if r.asc_labels:
+        defaults["alpha"] = rng.uniform(-1.0, 1.0, len(r.asc_labels))
+    if r.fixed.labels:
+        n = len(r.fixed.labels)
+        defaults["beta"] = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1.5, n)
     if D:
         mu = rng.choice([-1.0, 1.0], D) * rng.uniform(0.5, 1.5, D)
         mu[r.random_sign != 0] = rng.uniform(-0.5, 0.3, (r.random_sign != 0).sum())
