@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent import Coefficient, ChoiceDataError, ModelSpec
+from pymc_maxent import ChoiceDataError, Coefficient, ModelSpec
 from pymc_maxent.bayes.specification import resolve
 
 
