@@ -9,17 +9,8 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
+from pymc_maxent.data.simulate import RECOVERY_SIZES as SIZES
 
-# tier -> simulation sizes (individuals, situations each, alternatives, attributes)
-SIZES = {
-    "MNL-1": (600, 1, 3, 2),
-    "MNL-2": (600, 1, 3, 2),
-    "MNL-3": (1000, 1, 3, 2),
-    "MXL-1": (200, 8, 3, 2),
-    "MXL-2": (200, 8, 3, 2),
-    "MXL-3": (200, 8, 3, 1),
-    "MXL-4": (100, 6, 3, 1),
-}
 TOP_LEVEL = ("alpha", "beta", "mu", "sigma", "sigma_situation", "corr")
 
 
@@ -27,10 +18,7 @@ def fit(spec, sizes, seed, **simulate_kwargs):
     I, T, J, K = sizes
     data, truth = pmx.simulate_choices(spec, n_individuals=I, n_situations=T, n_alternatives=J,
                                        n_attributes=K, seed=seed, **simulate_kwargs)
-    if isinstance(spec, str):
-        model = pmx.build_model(data, spec, store_probabilities=False)
-    else:
-        model = pmx.build_model(data, spec, store_probabilities=False)
+    model = pmx.build_model(data, spec, store_probabilities=False)
     idata = pmx.sample(model, draws=500, tune=700, chains=2, cores=1, random_seed=seed,
                        progressbar=False, nuts_sampler="pymc", compute_convergence_checks=False)
     return data, truth, idata

@@ -12,6 +12,18 @@ import numpy as np
 
 from pymc_maxent.data.choice_data import ChoiceData
 
+#: Per tier, (individuals, situations each, alternatives, attributes) at which the
+#: recovery tests' posteriors are informative; the tier benchmark uses the same sizes.
+RECOVERY_SIZES = {
+    "MNL-1": (600, 1, 3, 2),
+    "MNL-2": (600, 1, 3, 2),
+    "MNL-3": (1000, 1, 3, 2),
+    "MXL-1": (200, 8, 3, 2),
+    "MXL-2": (200, 8, 3, 2),
+    "MXL-3": (200, 8, 3, 1),
+    "MXL-4": (100, 6, 3, 1),
+}
+
 
 def simulate_choices(
     spec,
