@@ -14,10 +14,30 @@ from pymc_maxent.bayes import (
 from pymc_maxent.data import ChoiceData, load_travel_mode, travel_mode_frame
 from pymc_maxent.data.containers import register_choice_data, set_choice_data
 from pymc_maxent.data.simulate import simulate_choices
-from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, MaxEntError
+from pymc_maxent.maxent import (
+    AlternativeShares,
+    AttributeSums,
+    Constraint,
+    CrossMoments,
+    MaxEntEstimator,
+    MaxEntResult,
+    Revenue,
+    fit_maxent,
+)
 
 __all__ = [
     "TIERS",
+    "AlternativeShares",
+    "AttributeSums",
+    "Constraint",
+    "ConvergenceWarning",
+    "CrossMoments",
+    "MaxEntError",
+    "MaxEntEstimator",
+    "MaxEntResult",
+    "Revenue",
+    "fit_maxent",
     "ChoiceData",
     "ChoiceDataError",
     "Coefficient",

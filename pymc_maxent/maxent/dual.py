@@ -40,19 +40,19 @@ CHUNK = 4096
 COMPILE_MODE = "FAST_RUN"
 
 
+_CONTROLLER = []
+
+
 def single_thread_blas():
     """Limit BLAS to one thread: the dual's products are tall and thin (``C`` ≈ 10 columns),
     where OpenBLAS threading costs far more than it gains. A no-op without threadpoolctl."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _xlogx(x):
-    """``x ln x`` with ``0 ln 0 = 0``."""
-    return pt.switch(pt.gt(x, 0), x * pt.log(pt.switch(pt.gt(x, 0), x, 1.0)), 0.0)
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -95,13 +95,14 @@ class DualProblem:
             self.u = pytensor.shared(supports.error, name="error_support")
             self.log_w0 = pytensor.shared(np.log(supports.w0), name="log_w0")
         if not self.direct:
-            self.s = pt.as_tensor_variable(supports.probability)
-            self.log_pi0 = pt.as_tensor_variable(np.log(supports.pi0))
+            self.s = pytensor.shared(supports.probability, name="probability_support")
+            self.log_pi0 = pytensor.shared(np.log(supports.pi0), name="log_pi0")
         uniform = np.allclose(supports.p0, supports.p0.max(axis=1, keepdims=True) * (supports.p0 > 0))
         self.log_p0 = None if uniform else pytensor.shared(
             np.log(np.where(supports.p0 > 0, supports.p0, 1.0)), name="log_p0"
         )
         self._compile()
+        self._warm_up()
 
     # ------------------------------------------------------------------ graphs
     def _slice(self, start, stop):
@@ -170,18 +171,26 @@ class DualProblem:
     def _hessian(self, t):
         """``∂²D/∂λ²`` (and the μ blocks) from the closed form, in one pass."""
         Fp, Fe, p = t["Fp"], t["Fe"], t["p"]
+        C = self.C
+
+        def weighted_gram(F, weight):  # Σ_ij weight_ij F_ij F_ij' as one (C × nJ)(nJ × C) product
+            F2 = F.reshape((-1, C))
+            return pt.dot((F2 * weight.reshape((-1,))[:, None]).T, F2)
+
+        # with the same features for p and ε, one weighted product covers both blocks
+        shared = self.noise and Fe is Fp
         if self.direct:
             G = (Fp * p[:, :, None]).sum(axis=1)  # (n, C)
-            H = pt.tensordot(Fp * p[:, :, None], Fp, axes=[[0, 1], [0, 1]]) - pt.dot(G.T, G)
+            H = weighted_gram(Fp, p + t["evar"] if shared else p) - pt.dot(G.T, G)
             extra = ()
         else:
             v = t["pvar"]
-            H = pt.tensordot(Fp * v[:, :, None], Fp, axes=[[0, 1], [0, 1]])
+            H = weighted_gram(Fp, v + t["evar"] if shared else v)
             H_lm = (Fp * v[:, :, None]).sum(axis=1)  # (n, C): ∂²D/∂λ∂μ_i
             h_mm = v.sum(axis=1)
             extra = (H_lm, h_mm)
-        if self.noise:
-            H = H + pt.tensordot(Fe * t["evar"][:, :, None], Fe, axes=[[0, 1], [0, 1]])
+        if self.noise and not shared:
+            H = H + weighted_gram(Fe, t["evar"])
         return H, extra
 
     def _compile(self):
@@ -208,7 +217,7 @@ class DualProblem:
         self._pieces = [k for k in ("p", "e", "w", "pi") if k in t]
         self._f_primal = pytensor.function(inputs, pieces, mode=COMPILE_MODE, on_unused_input="ignore")
         X, avail, y, Fp, Fe = self._slice(start, stop)
-        big = 1e300
+        big = np.inf
         lo = pt.switch(avail[:, :, None], Fp, big).min(axis=1).sum(axis=0)
         hi = pt.switch(avail[:, :, None], Fp, -big).max(axis=1).sum(axis=0)
         m = (Fp * y[:, :, None]).sum(axis=(0, 1))
@@ -223,6 +232,18 @@ class DualProblem:
         if self.moments.user:
             self._f_user_adjust = pytensor.function([], self.moments.user_target_adjustment(),
                                                     mode=COMPILE_MODE)
+
+    def _warm_up(self):
+        """Call each compiled function once on two situations: the first call's set-up cost
+        belongs to the build, not to the first fit."""
+        n = min(2, self.n_situations)
+        lam = np.zeros(self.C)
+        extra = () if self.direct else (np.zeros(n),)
+        with single_thread_blas():
+            self._f_all(lam, 0, n, *extra)
+            self._f_primal(lam, 0, n, *extra)
+            self._f_scores(np.zeros((n, self.C)), 0, n, *extra)
+            self._f_reach(0, n)
 
     # ------------------------------------------------------------------ data-dependent state
     @property
@@ -251,8 +272,11 @@ class DualProblem:
             adj[self.C - len(self.moments.user):] = self._f_user_adjust()
         return adj
 
-    def check_reach(self, adjust: np.ndarray):
-        """Raise if a moment lies outside (or on the edge of) what ``p`` and ``ε`` can reach."""
+    def check_reach(self, adjust: np.ndarray, check: bool = True) -> np.ndarray:
+        """Raise if a moment lies outside (or on the edge of) what ``p`` and ``ε`` can reach.
+
+        Returns each moment's scale ``max(1, |lo| + |hi|)`` of its reachable range ``[lo, hi]``.
+        """
         acc = None
         for s, e in self._chunks():
             parts = self._f_reach(s, e)
@@ -262,7 +286,7 @@ class DualProblem:
             lo, hi = lo + acc[3], hi + acc[4]
         scale = np.maximum(1.0, np.abs(lo) + np.abs(hi))
         bad = (m <= lo + 1e-12 * scale) | (m >= hi - 1e-12 * scale)
-        if bad.any():
+        if check and bad.any():
             c = int(np.flatnonzero(bad)[0])
             raise MaxEntError(
                 f"moment {self.moments.labels[c]!r} = {m[c]:.6g} is outside, or on the edge of, "
@@ -270,7 +294,7 @@ class DualProblem:
                 "the constraints are infeasible and the multipliers would diverge (e.g. an "
                 "alternative never chosen while its share is a moment and there is no noise term)"
             )
-        return acc[0] + adjust
+        return scale
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, lam, adjust, mu=None):
@@ -304,14 +328,17 @@ class DualProblem:
                 hi = np.where(g_mu > 0, m, hi)
                 step = m - np.clip(g_mu / np.maximum(h_mm, 1e-300), -5.0, 5.0)
                 inside = (step > lo) & (step < hi)
-                m = np.where(inside | ~np.isfinite(lo + hi), step, 0.5 * (lo + hi))
+                bounded = np.isfinite(lo) & np.isfinite(hi)
+                mid = 0.5 * (np.where(bounded, lo, 0.0) + np.where(bounded, hi, 0.0))
+                m = np.where(inside | ~bounded, step, mid)
             mu[s:e] = m
         return mu
 
     def solve(self, lam0=None, *, tol=1e-10, maxiter=100, check=True) -> DualSolution:
         """Minimise the dual with SciPy's ``trust-exact`` (exact Hessian).
 
-        Converged means ``max_c |m_c − Σ F (p + ε)| ≤ tol · max(1, N)``; otherwise a
+        Converged means ``|m_c − Σ F (p + ε)| ≤ tol · scale_c`` for every moment, with
+        ``scale_c = max(1, |lo_c| + |hi_c|)`` from its reachable range ``[lo_c, hi_c]``; otherwise a
         :class:`~pymc_maxent.exceptions.ConvergenceWarning` and ``converged=False``.
         """
         with single_thread_blas():
@@ -321,8 +348,7 @@ class DualProblem:
         self.refresh()
         N = self.n_situations
         adjust = self.target_adjustment()
-        if check:
-            self.check_reach(adjust)
+        scale = self.check_reach(adjust, check)
         lam0 = np.zeros(self.C) if lam0 is None else np.asarray(lam0, dtype=float)
         mu = None if self.direct else np.zeros(N)
         cache = {}
@@ -330,24 +356,54 @@ class DualProblem:
         def pieces(lam):
             key = lam.tobytes()
             if key not in cache:
-                cache.clear()
+                if len(cache) >= 3:
+                    cache.pop(next(iter(cache)))
                 m = None
                 if not self.direct:
                     m = self.solve_mu(lam, mu)
                 cache[key] = self.evaluate(lam, adjust, m)
             return cache[key]
 
-        gtol = tol * max(1.0, N)
+        # precondition: λ = θ / d with d the root of the Hessian's diagonal at the start, so
+        # that moments on very different scales (costs in dollars, shares) are balanced
+        d = np.sqrt(np.clip(np.diag(pieces(lam0)[2]), 1e-12, None))
+        gtol = tol * (scale / d).min()
+        _, g0, H0 = pieces(lam0)
+        try:  # start with the trust radius of a full Newton step: the dual is convex
+            radius = float(np.sqrt(max(g0 @ np.linalg.solve(H0, g0), 1e-16)))
+        except np.linalg.LinAlgError:
+            radius = 1.0
+        radius = radius if np.isfinite(radius) else 1.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             res = optimize.minimize(
-                lambda x: pieces(x)[0], lam0, jac=lambda x: pieces(x)[1],
-                hess=lambda x: pieces(x)[2], method="trust-exact",
-                options={"gtol": gtol, "maxiter": maxiter},
+                lambda th: pieces(th / d)[0], lam0 * d, jac=lambda th: pieces(th / d)[1] / d,
+                hess=lambda th: pieces(th / d)[2] / np.outer(d, d), method="trust-exact",
+                options={"gtol": gtol, "maxiter": maxiter, "initial_trust_radius": radius,
+                         "max_trust_radius": max(1e3 * radius, 1e6)},
             )
+        res.x = res.x / d
+        # polish: plain Newton steps, kept while they shrink the residual (the trust region
+        # stalls once value differences drown in round-off, before the residual does)
+        lam = res.x
+        for _ in range(3):
+            _, g, H = pieces(lam)
+            if (np.abs(g) / scale).max() <= 1e-3 * tol:
+                break
+            try:
+                step = np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                break
+            if not np.all(np.isfinite(step)):
+                break
+            cand = lam - step
+            if np.abs(pieces(cand)[1] / scale).max() >= np.abs(g / scale).max():
+                break
+            lam = cand
+        res.x = lam
         lam = res.x
         value, grad, hess = pieces(lam)
-        ok = bool(np.all(np.isfinite(lam))) and np.abs(grad).max() <= gtol
+        ok = bool(np.all(np.isfinite(lam))) and (np.abs(grad) / scale).max() <= tol
         message = res.message if ok else f"{res.message} (max |constraint residual| {np.abs(grad).max():.3g})"
         if not ok:
             warnings.warn(
@@ -370,6 +426,16 @@ class DualProblem:
             for k, v in zip(self._pieces, values, strict=True):
                 out[k].append(v)
         return {k: np.concatenate(v) for k, v in out.items()}
+
+    def meat(self, lam, mu=None) -> np.ndarray:
+        """``Σ_i g_i g_i'`` of the per-situation scores, accumulated chunk by chunk."""
+        out = np.zeros((self.C, self.C))
+        with single_thread_blas():
+            for s, e in self._chunks():
+                rows = np.broadcast_to(lam, (e - s, self.C)).copy()
+                g = self._f_scores(*((rows, s, e) if self.direct else (rows, s, e, mu[s:e])))
+                out += g.T @ g
+        return out
 
     def scores(self, lam, mu=None) -> np.ndarray:
         """Per-situation gradients ``g_i`` of the dual: ``m_i − Σ_j F_ij (p_ij + ε_ij)``."""

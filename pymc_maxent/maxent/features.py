@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import ancestors
 
 from pymc_maxent.data.choice_data import ChoiceData
@@ -40,6 +41,12 @@ class Term:
     moment: str
     parameter: str
     dim: str
+
+
+def _index(positions):
+    """Attribute positions as a shared int vector: an input of the compiled graphs rather than
+    a constant baked into their C code, so that the compiled code is reused across problems."""
+    return pytensor.shared(np.asarray(positions, dtype=np.int64), name="attribute_index")
 
 
 class Moment:
@@ -68,11 +75,11 @@ class Revenue(Moment):
     _k: list = field(default_factory=list, compare=False, repr=False)
 
     def resolve(self, data):
-        self._k[:] = [data.attribute_index(self.price)]
+        self._k[:] = [_index([data.attribute_index(self.price)])]
         return [Term(f"revenue[{self.price}]", self.price, COEFFICIENT)]
 
     def features(self, X, available):
-        return X[:, :, self._k[0]][:, :, None]
+        return X[:, :, self._k[0]]
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,9 @@ class AttributeSums(Moment):
     def resolve(self, data):
         names = list(data.attributes) if self.attributes is None else list(self.attributes)
         varies = data.varies_across_alternatives()
-        self._k[:] = [data.attribute_index(a) for a in names]
-        for a, k in zip(names, self._k, strict=True):
+        ks = [data.attribute_index(a) for a in names]
+        self._k[:] = [_index(ks)]
+        for a, k in zip(names, ks, strict=True):
             if not varies[k]:
                 raise MaxEntError(
                     f"attribute {a!r} does not vary across alternatives within any situation, so "
@@ -98,7 +106,7 @@ class AttributeSums(Moment):
         return [Term(f"sum[{a}]", str(a), COEFFICIENT) for a in names]
 
     def features(self, X, available):
-        return X[:, :, self._k]
+        return X[:, :, self._k[0]]
 
 
 @dataclass(frozen=True)
@@ -115,12 +123,12 @@ class AlternativeShares(Moment):
         J = data.n_alternatives
         ref = J - 1 if self.reference is None else data.alternative_index(self.reference)
         keep = [j for j in range(J) if j != ref]
-        self._E[:] = [np.eye(J)[:, keep]]
+        self._E[:] = [pytensor.shared(np.eye(J)[:, keep], name="share_features")]
         return [Term(f"share[{data.alternatives[j]}]", str(data.alternatives[j]), ASC) for j in keep]
 
     def features(self, X, available):
-        E = pt.as_tensor_variable(self._E[0])
-        return pt.broadcast_to(E[None], (X.shape[0], *self._E[0].shape))
+        E = self._E[0]
+        return pt.broadcast_to(E[None], (X.shape[0], E.shape[0], E.shape[1]))
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,7 @@ class CrossMoments(Moment):
         ref = J - 1 if self.reference is None else data.alternative_index(self.reference)
         varies = data.varies_across_alternatives()[k]
         keep = [j for j in range(J) if varies or j != ref]
-        self._kE[:] = [k, np.eye(J)[:, keep]]
+        self._kE[:] = [_index([k]), pytensor.shared(np.eye(J)[:, keep], name="cross_features")]
         return [
             Term(f"cross[{self.attribute}][{data.alternatives[j]}]",
                  f"{self.attribute}[{data.alternatives[j]}]", COEFFICIENT)
@@ -151,7 +159,7 @@ class CrossMoments(Moment):
 
     def features(self, X, available):
         k, E = self._kE
-        return X[:, :, k][:, :, None] * pt.as_tensor_variable(E)[None]
+        return X[:, :, k[0]][:, :, None] * E[None]
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,9 @@ def default_moments(data: ChoiceData, reference=None) -> list[Moment]:
     varies = data.varies_across_alternatives()
     generic = [str(a) for a, v in zip(data.attributes, varies, strict=True) if v]
     moments: list[Moment] = [AttributeSums(generic)] if generic else []
-    moments += [CrossMoments(str(a), reference) for a, v in zip(data.attributes, varies, strict=True) if not v]
+    moments += [
+        CrossMoments(str(a), reference) for a, v in zip(data.attributes, varies, strict=True) if not v
+    ]
     return [*moments, AlternativeShares(reference)]
 
 
@@ -235,21 +245,32 @@ class MomentSet:
         for m, g in zip(self.user, self.user_graphs, strict=True):
             if g.ndim != 0:
                 raise MaxEntError(f"constraint {m.name!r} must return a scalar; got ndim {g.ndim}")
-        A, B, linear = [], [], True
+        A, B = [], []
+        zero = {p: pt.zeros(shape), e: pt.zeros(shape)}
+        grads = []
         for g in self.user_graphs:
             ga, gb = pytensor.grad(g, [p, e], disconnected_inputs="ignore", return_disconnected="zero")
-            ga = pt.broadcast_to(ga, shape)
-            gb = pt.broadcast_to(gb, shape)
-            if set(ancestors([ga, gb])) & {p, e}:
-                linear = False
-            A.append(ga)
-            B.append(gb)
+            grads += [ga, gb]
+            # ∂g/∂p and ∂g/∂ε at (0, 0): graphs of the containers only
+            A.append(pt.broadcast_to(clone_replace(ga, zero), shape))
+            B.append(pt.broadcast_to(clone_replace(gb, zero), shape))
+        # linear in (p, ε) iff the gradients do not change with (p, ε): compare two points
+        linear = True
+        if set(ancestors(grads)) & {p, e}:
+            f = pytensor.function([p, e], grads, on_unused_input="ignore")
+            N, J = self.containers.available.get_value().shape
+            rng = np.random.default_rng(0)
+            first = f(rng.random((N, J)), rng.random((N, J)) - 0.5)
+            second = f(rng.random((N, J)), rng.random((N, J)) - 0.5)
+            linear = all(
+                np.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(first, second, strict=True)
+            )
         self._user_linear = linear
         y = pt.eq(pt.arange(shape[1])[None, :], c.chosen[:, None]).astype("float64")
         targets = []
         for m, g in zip(self.user, self.user_graphs, strict=True):
             if m.target is None:
-                targets.append(pytensor.clone_replace(g, {p: y, e: pt.zeros_like(y)}))
+                targets.append(clone_replace(g, {p: y, e: pt.zeros_like(y)}))
             else:
                 targets.append(pt.as_tensor_variable(float(m.target)))
         self.user_targets = pt.stack(targets)
@@ -258,7 +279,7 @@ class MomentSet:
             self.user_B = pt.stack(B, axis=-1)
             zero = {p: pt.zeros(shape), e: pt.zeros(shape)}
             # g(0, 0): the constant part, so that Σ A p + Σ B ε = target − g(0, 0)
-            self.user_offset = pt.stack([pytensor.clone_replace(g, zero) for g in self.user_graphs])
+            self.user_offset = pt.stack([clone_replace(g, zero) for g in self.user_graphs])
 
     @property
     def user_linear(self) -> bool:

@@ -101,7 +101,9 @@ def validate_weights(name: str, weights, n_points: int) -> np.ndarray:
         return np.full(n_points, 1.0 / n_points)
     w = np.asarray(weights, dtype=float)
     if w.shape != (n_points,):
-        raise MaxEntError(f"prior weights {name} must have shape ({n_points},) like the support; got {w.shape}")
+        raise MaxEntError(
+            f"prior weights {name} must have shape ({n_points},) like the support; got {w.shape}"
+        )
     if not np.isfinite(w).all() or (w <= 0).any():
         raise MaxEntError(f"prior weights {name} must be positive and finite; got {w.tolist()}")
     if abs(w.sum() - 1.0) > PRIOR_SUM_TOL:

@@ -1,0 +1,227 @@
+"""The MaxEnt estimator: one data object, the shared containers, the dual or the primal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
+from pymc_maxent.data.containers import ChoiceContainers, register_choice_data, set_choice_data
+from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.maxent.dual import CHUNK, DualProblem, DualSolution
+from pymc_maxent.maxent.features import Moment, MomentSet, default_moments
+from pymc_maxent.maxent.primal import PrimalProblem
+from pymc_maxent.maxent.result import MaxEntResult, _inverse
+from pymc_maxent.maxent.supports import default_error_support, make_supports
+
+SOLVERS = ("dual", "primal")
+
+
+def model_containers(data: ChoiceData, model: pm.Model | None) -> tuple[pm.Model, ChoiceContainers]:
+    """The model's registered containers, registering ``data`` when it has none."""
+    if model is None:
+        model = pm.Model(coords=data.coords)
+    if "X" not in model.named_vars:
+        return model, register_choice_data(data, model)
+    containers = ChoiceContainers(
+        X=model["X"], available=model["available"], chosen=model["chosen_index"],
+        individual=model["individual_index"],
+    )
+    shape = containers.X.get_value().shape
+    if shape != data.X.shape:
+        raise MaxEntError(
+            f"the model's containers hold data of shape {shape}, not the {data.X.shape} of `data`; "
+            "swap the data in with set_choice_data first"
+        )
+    return model, containers
+
+
+class MaxEntEstimator:
+    """A MaxEnt (GME) choice model over the data containers of a PyMC model.
+
+    Graphs are built and compiled once; :meth:`fit` solves for the data currently in the
+    containers, so after :func:`~pymc_maxent.set_choice_data` (or ``pm.set_data``) a new fit
+    or prediction needs no recompilation.
+
+    Parameters
+    ----------
+    data : ChoiceData
+    moments : sequence of Moment, optional
+        Constraint families (:mod:`pymc_maxent.maxent.features`); default
+        :func:`~pymc_maxent.maxent.features.default_moments`, the twin of ``MNL-2``.
+    error_support : "default", None or array
+        ``"default"``: 3 points on ``±1/√N``; None: no noise term (``ε ≡ 0``).
+    w0 : array, optional
+        Prior weights over the error support (default uniform).
+    probability_support : array, optional
+        Support ``s ⊂ [0, 1]`` of the note's form ``p_ij = Σ_m s_m π_ijm``; default None:
+        ``p`` entered directly (GJP 1996).
+    pi0 : array, optional
+        Prior weights over the probability support.
+    p0 : array, optional
+        Prior choice probabilities ``(alternative,)`` or ``(situation, alternative)``
+        (direct form; default uniform over the available alternatives).
+    model : pm.Model, optional
+        A model whose containers to use (e.g. a Bayesian model from
+        :func:`~pymc_maxent.build_model`), so that ``pm.set_data`` moves both.
+    reference : alternative label, optional
+        Reference alternative of the default moments.
+    chunk_size : int
+        Situations per evaluation chunk of the dual.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent import MaxEntEstimator, Revenue
+    >>> est = MaxEntEstimator(pmx.load_travel_mode(), [Revenue("gc")], error_support=None)
+    >>> res = est.fit()
+    >>> res.parameter_names(), bool(res.beta[0] < 0)
+    (['beta[gc]'], True)
+    """
+
+    def __init__(self, data: ChoiceData, moments: Sequence[Moment] | None = None, *,
+                 error_support="default", w0=None, probability_support=None, pi0=None, p0=None,
+                 model: pm.Model | None = None, reference=None, chunk_size: int = CHUNK):
+        self.data = data
+        self.model, self.containers = model_containers(data, model)
+        moments = default_moments(data, reference) if moments is None else list(moments)
+        self.moments = MomentSet(moments, data, self.containers)
+        self.supports = make_supports(
+            np.asarray(data.available), error_support=error_support, w0=w0,
+            probability_support=probability_support, pi0=pi0, p0=p0,
+        )
+        self.dual = (DualProblem(self.moments, self.containers, self.supports, chunk_size)
+                     if self.moments.user_linear else None)
+
+    # ------------------------------------------------------------------ helpers
+    def current_error_support(self):
+        u = self.supports.error
+        if u is not None and self.supports.default_error:
+            u = default_error_support(self.containers.available.get_value().shape[0], u.size)
+        return u
+
+    def _require_dual(self):
+        if self.dual is None:
+            raise MaxEntError("a constraint is nonlinear in (p, eps): only the primal solver applies, "
+                              "and the dual's standard errors and predictions are not available")
+
+    def _observed(self):
+        available = np.asarray(self.containers.available.get_value(), dtype=bool)
+        chosen = np.asarray(self.containers.chosen.get_value())
+        return chosen, available
+
+    def _p0(self, available):
+        """The prior ``p0``, or None when it is uniform over the available alternatives."""
+        if self.dual is not None and self.dual.log_p0 is None:
+            return None
+        p0 = self.supports.p0
+        if p0.shape != available.shape:  # new data in the containers: uniform unless given
+            if self.dual is not None and self.dual.log_p0 is not None:
+                self.dual.refresh()  # raises: a per-situation p0 does not carry over
+            return None
+        return p0
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *, solver: str = "dual", tol: float = 1e-10, maxiter: int = 100) -> MaxEntResult:
+        """Solve for the data now in the containers.
+
+        Parameters
+        ----------
+        solver : {"dual", "primal"}
+            The concentrated dual (default; any N) or the primal as written (small N).
+        tol : float
+            Dual: largest moment residual relative to the moment's reachable range (see
+            :meth:`DualProblem.solve <pymc_maxent.maxent.dual.DualProblem.solve>`).
+        maxiter : int
+        """
+        if solver not in SOLVERS:
+            raise MaxEntError(f"solver must be one of {SOLVERS}; got {solver!r}")
+        chosen, available = self._observed()
+        if solver == "dual":
+            self._require_dual()
+            sol = self.dual.solve(tol=tol, maxiter=maxiter)
+            primal = self.dual.primal(sol.lam, sol.mu)
+            violation = float(np.abs(sol.grad).max())
+            converged, message, nit = sol.converged, sol.message, sol.nit
+        else:
+            psol = PrimalProblem(self.moments, self.containers, self.supports).solve()
+            primal = {"p": psol.p, "e": psol.e}
+            if psol.w is not None:
+                primal["w"] = psol.w
+            if psol.pi is not None:
+                primal["pi"] = psol.pi
+            violation, converged, message, nit = psol.max_violation, psol.converged, psol.message, psol.nit
+            sol = DualSolution(lam=psol.lam, mu=None, value=np.nan, grad=np.full(self.moments.n, np.nan),
+                               hess=np.full((self.moments.n,) * 2, np.nan), converged=converged,
+                               message=message, nit=nit, nfev=0)
+            if self.dual is not None:
+                self.dual.refresh()
+                mu = None
+                if not self.dual.direct:
+                    mu = self.dual.solve_mu(sol.lam, np.zeros(chosen.shape[0]))
+                sol.mu = mu
+                sol.value, sol.grad, sol.hess = self.dual.evaluate(sol.lam, self.dual.target_adjustment(), mu)
+        violation = max(violation, float(np.abs(primal["p"].sum(axis=1) - 1.0).max()))
+        if "w" in primal:
+            violation = max(violation, float(np.abs(primal["w"].sum(axis=-1)[available] - 1.0).max()))
+        C = self.moments.n
+        if self.dual is not None and np.all(np.isfinite(sol.hess)):
+            cov = _inverse(sol.hess)
+            cov_robust = cov @ self.dual.meat(sol.lam, sol.mu) @ cov
+        else:
+            cov = cov_robust = np.full((C, C), np.nan)
+        coords = {SITUATION: list(self.model.coords[SITUATION]),
+                  ALTERNATIVE: list(self.model.coords[ALTERNATIVE])}
+        return MaxEntResult(
+            estimator=self, solution=sol, primal=primal, cov=cov, cov_robust=cov_robust,
+            data_coords=coords, chosen=chosen, available=available, p0=self._p0(available),
+            w0=self.supports.w0, solver=solver, converged=converged, message=message, nit=nit,
+            max_violation=violation,
+        )
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, lam, new_data: ChoiceData | None = None) -> xr.DataArray:
+        """Choice probabilities at multipliers ``lam`` for the data in the containers (after
+        swapping ``new_data`` in with :func:`~pymc_maxent.set_choice_data`)."""
+        self._require_dual()
+        if new_data is not None:
+            set_choice_data(new_data, self.model)
+        self.dual.refresh()
+        lam = np.asarray(lam, dtype=float)
+        mu = None
+        if not self.dual.direct:
+            mu = self.dual.solve_mu(lam, np.zeros(self.dual.n_situations))
+        p = self.dual.primal(lam, mu)["p"]
+        return xr.DataArray(
+            p, dims=(SITUATION, ALTERNATIVE),
+            coords={SITUATION: list(self.model.coords[SITUATION]),
+                    ALTERNATIVE: list(self.model.coords[ALTERNATIVE])},
+            name="p",
+        )
+
+
+def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, solver: str = "dual",
+               error_support="default", w0=None, probability_support=None, pi0=None, p0=None,
+               model: pm.Model | None = None, reference=None, tol: float = 1e-10,
+               maxiter: int = 100, chunk_size: int = CHUNK) -> MaxEntResult:
+    """Fit a MaxEnt (GME) choice model: the one-call form of :class:`MaxEntEstimator`.
+
+    See :class:`MaxEntEstimator` for the parameters and :meth:`MaxEntEstimator.fit` for
+    ``solver``, ``tol`` and ``maxiter``.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent import fit_maxent
+    >>> res = fit_maxent(pmx.load_travel_mode())
+    >>> res.converged, res.max_violation < 1e-8, round(res.hit_rate, 2)
+    (True, True, 0.69)
+    """
+    estimator = MaxEntEstimator(
+        data, moments, error_support=error_support, w0=w0, probability_support=probability_support,
+        pi0=pi0, p0=p0, model=model, reference=reference, chunk_size=chunk_size,
+    )
+    return estimator.fit(solver=solver, tol=tol, maxiter=maxiter)
