@@ -152,3 +152,12 @@ def test_counterfactual_attribute_keeps_unavailable_at_zero():
     assert new.X[2, 2, 0] == 0.0
     with pytest.raises(ChoiceDataError, match="'price' are not all finite"):
         data.with_attribute("price", np.nan)
+
+
+def test_subset_keeps_labels_and_rejects_repeats():
+    data = build(long_frame())
+    sub = data.subset([2, 0])
+    assert sub.situations.tolist() == [12, 10] and sub.individuals.tolist() == ["p1", "p2"]
+    assert sub.individual.tolist() == [1, 0]
+    with pytest.raises(ChoiceDataError, match="subset repeats situations"):
+        data.subset([0, 0])

@@ -149,6 +149,11 @@ class ChoiceData:
         from ``individuals`` (and the index is renumbered).
         """
         idx = np.arange(self.n_situations)[situations]
+        if len(np.unique(idx)) < len(idx):
+            raise ChoiceDataError(
+                "subset repeats situations; for a resample with replacement build new data "
+                "with ChoiceData.from_arrays (situation labels must stay unique)"
+            )
         keep_ind, new_individual = np.unique(self.individual[idx], return_inverse=True)
         return self._replace(
             X=self.X[idx],

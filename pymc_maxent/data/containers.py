@@ -24,7 +24,7 @@ class ChoiceContainers:
 
 
 def register_choice_data(data: ChoiceData, model: pm.Model | None = None) -> ChoiceContainers:
-    """Register ``data`` as ``pm.Data`` containers (``X``, ``available``, ``chosen``,
+    """Register ``data`` as ``pm.Data`` containers (``X``, ``available``, ``chosen_index``,
     ``individual_index``) in the model on the context stack.
 
     Examples
