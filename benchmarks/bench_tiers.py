@@ -35,7 +35,7 @@ def main() -> None:
                            compute_convergence_checks=False)
         seconds = time.perf_counter() - start
         names = [v for v in TOP_LEVEL if v in idata["posterior"]]
-        ess = float(az.ess(idata, var_names=names).to_dataarray().min())
+        ess = float(az.ess(idata["posterior"].to_dataset()[names]).to_dataarray().min())
         rows.append({"tier": tier, "situations": data.n_situations, "individuals": I,
                      "alternatives": J, "attributes": K, "seconds": round(seconds, 1),
                      "divergences": int(idata["sample_stats"]["diverging"].sum()),
