@@ -25,7 +25,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	$(VENV)/bin/python benchmarks/run_all.py
+	$(VENV)/bin/python benchmarks/bench_tiers.py
+	$(VENV)/bin/python benchmarks/bench_maxent.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache
