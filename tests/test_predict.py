@@ -91,6 +91,9 @@ def test_new_individuals_integrate_over_population(mxl_fit):
     expected_known = softmax(alpha + np.einsum("jk,sk->sj", X[2], own), np.ones(3, dtype=bool))
     np.testing.assert_allclose(got[2], expected_known.mean(axis=0), rtol=1e-10)
     assert np.isfinite(p.values).all()
+    # swapping the fitted data back restores the fitted layout: one population placeholder
+    pmx.set_choice_data(data, model=model)
+    assert model.coords["new_individual"] == ("population draw",)
 
 
 def test_prediction_rejects_other_alternatives(mxl_fit):

@@ -12,11 +12,15 @@ from pytensor.raise_op import Assert
 
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
-from pymc_maxent.data.containers import NEW_INDIVIDUAL, ChoiceContainers, register_choice_data
+from pymc_maxent.data.containers import (
+    NEW_INDIVIDUAL,
+    NEW_INDIVIDUAL_PLACEHOLDER,
+    ChoiceContainers,
+    register_choice_data,
+)
 from pymc_maxent.exceptions import ChoiceDataError
 from pymc_maxent.utility import choice_probabilities, linear_utility, mask_unavailable
 
-NEW_INDIVIDUAL_PLACEHOLDER = "population draw"
 PRIOR_NAMES = ("alpha", "beta", "mu", "sigma", "sigma_situation", "lkj_eta")
 
 

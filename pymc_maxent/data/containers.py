@@ -11,6 +11,8 @@ from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, INDIVIDUAL, SIT
 from pymc_maxent.exceptions import ChoiceDataError
 
 NEW_INDIVIDUAL = "new_individual"
+#: The one entry of ``new_individual`` while fitting: its ``z`` is a draw from the population.
+NEW_INDIVIDUAL_PLACEHOLDER = "population draw"
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,10 @@ def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
     new_ids = [i for i in dict.fromkeys(ids.tolist()) if i not in known]
     if NEW_INDIVIDUAL in model.coords:
         lookup = known | {label: len(known) + n for n, label in enumerate(new_ids)}
+        labels = new_ids or [NEW_INDIVIDUAL_PLACEHOLDER]  # as fitted when none is new
+        model.set_dim(NEW_INDIVIDUAL, len(labels), coord_values=labels)
     else:  # no individual-level parameters: the index is not used
         lookup = known | dict.fromkeys(new_ids, 0)
-    if NEW_INDIVIDUAL in model.coords:  # keep the fitted placeholder when none is new
-        labels = new_ids or list(model.coords[NEW_INDIVIDUAL])[:1]
-        model.set_dim(NEW_INDIVIDUAL, len(labels), coord_values=labels)
     pm.set_data(
         {
             "X": data.X,
