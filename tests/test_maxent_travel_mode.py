@@ -75,3 +75,12 @@ def test_price_change_moves_both(fitted):
     assert list(pred.coords["situation"].values) == sub.situations.tolist()
     assert p_bayes(mle["alpha"], mle["beta"]).shape == (5, 4)
     set_choice_data(data, model)  # restore
+
+
+def test_fit_uses_data_even_after_the_model_moved(fitted):
+    data, model, _, res, _ = fitted
+    dearer = data.with_attribute("gc", 1.1 * data.attribute("gc"))
+    set_choice_data(dearer, model)  # e.g. left there by a counterfactual prediction
+    again = fit_maxent(data, model=model)
+    np.testing.assert_allclose(again.beta, res.beta, rtol=1e-8)
+    np.testing.assert_array_equal(model["X"].get_value(), data.X)

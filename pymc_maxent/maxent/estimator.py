@@ -21,7 +21,11 @@ SOLVERS = ("dual", "primal")
 
 
 def model_containers(data: ChoiceData, model: pm.Model | None) -> tuple[pm.Model, ChoiceContainers]:
-    """The model's registered containers, registering ``data`` when it has none."""
+    """The model's registered containers, registering ``data`` when it has none.
+
+    When the model's containers hold other data (after a prediction, say), ``data`` is
+    swapped in with :func:`~pymc_maxent.set_choice_data`, so the fit is always of ``data``.
+    """
     if model is None:
         model = pm.Model(coords=data.coords)
     if "X" not in model.named_vars:
@@ -30,12 +34,10 @@ def model_containers(data: ChoiceData, model: pm.Model | None) -> tuple[pm.Model
         X=model["X"], available=model["available"], chosen=model["chosen_index"],
         individual=model["individual_index"],
     )
-    shape = containers.X.get_value().shape
-    if shape != data.X.shape:
-        raise MaxEntError(
-            f"the model's containers hold data of shape {shape}, not the {data.X.shape} of `data`; "
-            "swap the data in with set_choice_data first"
-        )
+    held = (containers.X.get_value(), containers.available.get_value(), containers.chosen.get_value())
+    if any(h.shape != d.shape or not np.array_equal(h, d)
+           for h, d in zip(held, (data.X, data.available, data.chosen), strict=True)):
+        set_choice_data(data, model)
     return model, containers
 
 
