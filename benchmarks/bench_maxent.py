@@ -11,7 +11,7 @@ default moments (attribute sums and alternative shares: C = 9) and the default e
   minimised with SciPy's L-BFGS-B (no Hessian, no standard errors).
 
 Time is wall-clock; peak memory is the tracemalloc peak during the fit (a second run), also
-as a multiple of the ``X`` array. A last table compares the primal (SLSQP over all p and w)
+as a multiple of the ``X`` array. A last table compares the primal (trust-constr over all p and w)
 with the dual at N = 200.
 
 Run: ``python benchmarks/bench_maxent.py [--sizes 10000 100000 1000000]``
