@@ -96,6 +96,16 @@ def test_new_individuals_integrate_over_population(mxl_fit):
     assert model.coords["new_individual"] == ("population draw",)
 
 
+def test_containers_share_x_and_set_data_leaves_it_alone(mxl_fit):
+    data = pmx.load_travel_mode()
+    model = pmx.build_model(data, "MNL-2")
+    assert np.shares_memory(model["X"].get_value(borrow=True), data.X)
+    new = data.with_attribute("gc", 2 * data.attribute("gc"))
+    pmx.set_choice_data(new, model=model)
+    np.testing.assert_array_equal(data.X, pmx.load_travel_mode().X)  # the original is untouched
+    np.testing.assert_array_equal(model["X"].get_value(), new.X)
+
+
 def test_prediction_rejects_other_alternatives(mxl_fit):
     _, model, _ = mxl_fit
     other = pmx.load_travel_mode()

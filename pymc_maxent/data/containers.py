@@ -43,12 +43,16 @@ def register_choice_data(data: ChoiceData, model: pm.Model | None = None) -> Cho
         if dim not in model.coords:
             model.add_coord(dim, labels)
     with model:
-        return ChoiceContainers(
+        containers = ChoiceContainers(
             X=pm.Data("X", data.X, dims=(SITUATION, ALTERNATIVE, ATTRIBUTE)),
             available=pm.Data("available", data.available, dims=(SITUATION, ALTERNATIVE)),
             chosen=pm.Data("chosen_index", data.chosen, dims=SITUATION),
             individual=pm.Data("individual_index", data.individual, dims=SITUATION),
         )
+    # pm.Data copies its value; ChoiceData's arrays are read-only, so the container can share
+    # the largest one instead of holding a second copy of X.
+    containers.X.set_value(data.X, borrow=True)
+    return containers
 
 
 def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
