@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.tensor.extra_ops import to_one_hot
 from scipy import optimize
 
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
@@ -111,27 +112,20 @@ class DualProblem:
         avail = c.available[start:stop]
         chosen = c.chosen[start:stop]
         Fp, Fe = self.moments.features(X, avail, start, stop)
-        J = avail.shape[1]
-        y = pt.eq(pt.arange(J)[None, :], chosen[:, None]).astype("float64")
+        y = to_one_hot(chosen, avail.shape[1])
         return X, avail.astype("bool"), y, Fp, Fe
 
-    def _noise_terms(self, zeta, avail):
-        """``(ln Ψ, e, σ², w)`` of the error weights ``w_ijh ∝ w0_h e^{−u_h ζ_ij}``."""
-        a = self.log_w0[None, None, :] - zeta[:, :, None] * self.u[None, None, :]
-        log_psi = pt.special.logsumexp(a, axis=-1)
-        w = pt.exp(a - log_psi[:, :, None]) * avail[:, :, None]
-        e = (w * self.u).sum(axis=-1)
-        var = (w * self.u**2).sum(axis=-1) - e**2
-        return pt.switch(avail, log_psi, 0.0), e, var, w
-
-    def _prob_terms(self, eta, mu, avail):
-        """Support-point form: ``(ln Φ, p, Var(s), π)`` with ``π_ijm ∝ π0_m e^{−s_m(η_ij + μ_i)}``."""
-        a = self.log_pi0[None, None, :] - (eta + mu[:, None])[:, :, None] * self.s[None, None, :]
-        log_phi = pt.special.logsumexp(a, axis=-1)
-        pi = pt.exp(a - log_phi[:, :, None]) * avail[:, :, None]
-        p = (pi * self.s).sum(axis=-1)
-        var = (pi * self.s**2).sum(axis=-1) - p**2
-        return pt.switch(avail, log_phi, 0.0), p, var, pi
+    @staticmethod
+    def _support_terms(log_prior, support, index, avail):
+        """``(ln Z, mean, variance, weights)`` of weights ``∝ prior_h e^{−support_h · index_ij}``
+        over a discrete support: the error weights ``w`` (index ``ζ``, normaliser ``Ψ``) and
+        the note's support-point weights ``π`` (index ``η + μ``, normaliser ``Φ``)."""
+        a = log_prior[None, None, :] - index[:, :, None] * support[None, None, :]
+        log_z = pt.special.logsumexp(a, axis=-1)
+        weights = pt.exp(a - log_z[:, :, None]) * avail[:, :, None]
+        mean = (weights * support).sum(axis=-1)
+        var = (weights * support**2).sum(axis=-1) - mean**2
+        return pt.switch(avail, log_z, 0.0), mean, var, weights
 
     def terms(self, lam, start=None, stop=None, mu=None):
         """Symbolic pieces of the dual for situations ``start:stop``.
@@ -155,14 +149,14 @@ class DualProblem:
                 value = value - pt.log(avail.sum(axis=1)).sum()
             pvar = None
         else:
-            log_phi, p, pvar, pi = self._prob_terms(-U, mu, avail)
+            log_phi, p, pvar, pi = self._support_terms(self.log_pi0, self.s, mu[:, None] - U, avail)
             value = lam_m + mu.sum() + log_phi.sum()
             out["pi"] = pi
         e = pt.zeros_like(p)
         evar = None
         if self.noise:
             zeta = -U if Fe is Fp else -linear_utility(Fe, -coef)
-            log_psi, e, evar, w = self._noise_terms(zeta, avail)
+            log_psi, e, evar, w = self._support_terms(self.log_w0, self.u, zeta, avail)
             value = value + log_psi.sum()
             out["w"] = w
         out.update(value=value, p=p, e=e, pvar=pvar, evar=evar)
@@ -400,8 +394,6 @@ class DualProblem:
             if np.abs(pieces(cand)[1] / scale).max() >= np.abs(g / scale).max():
                 break
             lam = cand
-        res.x = lam
-        lam = res.x
         value, grad, hess = pieces(lam)
         ok = bool(np.all(np.isfinite(lam))) and (np.abs(grad) / scale).max() <= tol
         message = res.message if ok else f"{res.message} (max |constraint residual| {np.abs(grad).max():.3g})"
@@ -436,13 +428,3 @@ class DualProblem:
                 g = self._f_scores(*((rows, s, e) if self.direct else (rows, s, e, mu[s:e])))
                 out += g.T @ g
         return out
-
-    def scores(self, lam, mu=None) -> np.ndarray:
-        """Per-situation gradients ``g_i`` of the dual: ``m_i − Σ_j F_ij (p_ij + ε_ij)``."""
-        parts = []
-        with single_thread_blas():
-            for s, e in self._chunks():
-                rows = np.broadcast_to(lam, (e - s, self.C)).copy()
-                args = (rows, s, e) if self.direct else (rows, s, e, mu[s:e])
-                parts.append(self._f_scores(*args))
-        return np.concatenate(parts)

@@ -175,11 +175,9 @@ class MaxEntEstimator:
             cov_robust = cov @ self.dual.meat(sol.lam, sol.mu) @ cov
         else:
             cov = cov_robust = np.full((C, C), np.nan)
-        coords = {SITUATION: list(self.model.coords[SITUATION]),
-                  ALTERNATIVE: list(self.model.coords[ALTERNATIVE])}
         return MaxEntResult(
             estimator=self, solution=sol, primal=primal, cov=cov, cov_robust=cov_robust,
-            data_coords=coords, chosen=chosen, available=available, p0=self._p0(available),
+            data_coords=self._coords(), chosen=chosen, available=available, p0=self._p0(available),
             w0=self.supports.w0, solver=solver, converged=converged, message=message, nit=nit,
             max_violation=violation,
         )
@@ -197,12 +195,11 @@ class MaxEntEstimator:
         if not self.dual.direct:
             mu = self.dual.solve_mu(lam, np.zeros(self.dual.n_situations))
         p = self.dual.primal(lam, mu)["p"]
-        return xr.DataArray(
-            p, dims=(SITUATION, ALTERNATIVE),
-            coords={SITUATION: list(self.model.coords[SITUATION]),
-                    ALTERNATIVE: list(self.model.coords[ALTERNATIVE])},
-            name="p",
-        )
+        return xr.DataArray(p, dims=(SITUATION, ALTERNATIVE), coords=self._coords(), name="p")
+
+    def _coords(self) -> dict[str, list]:
+        """Situation and alternative labels of the data now in the containers."""
+        return {dim: list(self.model.coords[dim]) for dim in (SITUATION, ALTERNATIVE)}
 
 
 def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, solver: str = "dual",

@@ -27,6 +27,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import ancestors
+from pytensor.tensor.extra_ops import to_one_hot
 
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import MaxEntError
@@ -93,7 +94,7 @@ class AttributeSums(Moment):
     _k: list = field(default_factory=list, compare=False, repr=False)
 
     def resolve(self, data):
-        names = list(data.attributes) if self.attributes is None else list(self.attributes)
+        names = data.attributes.tolist() if self.attributes is None else list(self.attributes)
         varies = data.varies_across_alternatives()
         ks = [data.attribute_index(a) for a in names]
         self._k[:] = [_index(ks)]
@@ -266,7 +267,7 @@ class MomentSet:
                 np.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(first, second, strict=True)
             )
         self._user_linear = linear
-        y = pt.eq(pt.arange(shape[1])[None, :], c.chosen[:, None]).astype("float64")
+        y = to_one_hot(c.chosen, shape[1])
         targets = []
         for m, g in zip(self.user, self.user_graphs, strict=True):
             if m.target is None:
@@ -318,7 +319,6 @@ class MomentSet:
 
     def user_target_adjustment(self):
         """Per user constraint: ``target − g(0, 0) − Σ A y`` (0 for the default target)."""
-        y = pt.eq(pt.arange(self.containers.available.shape[1])[None, :],
-                  self.containers.chosen[:, None]).astype("float64")
+        y = to_one_hot(self.containers.chosen, self.containers.available.shape[1])
         Ay = (self.user_A * y[:, :, None]).sum(axis=(0, 1))
         return self.user_targets - self.user_offset - Ay
