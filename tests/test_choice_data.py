@@ -161,3 +161,12 @@ def test_subset_keeps_labels_and_rejects_repeats():
     assert sub.individual.tolist() == [1, 0]
     with pytest.raises(ChoiceDataError, match="subset repeats situations"):
         data.subset([0, 0])
+
+
+def test_select_attributes_reorders():
+    data = build(long_frame())
+    sub = data.select_attributes(["time", "price"])
+    np.testing.assert_array_equal(sub.X, data.X[..., ::-1])
+    assert sub.attributes.tolist() == ["time", "price"]
+    with pytest.raises(ChoiceDataError, match="unknown attribute 'cost'"):
+        data.select_attributes(["cost"])

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from pymc_extras.prior import Prior
 
 import pymc_maxent as pmx
 from pymc_maxent import ChoiceDataError, Coefficient, ModelSpec
@@ -89,3 +90,12 @@ def test_model_dims_and_named_parameters(panel):
     assert dims["chosen"] == ("situation",) and dims["p"] == ("situation", "alternative")
     assert model.coords["random_coefficient"] == ("x0", "x1")
     assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+def test_prior_override_keeps_transform_and_gets_dims(panel):
+    model = pmx.build_model(panel, "MNL-2", priors={"beta": Prior("Normal", mu=0, sigma=1,
+                                                                  transform="exp")})
+    assert model.named_vars_to_dims["beta"] == ("coefficient",)
+    beta = model.compile_fn(model["beta"], inputs=model.value_vars,
+                            on_unused_input="ignore")(model.initial_point())
+    assert (beta > 0).all()  # the exp transform took effect

@@ -217,7 +217,9 @@ def _prior(priors, name: str, default: Prior) -> Prior:
         "alpha": ("asc",), "beta": ("coefficient",), "mu": ("random_coefficient",),
         "sigma": ("random_coefficient",), "sigma_situation": ("situation_coefficient",),
     }[name]
-    return Prior(prior.distribution, **prior.parameters, dims=dims)
+    prior = prior.deepcopy()  # keeps the user's transform and centring
+    prior.dims = dims
+    return prior
 
 
 def _with_zero(params):

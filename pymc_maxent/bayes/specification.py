@@ -94,10 +94,6 @@ class ModelSpec:
         if not names and self.constants == "none":
             raise ChoiceDataError("the specification has no parameters")
 
-    @property
-    def is_mixed(self) -> bool:
-        return self.constants == "random" or any(c.random for c in self.coefficients)
-
 
 # name -> (description, constants, alternative_specific, random, level, seed count)
 TIERS = {
