@@ -1,0 +1,1 @@
+"""Figures of the diagnostics. Each function returns its matplotlib figure and never shows it."""
