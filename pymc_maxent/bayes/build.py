@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.raise_op import Assert
@@ -19,6 +20,7 @@ from pymc_maxent.data.containers import (
     register_choice_data,
 )
 from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.maxent.supports import default_error_support
 from pymc_maxent.utility import choice_probabilities, linear_utility, mask_unavailable
 
 PRIOR_NAMES = ("alpha", "beta", "mu", "sigma", "sigma_situation", "lkj_eta")
@@ -33,6 +35,7 @@ def build_model(
     correlated: bool = False,
     reference=None,
     priors: Mapping[str, Prior | float] | None = None,
+    g_prior: float | str | None = None,
     store_probabilities: bool = True,
 ) -> pm.Model:
     """A PyMC model of the choices in ``data``.
@@ -51,6 +54,13 @@ def build_model(
         Overrides of the default priors by parameter name (``alpha``, ``beta``, ``mu``,
         ``sigma``, ``sigma_situation``: :class:`pymc_extras.prior.Prior`; ``lkj_eta``: a
         number). ``Prior("Flat")`` gives maximum likelihood at the MAP.
+    g_prior : float or "gme", optional
+        Models without random components only: a Zellner g-prior on the utility index,
+        ``θ = (α, β) ~ N(0, g (F'F)⁻¹)`` with ``F_ij = ∂U_ij/∂θ`` over the available
+        alternatives, i.e. the penalty ``Σ_ij U_ij² / 2g``. ``"gme"`` takes ``g = 1/Var(u)`` of
+        the default GME error support (``1.5 N``): the quadratic approximation of GME's noise
+        term, so the MAP lands close to the :func:`~pymc_maxent.fit_maxent` estimate.
+        ``alpha`` and ``beta`` are then deterministics of the vector ``theta``.
     store_probabilities : bool
         Record the choice probabilities ``p`` (situation × alternative) as a deterministic.
 
@@ -89,10 +99,29 @@ def build_model(
     unknown = set(priors or {}) - set(PRIOR_NAMES)
     if unknown:
         raise ChoiceDataError(f"priors for unknown parameters {sorted(unknown)}; known: {PRIOR_NAMES}")
+    g = None if g_prior is None else g_prior_scale(g_prior, data, resolved, priors or {})
     with pm.Model(coords=data.coords | parameter_coords(resolved)) as model:
         containers = register_choice_data(data)
-        define_choice_model(containers, resolved, priors or {}, store_probabilities)
+        define_choice_model(containers, resolved, priors or {}, store_probabilities, g_prior=g)
     return model
+
+
+def g_prior_scale(g_prior, data: ChoiceData, resolved: ResolvedSpec, priors) -> float:
+    """``g`` of a Zellner g-prior, checked against the model it goes into."""
+    if resolved.n_random:
+        raise ChoiceDataError("g_prior applies to models without random components (MNL tiers); "
+                              f"this one has {resolved.n_random}: {resolved.random_labels}")
+    clash = sorted({"alpha", "beta"} & set(priors))
+    if clash:
+        raise ChoiceDataError(f"g_prior replaces the priors of alpha and beta; drop the priors for {clash}")
+    if isinstance(g_prior, str):
+        if g_prior != "gme":
+            raise ChoiceDataError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
+        return 1.0 / np.var(default_error_support(data.n_situations))
+    g = float(g_prior)
+    if not np.isfinite(g) or g <= 0:
+        raise ChoiceDataError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
+    return g
 
 
 def parameter_coords(resolved: ResolvedSpec) -> dict[str, list]:
@@ -115,9 +144,14 @@ def define_choice_model(
     resolved: ResolvedSpec,
     priors: Mapping[str, Prior | float],
     store_probabilities: bool = True,
+    g_prior: float | None = None,
 ):
     """Add parameters, utility and likelihood to the model on the context stack."""
-    U = fixed_utility(containers.X, resolved, priors)
+    if g_prior is None:
+        alpha, beta = fixed_parameters(resolved, priors)
+    else:
+        alpha, beta = g_prior_parameters(containers, resolved, g_prior)
+    U = fixed_utility(containers.X, resolved, alpha, beta)
     if resolved.n_random:
         U = U + random_utility(containers, resolved, priors)
     logit = mask_unavailable(U, containers.available)
@@ -128,16 +162,47 @@ def define_choice_model(
         )
 
 
-def fixed_utility(X, resolved: ResolvedSpec, priors):
-    J = len(resolved.alternatives)
-    U = pt.zeros(X.shape[:2])
+def fixed_parameters(resolved: ResolvedSpec, priors):
+    """``alpha`` and ``beta`` with independent priors (the defaults, or the user's)."""
+    alpha = beta = None
     if resolved.asc_labels:
         alpha = _prior(priors, "alpha", Prior("Normal", mu=0, sigma=5)).create_variable("alpha")
+    if resolved.fixed.labels:
+        sigma = 2.5 / np.asarray(resolved.fixed.scales)
+        beta = _prior(priors, "beta", Prior("Normal", mu=0, sigma=sigma)).create_variable("beta")
+    return alpha, beta
+
+
+def g_prior_parameters(containers: ChoiceContainers, resolved: ResolvedSpec, g: float):
+    """``θ = (α, β) ~ N(0, g (F'F)⁻¹)``, the precision ``F'F/g`` being the Gram matrix of
+    the utility's design over the available alternatives (``U`` is linear in ``θ``)."""
+    n_asc = len(resolved.asc_labels)
+    n = n_asc + len(resolved.fixed.labels)
+    theta = pt.vector("theta", shape=(n,))
+    U = fixed_utility(containers.X, resolved, theta[:n_asc] if n_asc else None,
+                      theta[n_asc:] if n > n_asc else None)
+    F = pytensor.function([theta], U[containers.available.nonzero()])  # U at unit θ: F's columns
+    design = np.stack([F(e) for e in np.eye(n)], axis=1)
+    gram = design.T @ design
+    if np.linalg.matrix_rank(gram) < n:
+        raise ChoiceDataError("g_prior: the utility design F'F is singular (an attribute or constant "
+                              "is collinear with the others)")
+    labels = [f"alpha[{a}]" for a in resolved.asc_labels] + [f"beta[{b}]" for b in resolved.fixed.labels]
+    pm.modelcontext(None).add_coord("g_parameter", labels)
+    theta = pm.MvNormal("theta", mu=np.zeros(n), tau=gram / g, dims="g_parameter")
+    alpha = pm.Deterministic("alpha", theta[:n_asc], dims="asc") if n_asc else None
+    beta = pm.Deterministic("beta", theta[n_asc:], dims="coefficient") if n > n_asc else None
+    return alpha, beta
+
+
+def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
+    """``U = α_j + Σ_k x_k β_k`` of the fixed parameters (``None`` where the spec has none)."""
+    J = len(resolved.alternatives)
+    U = pt.zeros(X.shape[:2])
+    if alpha is not None:
         U = U + _with_zero(alpha)[resolved.asc_layout]
     block = resolved.fixed
-    if block.labels:
-        sigma = 2.5 / np.asarray(block.scales)
-        beta = _prior(priors, "beta", Prior("Normal", mu=0, sigma=sigma)).create_variable("beta")
+    if beta is not None:
         layout = block.matrix(J)
         generic = (layout == layout[:1]).all() and (layout < len(block.labels)).all()
         coefficients = beta[layout[0]] if generic else _with_zero(beta)[layout]
