@@ -1,0 +1,170 @@
+"""One model-selection table across tiers and estimators."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+from scipy.special import entr, logsumexp
+
+from pymc_maxent.bayes.predict import predict_choice_probabilities
+from pymc_maxent.bayes.sample import INDIVIDUAL_LOG_LIKELIHOOD
+from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.data.containers import set_choice_data
+from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.maxent.result import MaxEntResult
+
+#: Pareto k above which PSIS-LOO's estimate for an observation is unreliable.
+PARETO_K_BAD = 0.7
+LATENT = ("z", "z_situation")
+PLACEHOLDER = ("z_new",)
+
+
+def split_by_individual(data: ChoiceData, test_fraction: float = 0.25, seed: int = 0):
+    """Train and test data with whole individuals on one side (panels stay intact).
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import split_by_individual
+    >>> train, test = split_by_individual(pmx.load_travel_mode(), 0.25, seed=1)
+    >>> train.n_situations, test.n_situations
+    (158, 52)
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ChoiceDataError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction!r}")
+    rng = np.random.default_rng(seed)
+    n_test = int(round(test_fraction * data.n_individuals))
+    if not 0 < n_test < data.n_individuals:
+        raise ChoiceDataError(f"test_fraction {test_fraction} of {data.n_individuals} individuals "
+                              "leaves one side empty")
+    is_test = np.zeros(data.n_individuals, dtype=bool)
+    is_test[rng.choice(data.n_individuals, n_test, replace=False)] = True
+    in_test = is_test[data.individual]
+    return data.subset(~in_test), data.subset(in_test)
+
+
+def parameter_count(model: pm.Model) -> dict[str, int]:
+    """Free parameters of a built model: population level, and latent (``z``, ``z_situation``)."""
+    sizes = {rv.name: int(np.prod(model.initial_point()[model.rvs_to_values[rv].name].shape))
+             for rv in model.free_RVs}
+    latent = sum(v for k, v in sizes.items() if k in LATENT)
+    population = sum(v for k, v in sizes.items() if k not in LATENT + PLACEHOLDER)
+    return {"parameters": population, "latent": latent}
+
+
+def _normalized_entropy(p: np.ndarray, available: np.ndarray) -> float:
+    """``Σ_i H(p_i) / Σ_i ln J_i`` (``0 ln 0 = 0``)."""
+    return float(entr(p).sum() / np.log(available.sum(axis=1)).sum())
+
+
+def _heldout_scores(p, test: ChoiceData) -> dict[str, float]:
+    """Log score (sum and mean) and hit rate of predicted probabilities ``p`` on ``test``."""
+    p = np.asarray(p)
+    chosen = p[np.arange(test.n_situations), test.chosen]
+    with np.errstate(divide="ignore"):
+        log_score = float(np.log(chosen).sum())
+    return {"heldout_log_score": log_score, "heldout_log_score_mean": log_score / test.n_situations,
+            "heldout_hit_rate": float((p.argmax(axis=1) == test.chosen).mean())}
+
+
+def _bayes_row(model, idata, data: ChoiceData, test: ChoiceData | None, random_seed) -> dict:
+    log_lik = idata["log_likelihood"]
+    var = INDIVIDUAL_LOG_LIKELIHOOD if INDIVIDUAL_LOG_LIKELIHOOD in log_lik else "chosen"
+    loo = az.loo(idata, var_name=var)
+    ll = log_lik["chosen"].to_numpy()
+    ll = ll.reshape(-1, ll.shape[-1])
+    lppd = float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
+    p_fit = predict_choice_probabilities(model, idata, data, random_seed=random_seed)
+    row = parameter_count(model) | {
+        "estimator": "bayes", "loglik": lppd, "elpd_loo": float(loo.elpd), "elpd_loo_se": float(loo.se),
+        "p_loo": float(loo.p), "loo_level": "individual" if var != "chosen" else "situation",
+        "pareto_k_bad": int((np.asarray(loo.pareto_k) > PARETO_K_BAD).sum()),
+        "information_index": 1.0 - _normalized_entropy(p_fit.mean(("chain", "draw")).to_numpy(),
+                                                       data.available),
+    }
+    if test is not None:
+        p_test = predict_choice_probabilities(model, idata, test, random_seed=random_seed)
+        row |= _heldout_scores(p_test.mean(("chain", "draw")), test)
+    set_choice_data(data, model)
+    return row
+
+
+def _maxent_row(result: MaxEntResult, data: ChoiceData, test: ChoiceData | None) -> dict:
+    row = {"parameters": len(result.terms), "latent": 0, "estimator": "maxent", "loglik": result.loglik,
+           "information_index": result.information_index}
+    if test is not None:
+        row |= _heldout_scores(result.predict(test), test)
+        set_choice_data(data, result._estimator.model)
+    return row
+
+
+def model_selection(
+    fits: Mapping[str, tuple[pm.Model, object] | MaxEntResult],
+    data: ChoiceData,
+    test: ChoiceData | None = None,
+    *,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """Tiers and estimators side by side, best first.
+
+    Parameters
+    ----------
+    fits : mapping
+        Name → ``(model, idata)`` from :func:`~pymc_maxent.build_model` and
+        :func:`~pymc_maxent.sample`, or a :class:`~pymc_maxent.MaxEntResult`, all fitted to
+        ``data``.
+    data : ChoiceData
+        The data every model was fitted to.
+    test : ChoiceData, optional
+        Held-out situations (e.g. from :func:`split_by_individual`): adds the held-out log
+        score (sum and mean per situation) and hit rate. Individuals absent from ``data`` are
+        integrated over the population distribution.
+
+    Returns
+    -------
+    DataFrame
+        ``estimator``, ``parameters`` (population level), ``latent`` (individual and
+        situation level), ``loglik`` (in-sample: the log pointwise predictive density of a
+        posterior, the log-likelihood at the estimate for MaxEnt), PSIS-LOO ``elpd_loo``,
+        ``elpd_loo_se``, ``p_loo``, ``loo_level`` (leave one *individual* out on panel data,
+        where leaving one situation out of a mixed logit is unreliable), ``pareto_k_bad``
+        (observations with Pareto k > 0.7), ``elpd_diff``, ``dse`` and stacking ``weight`` from
+        :func:`arviz_stats.compare` (posteriors only), held-out scores, and the
+        ``information_index`` ``1 − S(p̄)`` of the in-sample predicted probabilities.
+        MaxEnt has no LOO (it is not a posterior): its rows rank by held-out log score.
+        The models' containers hold ``data`` again afterwards.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import model_selection
+    >>> data = pmx.load_travel_mode()
+    >>> table = model_selection({"MaxEnt": pmx.fit_maxent(data)}, data)
+    >>> table.loc["MaxEnt", "estimator"], int(table.loc["MaxEnt", "parameters"])
+    ('maxent', 6)
+    """
+    rows, trees = {}, {}
+    for name, fit in fits.items():
+        if isinstance(fit, MaxEntResult):
+            rows[name] = _maxent_row(fit, data, test)
+        else:
+            model, idata = fit
+            if "log_likelihood" not in idata.children:
+                raise ChoiceDataError(f"fit {name!r} has no log_likelihood group: sample it with "
+                                      "pymc_maxent.sample (or idata_kwargs={'log_likelihood': True})")
+            rows[name] = _bayes_row(model, idata, data, test, random_seed)
+            trees[name] = idata
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    levels = set(table.get("loo_level", pd.Series(dtype=object)).dropna())
+    if len(trees) > 1 and len(levels) == 1:
+        var = INDIVIDUAL_LOG_LIKELIHOOD if levels == {"individual"} else "chosen"
+        compared = az.compare(trees, var_name=var)
+        table = table.join(compared[["elpd_diff", "dse", "weight"]])
+    order = [c for c in ("elpd_loo", "heldout_log_score", "loglik") if c in table]
+    table = table.sort_values(order, ascending=False, na_position="last")
+    first = ["estimator", "parameters", "latent", "loglik"]
+    return table[first + [c for c in table.columns if c not in first]]
