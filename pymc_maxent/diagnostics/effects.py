@@ -1,0 +1,164 @@
+"""Marginal effects ``∂p/∂x`` and elasticities, per situation, averaged and aggregate.
+
+Small functions over DataArrays with named dims (:func:`point_elasticities`,
+:func:`aggregate_elasticities`, :func:`mean_over_situations`, :func:`individual_effects`) and the
+fit-level :func:`marginal_effects` and :func:`elasticities`, which take a posterior
+``(model, idata)``, a :class:`~pymc_maxent.MaxEntResult` or a
+:class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator` alike. Posteriors give full
+distributions over ``(chain, draw)``; MaxEnt fits a Dataset of the ``estimate`` and its
+delta-method ``se``. ``alternative`` is the alternative whose probability responds,
+``alternative_`` the one whose attribute changes. Unavailable alternatives get 0, never NaN.
+"""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
+from pymc_maxent.diagnostics.probabilities import ALTERNATIVE_, choice_evaluator
+from pymc_maxent.exceptions import ChoiceDataError
+
+KINDS = ("situation", "mean", "aggregate")
+
+
+def _safe_ratio(num, den):
+    """``num / den`` with 0 where ``den`` is 0 (unavailable alternatives)."""
+    return xr.where(den != 0, num / den.where(den != 0, 1.0), 0.0)
+
+
+def point_elasticities(p, dp_dx, x) -> xr.DataArray:
+    """``E_ijm = ∂p_ij/∂x_im · x_im / p_ij`` per situation.
+
+    Parameters
+    ----------
+    p : DataArray (..., situation, alternative)
+    dp_dx : DataArray (..., situation, alternative, alternative_) of one attribute
+    x : DataArray (situation, alternative) of that attribute
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from pymc_maxent.diagnostics.effects import point_elasticities
+    >>> p = xr.DataArray([[0.5, 0.5]], dims=("situation", "alternative"))
+    >>> beta, x = -1.0, xr.DataArray([[2.0, 1.0]], dims=("situation", "alternative"))
+    >>> delta = xr.DataArray(np.eye(2), dims=("alternative", "alternative_"))
+    >>> dp = beta * p * (delta - p.rename(alternative="alternative_"))  # MNL: β p_j (δ_jm − p_m)
+    >>> point_elasticities(p, dp, x).values.round(2).tolist()  # own: β x (1 − p); cross: −β x_m p_m
+    [[[-1.0, 0.5], [1.0, -0.5]]]
+    """
+    return _safe_ratio(dp_dx * x.rename({ALTERNATIVE: ALTERNATIVE_}), p)
+
+
+def aggregate_elasticities(p, dp_dx, x) -> xr.DataArray:
+    """Elasticity of the aggregate demand ``Σ_i p_ij`` to a uniform 1% change of ``x`` for
+    alternative ``m``: ``Σ_i ∂p_ij/∂x_im x_im / Σ_i p_ij`` (the share-weighted mean of
+    :func:`point_elasticities`)."""
+    num = (dp_dx * x.rename({ALTERNATIVE: ALTERNATIVE_})).sum(SITUATION)
+    return _safe_ratio(num, p.sum(SITUATION))
+
+
+def mean_over_situations(values, available) -> xr.DataArray:
+    """Mean over the situations in which the alternatives involved are available (0 where
+    there are none)."""
+    mask = available
+    if ALTERNATIVE_ in values.dims:
+        mask = available & available.rename({ALTERNATIVE: ALTERNATIVE_})
+    return values.where(mask).mean(SITUATION).fillna(0.0)
+
+
+def individual_effects(dp_dx) -> xr.DataArray:
+    """``∂p_ij/∂x_i`` of an attribute of the decision maker (the same for every alternative,
+    such as income): the sum of ``∂p_ij/∂x_im`` over ``m``."""
+    return dp_dx.sum(ALTERNATIVE_)
+
+
+def _individual_value(x, available) -> xr.DataArray:
+    """``x_i`` of an attribute of the decision maker: its value at an available alternative."""
+    return x.where(available).max(ALTERNATIVE).fillna(0.0)
+
+
+def marginal_effects(fit, data: ChoiceData | None = None, *, attributes=None, **kwargs):
+    """``∂p_ij/∂x_imk`` for every situation.
+
+    Parameters
+    ----------
+    fit : (pm.Model, DataTree), MaxEntResult or ChoiceEvaluator
+    data : ChoiceData, optional
+        Situations to evaluate (default those the model holds); the containers are restored.
+    attributes : list of str, optional
+        Default all.
+    **kwargs
+        To :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator` (``draws``,
+        ``random_seed``).
+
+    Returns
+    -------
+    DataArray (chain, draw, situation, alternative, alternative_, attribute), or for MaxEnt a
+    Dataset of ``estimate`` and ``se`` without the sample dims. For an attribute of the decision
+    maker, :func:`individual_effects` sums over ``alternative_``.
+    """
+    ev = choice_evaluator(fit, data, **kwargs)
+    _, dp = ev.effects()
+    if attributes is not None:
+        dp = dp.sel({ATTRIBUTE: list(attributes)})
+    return ev.finish(dp)
+
+
+def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: str = "aggregate",
+                 **kwargs):
+    """Elasticities of choice probabilities to ``attribute``.
+
+    For an attribute that varies across alternatives (a price), a ``J × J`` matrix
+    ``(alternative, alternative_)``: the response of ``alternative``'s probability to a 1%
+    change of ``alternative_``'s attribute. For an attribute of the decision maker (the same
+    for every alternative, e.g. income) a vector over ``alternative``: the response to a 1%
+    change of that value.
+
+    Parameters
+    ----------
+    fit : (pm.Model, DataTree), MaxEntResult or ChoiceEvaluator
+    attribute : str
+    data : ChoiceData, optional
+    kind : {"aggregate", "mean", "situation"}
+        ``"aggregate"``: of the aggregate demand (:func:`aggregate_elasticities`);
+        ``"mean"``: per-situation elasticities averaged over the situations where both
+        alternatives are available; ``"situation"``: per situation.
+    **kwargs
+        To :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator`.
+
+    Returns
+    -------
+    DataArray with the posterior dims ``(chain, draw)`` first, or for MaxEnt a Dataset of
+    ``estimate`` and delta-method ``se``.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> res = pmx.fit_maxent(pmx.load_travel_mode())
+    >>> E = elasticities(res, "gc")
+    >>> float(E["estimate"].sel(alternative="air", alternative_="air")) < 0, sorted(E.data_vars)
+    (True, ['estimate', 'se'])
+    """
+    if kind not in KINDS:
+        raise ChoiceDataError(f"kind must be one of {KINDS}; got {kind!r}")
+    ev = choice_evaluator(fit, data, **kwargs)
+    x = ev.attribute_values(attribute)
+    available = ev.available_array()
+    p, dp = ev.effects()
+    dp = dp.sel({ATTRIBUTE: attribute}, drop=True)
+    personal = not bool((x.where(available).max(ALTERNATIVE) > x.where(available).min(ALTERNATIVE)).any())
+    if personal:  # the same value for every alternative: one change moves them all
+        dp, x = individual_effects(dp), _individual_value(x, available)
+        if kind == "aggregate":
+            E = _safe_ratio((dp * x).sum(SITUATION), p.sum(SITUATION))
+        else:
+            E = _safe_ratio(dp * x, p)
+    elif kind == "aggregate":
+        E = aggregate_elasticities(p, dp, x)
+    else:
+        E = point_elasticities(p, dp, x)
+    if kind == "mean":
+        E = mean_over_situations(E, available)
+    E = E.rename("elasticity")
+    E.attrs = {"attribute": attribute, "kind": kind, "individual_attribute": int(personal)}
+    return ev.finish(E)

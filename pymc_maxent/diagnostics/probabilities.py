@@ -1,0 +1,345 @@
+"""One evaluator of choice probabilities ``p`` and their derivatives ``∂p/∂x``, shared by the
+posterior of a Bayesian model and a MaxEnt fit.
+
+The graph of ``p`` is the model's deterministic ``p`` (or the MaxEnt dual's ``p(λ)``). Its free
+parameters and the data containers are replaced by inputs, the Jacobian ``∂p_ij/∂x_imk`` comes
+from ``pytensor.grad`` of ``Σ_i p_ij`` with respect to ``X`` (one backward pass per alternative
+``j``: situations are independent, so the gradient of the sum holds every situation's row),
+and the whole is vectorised over parameter draws (``vectorize_graph``) and compiled once.
+Evaluations then take any attribute array ``X`` of the loaded situations, in chunks of draws.
+
+Samples are the posterior draws ``(chain, draw)``; for a MaxEnt fit, either the estimate and
+central steps ``λ̂ ± h_c e_c`` of each multiplier (dim ``delta``), from which
+:meth:`ChoiceEvaluator.finish` gives delta-method standard errors, or draws of the
+asymptotic-normal pseudo-posterior ``N(λ̂, Cov)`` (``draws=``).
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+from pytensor.graph.replace import clone_replace, vectorize_graph
+from pytensor.graph.traversal import ancestors
+
+from pymc_maxent.bayes.predict import REDRAWN
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
+from pymc_maxent.data.containers import NEW_INDIVIDUAL, NEW_INDIVIDUAL_PLACEHOLDER, set_choice_data
+from pymc_maxent.exceptions import ChoiceDataError, MaxEntError
+from pymc_maxent.maxent.result import MaxEntResult
+
+#: The alternative whose attribute changes, in ``∂p_ij/∂x_im`` (``alternative`` is ``j``).
+ALTERNATIVE_ = "alternative_"
+#: MaxEnt samples: the estimate, then ``+h_c`` and ``−h_c`` steps of each multiplier.
+DELTA = "delta"
+POSTERIOR_DIMS = ("chain", "draw")
+CONTAINERS = ("X", "available", "chosen_index", "individual_index")
+
+
+@contextmanager
+def restored_containers(model: pm.Model):
+    """Put the model's data containers (and the situation / new-individual coords) back as
+    they were on leaving the block."""
+    held = {name: model[name].get_value() for name in CONTAINERS}
+    situations = list(model.coords[SITUATION])
+    new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else None
+    try:
+        yield
+    finally:
+        if new is not None:
+            model.set_dim(NEW_INDIVIDUAL, len(new), coord_values=new)
+        pm.set_data(held, model=model, coords={SITUATION: situations})
+
+
+class ChoiceEvaluator:
+    """Compiled ``p`` and ``∂p/∂x`` of a fit, for the situations it has loaded.
+
+    Parameters
+    ----------
+    fit : (pm.Model, DataTree) or MaxEntResult
+        A model from :func:`~pymc_maxent.build_model` (with ``store_probabilities=True``) and its
+        posterior, or a MaxEnt fit (direct form, the default).
+    data : ChoiceData, optional
+        Situations to evaluate; default the data in the model's containers. They are swapped
+        in with :func:`~pymc_maxent.set_choice_data` to match individuals, and the containers
+        are put back afterwards.
+    draws : int, optional
+        MaxEnt only: use ``draws`` draws of ``N(λ̂, Cov)`` (dims ``chain, draw``) instead of the
+        delta method.
+    robust : bool
+        MaxEnt only: the sandwich covariance instead of the inverse dual Hessian.
+    random_seed : int
+        Seeds the population draws of individuals the model has not seen and of situation-level
+        deviations of situations it was not fitted on (``z_new``, ``z_situation``: one draw
+        per posterior draw, fixed at :meth:`load`, so that repeated evaluations, e.g. of an
+        optimiser, see the same draws), and the MaxEnt pseudo-posterior.
+    max_bytes : int
+        Bound on the Jacobian held per chunk of draws.
+
+    Notes
+    -----
+    Known individuals keep their posterior ``z``; situations the model was fitted on (matched
+    by label) keep their posterior ``z_situation``. Evaluating other situations integrates over
+    the population distribution by averaging over draws, as
+    :func:`~pymc_maxent.predict_choice_probabilities` does.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics.probabilities import ChoiceEvaluator
+    >>> data = pmx.load_travel_mode()
+    >>> ev = ChoiceEvaluator(pmx.fit_maxent(data))
+    >>> p, dpdx = ev.effects()
+    >>> dict(dpdx.sizes)
+    {'delta': 13, 'situation': 210, 'alternative': 4, 'alternative_': 4, 'attribute': 3}
+    """
+
+    def __init__(self, fit, data: ChoiceData | None = None, *, draws: int | None = None,
+                 robust: bool = False, random_seed=0, max_bytes: int = 1 << 27):
+        self.max_bytes = int(max_bytes)
+        self.random_seed = random_seed
+        self._functions = {}
+        if isinstance(fit, MaxEntResult):
+            self._init_maxent(fit, draws, robust)
+        else:
+            try:
+                model, idata = fit
+            except (TypeError, ValueError):
+                raise ChoiceDataError(
+                    "fit must be a MaxEntResult or a (model, idata) pair; got "
+                    f"{type(fit).__name__}") from None
+            self._init_posterior(model, idata)
+        self.alternatives = list(self.model.coords[ALTERNATIVE])
+        self.attributes = list(self.model.coords[ATTRIBUTE])
+        self.load(data)
+
+    # ------------------------------------------------------------------ set-up
+    def _inputs(self, containers):
+        """Fresh inputs standing for the containers ``X, available, chosen, individual``."""
+        self._data_inputs = [c.type() for c in containers]
+        return dict(zip(containers, self._data_inputs, strict=True))
+
+    def _init_posterior(self, model: pm.Model, idata):
+        if "p" not in model.named_vars:
+            raise ChoiceDataError("the model was built with store_probabilities=False; rebuild it with True")
+        self.kind = "posterior"
+        self.model = model
+        p = model["p"]
+        in_graph = set(ancestors([p]))
+        self._rvs = [rv for rv in model.free_RVs if rv in in_graph]
+        posterior = idata["posterior"]
+        self._posterior = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
+        missing = [rv.name for rv in self._rvs if rv.name not in self._posterior]
+        if missing:
+            raise ChoiceDataError(f"the posterior has no draws of {missing}")
+        params = [rv.type() for rv in self._rvs]
+        replace = dict(zip(self._rvs, params, strict=True))
+        replace |= self._inputs([model[name] for name in CONTAINERS])
+        self._params = params
+        self._p = clone_replace(p, replace)
+        sizes = self._posterior.sizes
+        self.sample_dims = POSTERIOR_DIMS
+        self.sample_coords = {d: self._posterior[d].values for d in POSTERIOR_DIMS}
+        self.n_samples = sizes["chain"] * sizes["draw"]
+        self.weights = np.full(self.n_samples, 1.0 / self.n_samples)
+
+    def _init_maxent(self, result: MaxEntResult, draws, robust):
+        est = result._estimator
+        est._require_dual()
+        if not est.dual.direct:
+            raise MaxEntError("effects of a MaxEnt fit need the direct form of p (probability_support="
+                              "None): in the support-point form p is an implicit function of x")
+        self.kind = "maxent"
+        self.model = est.model
+        self.result = result
+        self._dual = est.dual
+        lam = pt.vector("lam", dtype="float64")
+        p = est.dual.terms(lam)["p"]
+        c = est.containers
+        self._p = clone_replace(p, self._inputs([c.X, c.available, c.chosen, c.individual]))
+        self._params = [lam]
+        cov = result.cov_robust if robust else result.cov
+        if not np.all(np.isfinite(cov)):
+            raise MaxEntError("the fit has no finite covariance of the multipliers (primal solver with a "
+                              "nonlinear constraint?): no standard errors")
+        self.cov = cov
+        self.labels = list(result.labels)
+        C = result.lam.size
+        if draws is None:
+            se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+            # steps on the scale of each multiplier's uncertainty: central differences are then
+            # exact to ~1e-8 relative whatever the units of the moments
+            self.steps = np.where(se > 0, 1e-4 * se, 1e-6 * np.maximum(1.0, np.abs(result.lam)))
+            E = np.diag(self.steps)
+            lam_s = np.vstack([result.lam, result.lam + E, result.lam - E])
+            self.sample_dims = (DELTA,)
+            self.sample_coords = {DELTA: np.arange(1 + 2 * C)}
+            self.weights = np.eye(1, 1 + 2 * C)[0]  # the estimate only
+        else:
+            rng = np.random.default_rng(self.random_seed)
+            lam_s = rng.multivariate_normal(result.lam, cov, size=int(draws), method="eigh")
+            self.sample_dims = POSTERIOR_DIMS
+            self.sample_coords = {"chain": np.arange(1), "draw": np.arange(int(draws))}
+            self.weights = np.full(int(draws), 1.0 / int(draws))
+        self._lam_samples = lam_s
+        self.n_samples = lam_s.shape[0]
+
+    def _function(self, derivatives: bool):
+        """Compiled ``X, available, chosen, individual, *params -> p[, ∂p/∂X]``, batched over draws."""
+        if derivatives not in self._functions:
+            X = self._data_inputs[0]
+            outputs = [self._p]
+            if derivatives:
+                J = len(self.alternatives)
+                outputs.append(pt.stack([pytensor.grad(self._p[:, j].sum(), X) for j in range(J)], axis=1))
+            batched = [pt.tensor(dtype=v.dtype, shape=(None, *v.type.shape), name=f"{v.name}_draws")
+                       for v in self._params]
+            outputs = vectorize_graph(outputs, replace=dict(zip(self._params, batched, strict=True)))
+            self._functions[derivatives] = pytensor.function(
+                [*self._data_inputs, *batched], outputs, on_unused_input="ignore")
+        return self._functions[derivatives]
+
+    # ------------------------------------------------------------------ data
+    def load(self, data: ChoiceData | None = None) -> ChoiceEvaluator:
+        """Load situations to evaluate (default: those in the containers); returns ``self``."""
+        model = self.model
+        with restored_containers(model):
+            if data is not None:
+                set_choice_data(data, model)
+            held = [np.asarray(model[name].get_value()) for name in CONTAINERS]
+            self.situations = list(model.coords[SITUATION])
+            new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else []
+        self.X = np.array(held[0], dtype=float)
+        self.X.setflags(write=False)
+        self.available = held[1].astype(bool)
+        self._held = [h.astype(v.dtype) for h, v in zip(held, self._data_inputs, strict=True)]
+        if self.kind == "maxent":
+            log_p0 = self._dual.log_p0
+            if log_p0 is not None and log_p0.get_value().shape[0] != self.X.shape[0]:
+                raise MaxEntError(f"the prior p0 was given for {log_p0.get_value().shape[0]} situations; "
+                                  f"these data have {self.X.shape[0]}")
+            self._values = [self._lam_samples]
+        else:
+            self._values = self._posterior_values(new)
+        return self
+
+    def with_data(self, data: ChoiceData) -> ChoiceEvaluator:
+        """A copy loaded with ``data`` that shares the compiled functions."""
+        return copy.copy(self).load(data)
+
+    def _posterior_values(self, new: list) -> list[np.ndarray]:
+        rng = np.random.default_rng(self.random_seed)
+        S = self.n_samples
+        values = []
+        for rv in self._rvs:
+            da = self._posterior[rv.name]
+            draws = da.values.reshape(S, *da.shape[2:])
+            if rv.name == REDRAWN[0] and new != [NEW_INDIVIDUAL_PLACEHOLDER]:
+                draws = rng.normal(size=(S, len(new), draws.shape[-1]))
+            elif rv.name == REDRAWN[1]:
+                fitted = {label: n for n, label in enumerate(da[SITUATION].values.tolist())}
+                fresh = rng.normal(size=(S, len(self.situations), draws.shape[-1]))
+                pos = np.array([fitted.get(s, -1) for s in self.situations], dtype=int)
+                known = pos >= 0
+                fresh[:, known] = draws[:, pos[known]]
+                draws = fresh
+            values.append(draws)
+        return values
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, X=None, *, derivatives: bool = False, samples=None):
+        """NumPy core: ``p`` (sample, situation, alternative) and, with ``derivatives``,
+        ``∂p_ij/∂x_imk`` (sample, situation, alternative j, alternative m, attribute k), the
+        samples flattened (``samples``: a selection of them); entries of unavailable
+        alternatives are exactly 0."""
+        values = self._values if samples is None else [v[samples] for v in self._values]
+        X = self.X if X is None else np.asarray(X, dtype=float)
+        if X.shape != self.X.shape:
+            raise ChoiceDataError(f"X has shape {X.shape}; the loaded data have {self.X.shape}")
+        fn = self._function(derivatives)
+        N, J, K = X.shape
+        per_draw = 8 * N * J * (1 + (J * K if derivatives else 0))
+        step = max(1, self.max_bytes // per_draw)
+        outs = [fn(X, *self._held[1:], *[v[s:s + step] for v in values])
+                for s in range(0, values[0].shape[0], step)]
+        p = np.concatenate([o[0] for o in outs])
+        if not derivatives:
+            return p
+        mask = self.available[:, :, None] & self.available[:, None, :]
+        dp = np.concatenate([o[1] for o in outs]) * mask[None, :, :, :, None]
+        return p, dp
+
+    def to_dataarray(self, values, dims, coords=None, name=None) -> xr.DataArray:
+        """Samples (flattened first axis) as a DataArray with the sample dims first."""
+        values = np.asarray(values)
+        shape = tuple(len(v) for v in self.sample_coords.values())
+        return xr.DataArray(values.reshape(shape + values.shape[1:]), dims=(*self.sample_dims, *dims),
+                            coords=self.sample_coords | (coords or {}), name=name)
+
+    def _data_coords(self):
+        return {SITUATION: self.situations, ALTERNATIVE: self.alternatives,
+                ALTERNATIVE_: self.alternatives, ATTRIBUTE: self.attributes}
+
+    def probabilities(self, X=None) -> xr.DataArray:
+        """``p`` as (sample dims, situation, alternative)."""
+        c = self._data_coords()
+        return self.to_dataarray(self.evaluate(X), (SITUATION, ALTERNATIVE),
+                                 {k: c[k] for k in (SITUATION, ALTERNATIVE)}, name="p")
+
+    def effects(self, X=None) -> tuple[xr.DataArray, xr.DataArray]:
+        """``p`` and ``∂p_ij/∂x_imk`` as (sample dims, situation, alternative, alternative_,
+        attribute)."""
+        p, dp = self.evaluate(X, derivatives=True)
+        c = self._data_coords()
+        dims = (SITUATION, ALTERNATIVE)
+        return (self.to_dataarray(p, dims, {k: c[k] for k in dims}, name="p"),
+                self.to_dataarray(dp, (*dims, ALTERNATIVE_, ATTRIBUTE), c, name="dp_dx"))
+
+    def attribute_values(self, attribute: str) -> xr.DataArray:
+        """The loaded values of one attribute (situation, alternative)."""
+        if attribute not in self.attributes:
+            raise ChoiceDataError(f"unknown attribute {attribute!r}; the data have {self.attributes}")
+        c = self._data_coords()
+        return xr.DataArray(self.X[:, :, self.attributes.index(attribute)], dims=(SITUATION, ALTERNATIVE),
+                            coords={k: c[k] for k in (SITUATION, ALTERNATIVE)}, name=attribute)
+
+    def available_array(self) -> xr.DataArray:
+        c = self._data_coords()
+        return xr.DataArray(self.available, dims=(SITUATION, ALTERNATIVE),
+                            coords={k: c[k] for k in (SITUATION, ALTERNATIVE)}, name="available")
+
+    # ------------------------------------------------------------------ summaries
+    def finish(self, da: xr.DataArray):
+        """A statistic computed per sample, as the user sees it: the posterior (or MaxEnt
+        pseudo-posterior) draws as they are; for the MaxEnt delta samples a Dataset of the
+        ``estimate`` and its delta-method ``se``."""
+        if DELTA not in self.sample_dims:
+            return da
+        return delta_method(da, self.steps, self.cov, self.labels)
+
+
+def delta_method(da: xr.DataArray, steps, cov, labels) -> xr.Dataset:
+    """``estimate`` and ``se = √(∇g' Cov ∇g)`` of a statistic ``g`` evaluated at ``λ̂`` and at
+    ``λ̂ ± h_c e_c`` (dim ``delta``), the gradient by central differences."""
+    C = len(steps)
+    moment = {"moment": labels}
+    plus = da.isel({DELTA: slice(1, C + 1)}).rename({DELTA: "moment"}).assign_coords(moment)
+    minus = da.isel({DELTA: slice(C + 1, 2 * C + 1)}).rename({DELTA: "moment"}).assign_coords(moment)
+    grad = (plus - minus) / xr.DataArray(2.0 * np.asarray(steps), dims="moment", coords=moment)
+    cov = xr.DataArray(cov, dims=("moment", "moment_"), coords=moment | {"moment_": labels})
+    var = xr.dot(grad, cov, grad.rename(moment="moment_"), dim=["moment", "moment_"])
+    estimate = da.isel({DELTA: 0}, drop=True)
+    return xr.Dataset({"estimate": estimate, "se": np.sqrt(var.clip(min=0.0))}, attrs=dict(da.attrs))
+
+
+def choice_evaluator(fit, data: ChoiceData | None = None, **kwargs) -> ChoiceEvaluator:
+    """The evaluator of ``fit`` (passed through when it is one already, loaded with ``data``
+    when given); keyword arguments go to :class:`ChoiceEvaluator`."""
+    if isinstance(fit, ChoiceEvaluator):
+        return fit if data is None else fit.with_data(data)
+    return ChoiceEvaluator(fit, data, **kwargs)
