@@ -61,6 +61,10 @@ class MaxEntResult:
         degrees of freedom as moments; ``2 N ln J (1 − S)`` for a uniform ``p0``), McFadden's
         ``1 − ln L(p̂)/ln L(uniform)``, the share of situations whose most probable alternative
         was chosen, and the objective ``KL(p̂‖p0) + KL(ŵ‖w0)``.
+    kl_p, kl_w : floats
+        The two parts of ``kl``: ``KL(p̂‖p0)`` and ``KL(ŵ‖w0)`` (0 without an error support).
+    available, p0 : ndarray (situation, alternative)
+        The fitted choice sets, and the prior ``p0`` (None: uniform over ``available``).
     dual_value : float
         ``D(λ̂)``; strong duality: ``kl = −dual_value`` (direct form).
 
@@ -161,6 +165,7 @@ class MaxEntResult:
         else:
             self.normalized_entropy_error = np.nan
         self.kl = kl_p + kl_w
+        self.kl_p, self.kl_w, self.available, self.p0 = kl_p, kl_w, available, p0
         self.entropy_ratio = 2.0 * kl_p
         self.entropy_ratio_dof = len(self.terms)
         self.entropy_ratio_pvalue = float(stats.chi2.sf(self.entropy_ratio, self.entropy_ratio_dof))
