@@ -1,0 +1,276 @@
+"""Minibatch ADVI for many choice situations (10⁶–10⁷): ``pm.Minibatch`` + ``pm.fit``.
+
+The models are the tier ladder's, with the builder's parameter names and dims (``alpha[asc]``,
+``beta[coefficient]``, ``mu``/``sigma[random_coefficient]``) and default priors, so their
+draws line up with the NUTS posteriors of :func:`~pymc_maxent.build_model`.
+
+Fixed-coefficient models (MNL tiers) minibatch situations: the observed ``chosen`` of a batch
+carries ``total_size`` = the number of situations, which scales its log-likelihood to the
+whole data.
+
+Random-coefficient models (MXL-1 and any uncorrelated ``ModelSpec`` whose random components
+vary by individual) have individual-level latents ``z_i``. A minibatch ADVI with one
+variational factor per ``z_i`` would update each factor only when its individual is drawn,
+and a factor shared by the batch positions would not belong to any individual. Instead ``z``
+is integrated out of each individual's likelihood,
+``P(y_i) = ∫ Π_t P(y_it | μ + σ∘z) φ(z) dz``, by a Gauss–Hermite product rule (deterministic
+and accurate to ~1e-6 for the smooth logit integrand), so every remaining parameter is
+global and the minibatches are of whole *individuals* (all their situations, a balanced
+panel; a cross section is the case of one situation each), scaled by
+``n_individuals / batch_size``. The ELBO is then that of the NUTS model with ``z``
+marginalised out: the same posterior of ``alpha, beta, mu, sigma``.
+
+Measured (``benchmarks/bench_scale.py``; 3 alternatives × 2 attributes, batch 1000, 10⁴ Adam
+steps, 1000 draws; 2 shared cores): at 10⁶ situations MNL-2 fits in 13 s, MXL-1 (100 nodes)
+in 68 s, peak RSS 0.57 and 0.64 GiB (0.37 and 0.43 GiB of it the data); at 10⁷, 20 s and
+84 s, peak RSS 1.8 and 2.0 GiB. The cost per step does not grow with N.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+from pymc_extras.prior import Prior
+
+from pymc_maxent.bayes.build import _prior, fixed_parameters, fixed_utility, parameter_coords
+from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
+from pymc_maxent.data.containers import NEW_INDIVIDUAL
+from pymc_maxent.exceptions import ChoiceDataError, plain
+from pymc_maxent.utility import log_choice_probabilities, mask_unavailable
+
+__all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid"]
+
+#: Largest number of quadrature nodes (``nodes ** D``) of the default rule.
+MAX_NODES = 100
+
+
+@dataclass
+class MinibatchFit:
+    """A minibatch ADVI fit.
+
+    Attributes
+    ----------
+    approx : pymc.variational.approximations.MeanField
+    idata : xarray.DataTree
+        ``approx.sample(draws)``: ``posterior`` with the builder's names and dims.
+    model : pm.Model
+    losses : ndarray
+        ``−ELBO`` per iteration (noisy: one minibatch each).
+    converged : bool
+        No drift of the loss over the last fifth of the iterations: the mean loss of the last
+        tenth is within 3 standard errors of the tenth before (else iterate longer).
+    batch_size, n_units : int
+        Units per batch and in all: situations (fixed-coefficient models) or individuals.
+    n_nodes : int
+        Quadrature nodes per individual (1 without random components).
+    """
+
+    approx: object
+    idata: object
+    model: pm.Model
+    losses: np.ndarray
+    converged: bool
+    batch_size: int
+    n_units: int
+    n_nodes: int
+
+    def mean(self, name: str) -> np.ndarray:
+        """Posterior mean of one parameter over the draws."""
+        return self.idata["posterior"][name].mean(("chain", "draw")).values
+
+
+def gauss_hermite_grid(dim: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Product Gauss–Hermite rule for ``E f(z)``, ``z ~ N(0, I_dim)``: points ``(nodes**dim, dim)``
+    and weights summing to 1.
+
+    Examples
+    --------
+    >>> from pymc_maxent.bayes.minibatch import gauss_hermite_grid
+    >>> z, w = gauss_hermite_grid(2, 5)
+    >>> z.shape, round(float(w.sum()), 12), round(float(w @ z[:, 0] ** 2), 12)
+    ((25, 2), 1.0, 1.0)
+    """
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / w.sum()
+    points = np.array(list(itertools.product(x, repeat=dim)))
+    weights = np.prod(np.array(list(itertools.product(w, repeat=dim))), axis=1)
+    return points, weights
+
+
+def _balanced_panel(data: ChoiceData):
+    """``(X, available, chosen)`` with individual as the leading axis: ``(I, T, ...)``."""
+    counts = np.bincount(data.individual, minlength=data.n_individuals)
+    T = int(counts.max())
+    if (counts != T).any():
+        odd = np.flatnonzero(counts != T)[:5]
+        raise ChoiceDataError(
+            "minibatch ADVI of random coefficients batches whole individuals and needs a balanced "
+            f"panel; individuals {[plain(data.individuals[i]) for i in odd]} have "
+            f"{counts[odd].tolist()} situations, others {T}"
+        )
+    order = np.argsort(data.individual, kind="stable")
+    I, J, K = data.n_individuals, data.n_alternatives, data.n_attributes
+    return (data.X[order].reshape(I, T, J, K), data.available[order].reshape(I, T, J),
+            data.chosen[order].reshape(I, T))
+
+
+def _random_parameters(resolved: ResolvedSpec, priors):
+    """``mu`` and ``sigma`` with the builder's default priors (see ``random_utility``)."""
+    D = resolved.n_random
+    is_log = resolved.random_sign != 0
+    scale = resolved.random_scale
+    n_asc = D - len(resolved.random.labels)
+    mu_loc = np.where(is_log, -np.log(scale), 0.0)
+    mu_scale = np.where(is_log, 1.5, 2.5 / scale)
+    sd_scale = np.where(is_log, 1.0, 2.5 / scale)
+    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0, 2.5
+    mu = _prior(priors, "mu", Prior("Normal", mu=mu_loc, sigma=mu_scale)).create_variable("mu")
+    sigma = _prior(priors, "sigma", Prior("HalfNormal", sigma=sd_scale)).create_variable("sigma")
+    return mu, sigma
+
+
+def _random_utility_at_nodes(X, resolved: ResolvedSpec, theta):
+    """``U[..., q, j]`` of the random components at each node's ``θ_q`` (``theta``: (Q, D))."""
+    J = len(resolved.alternatives)
+    D = resolved.n_random
+    n_asc = D - len(resolved.random.labels)
+    is_log = resolved.random_sign != 0
+    if is_log.any():
+        idx = np.flatnonzero(is_log)
+        theta = pt.set_subtensor(theta[:, idx], resolved.random_sign[idx] * pt.exp(theta[:, idx]))
+    zero = pt.zeros((theta.shape[0], 1))
+    U = 0.0
+    if n_asc:
+        U = U + pt.concatenate([theta[:, :n_asc], zero], axis=1)[:, resolved.random_asc_layout]
+    if resolved.random.labels:
+        coefficients = pt.concatenate([theta[:, n_asc:], zero], axis=1)[:, resolved.random.matrix(J)]
+        Xr = X[..., resolved.random.columns]  # (b, T, J, C)
+        U = U + (Xr[:, :, None] * coefficients[None, None]).sum(axis=-1)  # (b, T, Q, J)
+    return U
+
+
+def fit_minibatch(
+    data: ChoiceData,
+    spec: str | ModelSpec = "MNL-2",
+    *,
+    attributes: Sequence[str] | None = None,
+    random: str | dict[str, str] = "normal",
+    reference=None,
+    priors: Mapping[str, Prior] | None = None,
+    batch_size: int = 1000,
+    n: int = 20_000,
+    learning_rate: float = 0.01,
+    nodes: int | None = None,
+    draws: int = 1000,
+    random_seed: int | None = None,
+    progressbar: bool = False,
+) -> MinibatchFit:
+    """Fit a tier of the logit ladder by minibatch ADVI (mean-field).
+
+    Parameters
+    ----------
+    data : ChoiceData
+    spec, attributes, random, reference, priors
+        As in :func:`~pymc_maxent.build_model` (uncorrelated random components that vary by
+        individual only: MNL-1…3, MXL-1…3).
+    batch_size : int
+        Situations per batch; individuals per batch for models with random components.
+    n : int
+        ADVI iterations (``pm.fit``), Adam with ``learning_rate``.
+    nodes : int, optional
+        Gauss–Hermite nodes per random component; default the most with ``nodes**D ≤ 100``
+        (at most 20).
+    draws : int
+        Draws from the approximation into ``idata``.
+    random_seed : int, optional
+
+    Returns
+    -------
+    MinibatchFit
+
+    Notes
+    -----
+    ADVI's mean-field posterior SDs are too small; the means are the point estimates.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.bayes.minibatch import fit_minibatch
+    >>> data, truth = pmx.simulate_choices("MNL-2", n_individuals=2000, seed=1)
+    >>> fit = fit_minibatch(data, "MNL-2", batch_size=200, n=1500, draws=100, random_seed=1)
+    >>> bool(abs(fit.mean("beta") - truth["beta"]).max() < 0.3)
+    True
+    """
+    if isinstance(spec, str):
+        spec = tier_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
+                         random=random, reference=reference)
+    resolved = resolve(spec, data)
+    unknown = set(priors or {}) - {"alpha", "beta", "mu", "sigma"}
+    if unknown:
+        raise ChoiceDataError(f"priors for unknown parameters {sorted(unknown)}; "
+                              "known: alpha, beta, mu, sigma")
+    if spec.correlated or len(resolved.situation_components):
+        raise ChoiceDataError("fit_minibatch supports uncorrelated random components that vary by "
+                              "individual; "
+                              f"{'correlated=True' if spec.correlated else 'situation-level components'} "
+                              "need build_model and NUTS")
+    D = resolved.n_random
+    if D:
+        X, available, chosen = _balanced_panel(data)
+        nodes = nodes or min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9)))
+        grid, weights = gauss_hermite_grid(D, nodes)
+    else:
+        X, available, chosen = data.X, data.available, data.chosen
+    chosen = chosen.astype(np.int32)  # Categorical's dtype: a cast would hide the observed minibatch
+    n_units = X.shape[0]
+    batch_size = int(min(batch_size, n_units))
+    coords = {ALTERNATIVE: data.alternatives.tolist(), ATTRIBUTE: data.attributes.tolist()}
+    coords |= {k: v for k, v in parameter_coords(resolved).items()
+               if k not in (NEW_INDIVIDUAL, "random_coefficient_")}
+    with pm.Model(coords=coords) as model:
+        # shared (not pm.Data): no situation dim, so no 10⁷ coordinate labels are held
+        tensors = [pytensor.shared(np.asarray(a), name=name, borrow=True)
+                   for a, name in ((X, "X"), (available, "available"), (chosen, "chosen_index"))]
+        mX, mA, mC = pm.Minibatch(*tensors, batch_size=batch_size)
+        mA = mA.astype("bool")
+        alpha, beta = fixed_parameters(resolved, priors or {})
+        J, K = data.n_alternatives, data.n_attributes
+        if not D:
+            U = fixed_utility(mX, resolved, alpha, beta)
+            pm.Categorical("chosen", logit_p=mask_unavailable(U, mA), observed=mC, total_size=n_units)
+        else:
+            T = X.shape[1]
+            U = fixed_utility(mX.reshape((-1, J, K)), resolved, alpha, beta).reshape((batch_size, T, 1, J))
+            mu, sigma = _random_parameters(resolved, priors or {})
+            theta = mu + sigma * pt.as_tensor(grid)  # (Q, D)
+            U = U + _random_utility_at_nodes(mX, resolved, theta)
+            log_p = log_choice_probabilities(U, mA[:, :, None, :])  # (b, T, Q, J)
+            chosen_mask = pt.eq(pt.arange(J), mC[:, :, None, None])
+            log_lik = pt.switch(chosen_mask, log_p, 0.0).sum(axis=(1, 3))  # (b, Q): Π_t over the panel
+            log_lik = pt.special.logsumexp(log_lik + np.log(weights), axis=1)
+            pm.Potential("log_likelihood", log_lik.sum() * (n_units / batch_size))
+        approx = pm.fit(n, method="advi", random_seed=random_seed, progressbar=progressbar,
+                        obj_optimizer=pm.adam(learning_rate=learning_rate))
+    idata = approx.sample(draws, random_seed=random_seed)
+    losses = np.asarray(approx.hist)
+    return MinibatchFit(approx=approx, idata=idata, model=model, losses=losses,
+                        converged=_no_drift(losses), batch_size=batch_size, n_units=n_units,
+                        n_nodes=len(weights) if D else 1)
+
+
+def _no_drift(losses: np.ndarray) -> bool:
+    """Mean loss of the last tenth within 3 standard errors of the tenth before."""
+    k = len(losses) // 10
+    if k < 10:
+        return False
+    a, b = losses[-k:], losses[-2 * k:-k]
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return False
+    return bool(abs(a.mean() - b.mean()) <= 3.0 * np.sqrt(a.var() / k + b.var() / k))
