@@ -162,7 +162,7 @@ def model_selection(
     levels = set(table.get("loo_level", pd.Series(dtype=object)).dropna())
     if len(trees) > 1 and len(levels) == 1:
         var = INDIVIDUAL_LOG_LIKELIHOOD if levels == {"individual"} else "chosen"
-        compared = az.compare(trees, var_name=var)
+        compared = az.compare(trees, var_name=var, round_to="none")
         table = table.join(compared[["elpd_diff", "dse", "weight"]])
     order = [c for c in ("elpd_loo", "heldout_log_score", "loglik") if c in table]
     table = table.sort_values(order, ascending=False, na_position="last")
