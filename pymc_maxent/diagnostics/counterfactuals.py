@@ -91,7 +91,7 @@ class _Pricing:
         if price not in ev.attributes:
             raise ChoiceDataError(f"unknown price attribute {price!r}; the data have {ev.attributes}")
         self.ev, self.mode = ev, mode
-        self.k = ev.attributes.index(price)
+        self.k, self.price = ev.attributes.index(price), price
         self.alternatives = [str(a) for a in np.atleast_1d(alternatives)]
         J = len(ev.alternatives)
         self.cols = [self._alt(a) for a in self.alternatives]
@@ -136,16 +136,18 @@ class _Pricing:
     def value_and_grad(self, theta):
         """Expected revenue over the samples' weights, and its gradient in ``θ``."""
         X = self.X(theta)
-        keep = np.flatnonzero(self.ev.weights > 0)  # MaxEnt delta samples: the estimate alone
-        w = self.ev.weights[keep]
-        p, dp = self.ev.evaluate(X, derivatives=True, samples=keep)
         price = X[:, :, self.k]
-        value = np.einsum("s,sij,ij,j->", w, p, price, self.counted)
-        # ∂R/∂θ_a = Σ_i dprice_ia [1(a counted) p_ia + Σ_m counted price_im ∂p_im/∂x_ia]
-        through_p = np.einsum("s,im,sima,m->ia", w, price, dp[..., self.k], self.counted)
-        direct = np.einsum("s,sia->ia", w, p) * self.counted
-        grad = ((through_p + direct) * self.dprice)[:, self.cols].sum(axis=0)
-        return value, grad
+        counted = self.counted
+
+        def reduce(p, dp, w):
+            value = np.einsum("s,sij,ij,j->", w, p, price, counted)
+            # ∂R/∂θ_a = Σ_i dprice_ia [1(a counted) p_ia + Σ_m counted price_im ∂p_im/∂x_ia]
+            through_p = np.einsum("s,im,sima,m->ia", w, price, dp, counted)
+            return value, through_p + np.einsum("s,sia->ia", w, p) * counted
+
+        keep = np.flatnonzero(self.ev.weights > 0)  # MaxEnt delta samples: the estimate alone
+        value, d = self.ev.evaluate(X, derivatives=self.price, samples=keep, reduce=reduce)
+        return value, (d * self.dprice)[:, self.cols].sum(axis=0)
 
 
 def _band(ev, da, ci_prob, method):

@@ -144,8 +144,7 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
     ev = choice_evaluator(fit, data, **kwargs)
     x = ev.attribute_values(attribute)
     available = ev.available_array()
-    p, dp = ev.effects()
-    dp = dp.sel({ATTRIBUTE: attribute}, drop=True)
+    p, dp = ev.effects(attribute=attribute)
     personal = not bool((x.where(available).max(ALTERNATIVE) > x.where(available).min(ALTERNATIVE)).any())
     if personal:  # the same value for every alternative: one change moves them all
         dp, x = individual_effects(dp), _individual_value(x, available)

@@ -189,20 +189,30 @@ class ChoiceEvaluator:
         self._lam_samples = lam_s
         self.n_samples = lam_s.shape[0]
 
-    def _function(self, derivatives: bool):
-        """Compiled ``X, available, chosen, individual, *params -> p[, ∂p/∂X]``, batched over draws."""
-        if derivatives not in self._functions:
+    def _attribute_position(self, attribute: str) -> int:
+        if attribute not in self.attributes:
+            raise ChoiceDataError(f"unknown attribute {attribute!r}; the data have {self.attributes}")
+        return self.attributes.index(attribute)
+
+    def _function(self, derivatives):
+        """Compiled ``X, available, chosen, individual, *params -> p[, ∂p/∂X]``, batched over
+        draws; ``derivatives``: False, True (every attribute) or one attribute's position."""
+        key = derivatives if isinstance(derivatives, bool) else ("attribute", int(derivatives))
+        if key not in self._functions:
             X = self._data_inputs[0]
             outputs = [self._p]
-            if derivatives:
+            if derivatives is not False:
                 J = len(self.alternatives)
-                outputs.append(pt.stack([pytensor.grad(self._p[:, j].sum(), X) for j in range(J)], axis=1))
+                grads = [pytensor.grad(self._p[:, j].sum(), X) for j in range(J)]
+                if derivatives is not True:
+                    grads = [g[:, :, key[1]] for g in grads]
+                outputs.append(pt.stack(grads, axis=1))
             batched = [pt.tensor(dtype=v.dtype, shape=(None, *v.type.shape), name=f"{v.name}_draws")
                        for v in self._params]
             outputs = vectorize_graph(outputs, replace=dict(zip(self._params, batched, strict=True)))
-            self._functions[derivatives] = pytensor.function(
+            self._functions[key] = pytensor.function(
                 [*self._data_inputs, *batched], outputs, on_unused_input="ignore")
-        return self._functions[derivatives]
+        return self._functions[key]
 
     # ------------------------------------------------------------------ data
     def load(self, data: ChoiceData | None = None) -> ChoiceEvaluator:
@@ -252,27 +262,41 @@ class ChoiceEvaluator:
         return values
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, X=None, *, derivatives: bool = False, samples=None):
-        """NumPy core: ``p`` (sample, situation, alternative) and, with ``derivatives``,
+    def evaluate(self, X=None, *, derivatives: bool | str = False, samples=None, reduce=None):
+        """NumPy core: ``p`` (sample, situation, alternative) and, with ``derivatives=True``,
         ``∂p_ij/∂x_imk`` (sample, situation, alternative j, alternative m, attribute k), the
-        samples flattened (``samples``: a selection of them); entries of unavailable
-        alternatives are exactly 0."""
-        values = self._values if samples is None else [v[samples] for v in self._values]
+        samples flattened (``samples``: a selection of them); with ``derivatives`` an
+        attribute's name, that attribute's ``∂p_ij/∂x_im`` alone (no last axis). Entries of
+        unavailable alternatives are exactly 0.
+
+        ``reduce(p, dp, weights)``, when given, is applied to each chunk of draws (with the
+        chunk's sample weights) and the sum of its results returned instead, so that no
+        array over all draws is held (the revenue optimiser's path)."""
+        index = np.arange(self.n_samples)[slice(None) if samples is None else samples]
         X = self.X if X is None else np.asarray(X, dtype=float)
         if X.shape != self.X.shape:
             raise ChoiceDataError(f"X has shape {X.shape}; the loaded data have {self.X.shape}")
-        fn = self._function(derivatives)
+        one = not isinstance(derivatives, bool)
+        fn = self._function(self._attribute_position(derivatives) if one else derivatives)
         N, J, K = X.shape
-        per_draw = 8 * N * J * (1 + (J * K if derivatives else 0))
+        per_draw = 8 * N * J * (1 + (J * (1 if one else K) if derivatives is not False else 0))
         step = max(1, self.max_bytes // per_draw)
-        outs = [fn(X, *self._held[1:], *[v[s:s + step] for v in values])
-                for s in range(0, values[0].shape[0], step)]
-        p = np.concatenate([o[0] for o in outs])
-        if not derivatives:
-            return p
-        mask = self.available[:, :, None] & self.available[:, None, :]
-        dp = np.concatenate([o[1] for o in outs]) * mask[None, :, :, :, None]
-        return p, dp
+        mask = (self.available[:, :, None] & self.available[:, None, :])[None]
+        mask = mask if one else mask[..., None]
+        total, parts = None, []
+        for s in range(0, index.size, step):
+            chunk = index[s:s + step]
+            out = fn(X, *self._held[1:], *[v[chunk] for v in self._values])
+            out = (out[0], None) if derivatives is False else (out[0], out[1] * mask)
+            if reduce is None:
+                parts.append(out)
+            else:
+                r = reduce(*out, self.weights[chunk])
+                total = r if total is None else _add(total, r)
+        if reduce is not None:
+            return total
+        p = np.concatenate([o[0] for o in parts])
+        return p if derivatives is False else (p, np.concatenate([o[1] for o in parts]))
 
     def to_dataarray(self, values, dims, coords=None, name=None) -> xr.DataArray:
         """Samples (flattened first axis) as a DataArray with the sample dims first."""
@@ -291,21 +315,20 @@ class ChoiceEvaluator:
         return self.to_dataarray(self.evaluate(X), (SITUATION, ALTERNATIVE),
                                  {k: c[k] for k in (SITUATION, ALTERNATIVE)}, name="p")
 
-    def effects(self, X=None) -> tuple[xr.DataArray, xr.DataArray]:
+    def effects(self, X=None, attribute: str | None = None) -> tuple[xr.DataArray, xr.DataArray]:
         """``p`` and ``∂p_ij/∂x_imk`` as (sample dims, situation, alternative, alternative_,
-        attribute)."""
-        p, dp = self.evaluate(X, derivatives=True)
+        attribute); with ``attribute``, that attribute's alone (no ``attribute`` dim)."""
+        p, dp = self.evaluate(X, derivatives=True if attribute is None else attribute)
         c = self._data_coords()
         dims = (SITUATION, ALTERNATIVE)
+        d_dims = (*dims, ALTERNATIVE_) + ((ATTRIBUTE,) if attribute is None else ())
         return (self.to_dataarray(p, dims, {k: c[k] for k in dims}, name="p"),
-                self.to_dataarray(dp, (*dims, ALTERNATIVE_, ATTRIBUTE), c, name="dp_dx"))
+                self.to_dataarray(dp, d_dims, {k: c[k] for k in d_dims}, name="dp_dx"))
 
     def attribute_values(self, attribute: str) -> xr.DataArray:
         """The loaded values of one attribute (situation, alternative)."""
-        if attribute not in self.attributes:
-            raise ChoiceDataError(f"unknown attribute {attribute!r}; the data have {self.attributes}")
         c = self._data_coords()
-        return xr.DataArray(self.X[:, :, self.attributes.index(attribute)], dims=(SITUATION, ALTERNATIVE),
+        return xr.DataArray(self.X[:, :, self._attribute_position(attribute)], dims=(SITUATION, ALTERNATIVE),
                             coords={k: c[k] for k in (SITUATION, ALTERNATIVE)}, name=attribute)
 
     def available_array(self) -> xr.DataArray:
@@ -321,6 +344,11 @@ class ChoiceEvaluator:
         if DELTA not in self.sample_dims:
             return da
         return delta_method(da, self.steps, self.cov, self.labels)
+
+
+def _add(a, b):
+    """Sum of two reductions (arrays, or tuples of them)."""
+    return tuple(x + y for x, y in zip(a, b, strict=True)) if isinstance(a, tuple) else a + b
 
 
 def delta_method(da: xr.DataArray, steps, cov, labels) -> xr.Dataset:
