@@ -51,6 +51,8 @@ def test_rejects_what_it_does_not_support():
     data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=2, seed=1)
     with pytest.raises(pmx.ChoiceDataError, match="correlated"):
         fit_minibatch(data, pmx.tier_spec("MXL-1", ["x0", "x1"], correlated=True), n=10)
+    with pytest.raises(pmx.ChoiceDataError, match="quadrature nodes"):
+        fit_minibatch(data, "MXL-1", nodes=1, n=10)
     unbalanced = data.subset(data.situations[1:])
     with pytest.raises(pmx.ChoiceDataError, match="balanced panel"):
         fit_minibatch(unbalanced, "MXL-1", n=10)

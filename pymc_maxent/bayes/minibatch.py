@@ -186,7 +186,7 @@ def fit_minibatch(
         ADVI iterations (``pm.fit``), Adam with ``learning_rate``.
     nodes : int, optional
         Gauss–Hermite nodes per random component; default the most with ``nodes**D ≤ 100``
-        (at most 20).
+        (at least 3, at most 20). ``nodes**D`` may not pass 10⁴.
     draws : int
         Draws from the approximation into ``idata``.
     random_seed : int, optional
@@ -224,7 +224,10 @@ def fit_minibatch(
     D = resolved.n_random
     if D:
         X, available, chosen = _balanced_panel(data)
-        nodes = nodes or min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9)))
+        nodes = nodes or max(3, min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9))))
+        if nodes < 2 or nodes**D > 10_000:
+            raise ChoiceDataError(f"{nodes} quadrature nodes for {D} random components ({nodes ** D} in "
+                                  "all): give 2 or more, at most 10⁴ in all (else use build_model)")
         grid, weights = gauss_hermite_grid(D, nodes)
     else:
         X, available, chosen = data.X, data.available, data.chosen
