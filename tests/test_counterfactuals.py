@@ -138,6 +138,12 @@ def test_maxent_pricing_and_level_mode(data, maxent):
         optimal_prices(maxent, "gc", "train", mode="percent")
     with pytest.raises(ChoiceDataError, match="bounds"):
         optimal_prices(maxent, "gc", ["air", "train"], bounds=[(1.0, 0.5), (0.5, 2.0)])
+    with pytest.raises(ChoiceDataError, match="hdi"):
+        revenue_curve(maxent, "gc", "train", levels, method="quantile")
+    with pytest.raises(ChoiceDataError, match="grid"):
+        revenue_curve(maxent, "gc", "train", [[1.0]])
+    with pytest.raises(ChoiceDataError, match="ship"):
+        optimal_prices(maxent, "gc", "ship")
 
 
 def test_containers_restored(data, posterior):

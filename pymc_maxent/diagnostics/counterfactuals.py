@@ -186,9 +186,13 @@ def revenue_curve(fit, price: str, alternative, grid, data: ChoiceData | None = 
     Dataset over dim ``price_grid``: ``mean``, ``lower``, ``upper`` and the draws ``revenue``
     (MaxEnt: ``se``); attrs ``price``, ``alternative``, ``mode``, ``ci_prob``.
     """
+    if method not in ("eti", "hdi") or not 0 < ci_prob < 1:
+        raise ChoiceDataError(f'method must be "eti" or "hdi" and 0 < ci_prob < 1; got {method!r}, {ci_prob}')
     ev = choice_evaluator(fit, data, **kwargs)
     pricing = _Pricing(ev, price, [alternative], revenue_of, mode)
     grid = np.asarray(grid, dtype=float)
+    if grid.ndim != 1 or not grid.size or not np.isfinite(grid).all():
+        raise ChoiceDataError("grid must be a non-empty 1-d array of finite prices")
     rev = np.stack([pricing.revenue_samples([g]) for g in grid], axis=-1)
     da = ev.to_dataarray(rev, ("price_grid",), {"price_grid": grid}, name="revenue")
     out = _band(ev, da, ci_prob, method)

@@ -84,9 +84,10 @@ class ChoiceEvaluator:
     Notes
     -----
     Known individuals keep their posterior ``z``; situations the model was fitted on (matched
-    by label) keep their posterior ``z_situation``. Evaluating other situations integrates over
-    the population distribution by averaging over draws, as
-    :func:`~pymc_maxent.predict_choice_probabilities` does.
+    by label) keep their posterior ``z_situation`` (a counterfactual of a fitted situation is of
+    that situation), where :func:`~pymc_maxent.predict_choice_probabilities` redraws them. New
+    individuals and new situations integrate over the population distribution by averaging
+    over draws, as prediction does.
 
     Examples
     --------
