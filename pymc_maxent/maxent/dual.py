@@ -138,7 +138,7 @@ class DualProblem:
         U = linear_utility(Fp, -coef)  # = −η: the logit utility with β = −λ
         m = (Fp * y[:, :, None]).sum(axis=1)  # (n, C) per-situation moments
         lam_m = (m * lam).sum() if lam.ndim == 2 else pt.dot(m.sum(axis=0), lam)
-        out = {"avail": avail, "y": y, "Fp": Fp, "Fe": Fe, "m": m.sum(axis=0)}
+        out = {"avail": avail, "y": y, "Fp": Fp, "Fe": Fe, "m": m.sum(axis=0), "U": U}
         if self.direct:
             logits = U if self.log_p0 is None else U + self.log_p0[start:stop]
             log_omega = pt.special.logsumexp(mask_unavailable(logits, avail), axis=-1)
