@@ -25,8 +25,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	$(VENV)/bin/python benchmarks/bench_tiers.py
+	$(VENV)/bin/python -m pip install --quiet -e ".[bench]"
+	$(VENV)/bin/python benchmarks/bench_b1_mixed_logit.py
+	$(VENV)/bin/python benchmarks/bench_b2_likelihood.py
 	$(VENV)/bin/python benchmarks/bench_maxent.py
+	$(VENV)/bin/python benchmarks/bench_tiers.py --sampler nutpie
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -11,6 +11,7 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.raise_op import Assert
 
+from pymc_maxent.bayes.likelihood import gather_rows, random_coefficient_utility
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
@@ -213,7 +214,7 @@ def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
 def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
     """Utility of the random components: constants and coefficients varying by individual
     (and, for situation-level ones, by situation)."""
-    D, J = resolved.n_random, len(resolved.alternatives)
+    D = resolved.n_random
     is_log = resolved.random_sign != 0
     scale = resolved.random_scale
     n_asc = D - len(resolved.random.labels)
@@ -245,7 +246,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
     index = Assert("individual_index points past the known and new individuals")(
         containers.individual, pt.all(containers.individual < theta.shape[0])
     )
-    theta = theta[index]  # (situation, random_coefficient)
+    theta = gather_rows(theta, index, D)  # (situation, random_coefficient)
     S = resolved.situation_components
     if len(S):
         sd_sit = _prior(
@@ -265,11 +266,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
         constants = pt.concatenate([theta[:, :n_asc], zero], axis=1)
         U = U + constants[:, resolved.random_asc_layout]
     if resolved.random.labels:
-        coefficients = pt.concatenate([theta[:, n_asc:], zero], axis=1)
-        layout = resolved.random.matrix(J)  # (alternative, column)
-        U = U + linear_utility(
-            containers.X[:, :, resolved.random.columns], coefficients[:, layout]
-        )
+        U = U + random_coefficient_utility(containers.X, theta, resolved, n_asc)
     return U
 
 

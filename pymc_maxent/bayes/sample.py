@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pymc as pm
 import xarray as xr
 
 from pymc_maxent.data.choice_data import INDIVIDUAL, SITUATION
 
 INDIVIDUAL_LOG_LIKELIHOOD = "chosen_by_individual"
+#: The NUTS implementation of :func:`sample` (see ``docs/performance.md`` for why).
+DEFAULT_SAMPLER = "nutpie"
 
 
-def sample(model: pm.Model, **kwargs):
+def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, **kwargs):
     """``pm.sample`` that records the pointwise log-likelihood (per situation, and for
     panel data per individual as ``chosen_by_individual``).
 
-    Keyword arguments go to :func:`pymc.sample`.
+    Parameters
+    ----------
+    model : pm.Model
+    nuts_sampler : {"nutpie", "pymc", "numpyro", "blackjax"}
+        The NUTS implementation. The default, nutpie (compiled with numba), was the fastest
+        on the mixed-logit benchmark B1 (``docs/performance.md``); ``"pymc"`` is PyMC's own
+        NUTS (C backend); ``"numpyro"`` and ``"blackjax"`` run through JAX, on a GPU where
+        JAX sees one (pass ``nuts={"chain_method": "vectorized"}`` for several chains on
+        one device).
+    **kwargs
+        Passed to :func:`pymc.sample`. ``idata_kwargs={"log_likelihood": False}`` skips
+        the log-likelihood.
 
     Examples
     --------
@@ -25,29 +39,41 @@ def sample(model: pm.Model, **kwargs):
     >>> idata["log_likelihood"]["chosen"].dims
     ('chain', 'draw', 'situation')
     """
-    kwargs["idata_kwargs"] = {"log_likelihood": True} | kwargs.get("idata_kwargs", {})
+    idata_kwargs = dict(kwargs.pop("idata_kwargs", None) or {})
+    log_likelihood = idata_kwargs.pop("log_likelihood", True)
     with model:
-        idata = pm.sample(**kwargs)
-    add_individual_log_likelihood(idata, model.coords[INDIVIDUAL])
+        idata = pm.sample(nuts_sampler=nuts_sampler, idata_kwargs=idata_kwargs or None, **kwargs)
+        if log_likelihood:
+            # the same pointwise log-likelihood whatever the sampler (PyMC deprecates asking
+            # the samplers for it)
+            pm.compute_log_likelihood(idata, var_names=["chosen"], extend_inferencedata=True,
+                                      progressbar=False)
+    if log_likelihood:
+        add_individual_log_likelihood(idata, model.coords[INDIVIDUAL],
+                                      model["individual_index"].get_value())
     return idata
 
 
-def individual_log_likelihood(idata, individuals) -> xr.DataArray:
+def individual_log_likelihood(idata, individuals, index=None) -> xr.DataArray:
     """Log-likelihood per individual: the sum over each individual's situations.
 
-    ``individuals`` are the labels (``model.coords["individual"]``).
+    ``individuals`` are the labels (``model.coords["individual"]``); ``index`` the
+    situations' positions among them (default: the ``individual_index`` constant data).
     """
     log_lik = idata["log_likelihood"]["chosen"]
-    index = idata["constant_data"]["individual_index"].rename("individual_index")
+    if index is None:
+        index = idata["constant_data"]["individual_index"]
+    index = xr.DataArray(np.asarray(index), dims=SITUATION, coords={SITUATION: log_lik[SITUATION].values},
+                         name="individual_index")
     summed = log_lik.groupby(index).sum(SITUATION).rename(individual_index=INDIVIDUAL)
     labels = list(individuals)
     return summed.assign_coords({INDIVIDUAL: [labels[i] for i in summed[INDIVIDUAL].values]})
 
 
-def add_individual_log_likelihood(idata, individuals) -> None:
+def add_individual_log_likelihood(idata, individuals, index=None) -> None:
     """Add ``chosen_by_individual`` to the log-likelihood group of panel data, for
     leave-one-individual-out (``az.loo(idata, var_name="chosen_by_individual")``)."""
     if len(individuals) < idata["log_likelihood"]["chosen"].sizes[SITUATION]:
         idata["log_likelihood"][INDIVIDUAL_LOG_LIKELIHOOD] = individual_log_likelihood(
-            idata, individuals
+            idata, individuals, index
         )
