@@ -24,6 +24,8 @@ from pymc_maxent.exceptions import ChoiceDataError
 from pymc_maxent.maxent.supports import default_error_support
 from pymc_maxent.utility import choice_probabilities, linear_utility, mask_unavailable
 
+#: Name of the utility tensor ``U`` (situation × alternative) in the model's graph.
+UTILITY = "utility"
 PRIOR_NAMES = ("alpha", "beta", "mu", "sigma", "sigma_situation", "lkj_eta")
 
 
@@ -155,6 +157,7 @@ def define_choice_model(
     U = fixed_utility(containers.X, resolved, alpha, beta)
     if resolved.n_random:
         U = U + random_utility(containers, resolved, priors)
+    U.name = UTILITY  # found by the diagnostics: ∂U/∂x are the coefficients
     logit = mask_unavailable(U, containers.available)
     pm.Categorical("chosen", logit_p=logit, observed=containers.chosen, dims=SITUATION)
     if store_probabilities:

@@ -3,6 +3,50 @@ revenue, posterior against MaxEnt, and model selection. Each function takes a po
 (a PyMC model and its DataTree) or a :class:`~pymc_maxent.MaxEntResult` alike."""
 
 from pymc_maxent.diagnostics.comparison import compare_estimates
+from pymc_maxent.diagnostics.counterfactuals import (
+    PricingResult,
+    change_attribute,
+    choice_shares,
+    expected_revenue,
+    optimal_prices,
+    revenue_curve,
+)
+from pymc_maxent.diagnostics.effects import (
+    aggregate_elasticities,
+    elasticities,
+    marginal_effects,
+    point_elasticities,
+    willingness_to_pay,
+)
+from pymc_maxent.diagnostics.information import (
+    choice_information_gain,
+    compare_information,
+    maxent_information,
+    posterior_information_gain,
+)
+from pymc_maxent.diagnostics.probabilities import ChoiceEvaluator, choice_evaluator
 from pymc_maxent.diagnostics.selection import model_selection, parameter_count, split_by_individual
 
-__all__ = ["compare_estimates", "model_selection", "parameter_count", "split_by_individual"]
+__all__ = [
+    "ChoiceEvaluator",
+    "PricingResult",
+    "aggregate_elasticities",
+    "change_attribute",
+    "choice_evaluator",
+    "choice_information_gain",
+    "choice_shares",
+    "compare_estimates",
+    "compare_information",
+    "elasticities",
+    "expected_revenue",
+    "marginal_effects",
+    "maxent_information",
+    "model_selection",
+    "optimal_prices",
+    "parameter_count",
+    "point_elasticities",
+    "posterior_information_gain",
+    "revenue_curve",
+    "split_by_individual",
+    "willingness_to_pay",
+]

@@ -161,3 +161,76 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
     E = E.rename("elasticity")
     E.attrs = {"attribute": attribute, "kind": kind, "individual_attribute": int(personal)}
     return ev.finish(E)
+
+
+WTP_BY = ("individual", "situation")
+
+
+def willingness_to_pay(fit, price: str, attributes=None, data: ChoiceData | None = None, *,
+                       by: str = "individual", **kwargs):
+    """Willingness to pay ``WTP_k = −β_k / β_price``: the price change that leaves utility
+    unchanged after a unit change of attribute ``k``.
+
+    Ratios of the utility's coefficients at each individual's own values, so random
+    coefficients give each individual's WTP at every posterior draw; the spread over
+    ``individual`` is the population distribution (individuals new to the model get
+    population draws). Alternative-specific coefficients give one WTP per alternative.
+
+    Parameters
+    ----------
+    fit : (pm.Model, DataTree), MaxEntResult or ChoiceEvaluator
+    price : str
+        The price (cost) attribute.
+    attributes : list of str, optional
+        Default every other attribute.
+    data : ChoiceData, optional
+        Whose individuals (situations) to evaluate; default the data in the model.
+    by : {"individual", "situation"}
+        ``"individual"``: each individual's first situation (coefficients vary by situation
+        only in MXL-4); ``"situation"``: every situation.
+    **kwargs
+        To :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator`.
+
+    Returns
+    -------
+    DataArray (chain, draw, individual | situation, alternative, attribute), or for MaxEnt a
+    Dataset of ``estimate`` and delta-method ``se``.
+
+    Raises
+    ------
+    ChoiceDataError
+        If the price coefficient is exactly 0 for an alternative (e.g. an alternative-specific
+        price coefficient of the reference alternative).
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import willingness_to_pay
+    >>> res = pmx.fit_maxent(pmx.load_travel_mode())
+    >>> wtp = willingness_to_pay(res, "gc", ["ttme"]).isel(individual=0)
+    >>> est = res.summary()["estimate"]
+    >>> bool(abs(wtp["estimate"].sel(alternative="air", attribute="ttme")
+    ...          + est["beta[ttme]"] / est["beta[gc]"]) < 1e-9)
+    True
+    """
+    if by not in WTP_BY:
+        raise ChoiceDataError(f"by must be one of {WTP_BY}; got {by!r}")
+    ev = choice_evaluator(fit, data, **kwargs)
+    if price not in ev.attributes:
+        raise ChoiceDataError(f"unknown price attribute {price!r}; the data have {ev.attributes}")
+    others = [a for a in ev.attributes if a != price] if attributes is None else list(attributes)
+    unknown = sorted(set(others) - set(ev.attributes))
+    if unknown:
+        raise ChoiceDataError(f"unknown attributes {unknown}; the data have {ev.attributes}")
+    b = ev.coefficients()
+    if by == "individual":
+        labels = ev.situation_individuals
+        first = sorted({label: n for n, label in reversed(list(enumerate(labels)))}.values())
+        b = b.isel({SITUATION: first}).rename({SITUATION: "individual"})
+        b = b.assign_coords(individual=[labels[n] for n in first])
+    b_price = b.sel({ATTRIBUTE: price}, drop=True)
+    zero = (b_price == 0).any([d for d in b_price.dims if d != ALTERNATIVE])
+    if bool(zero.any()):
+        raise ChoiceDataError(f"the coefficient of {price!r} is 0 for alternatives "
+                              f"{zero[ALTERNATIVE].values[zero.values].tolist()}: no WTP there")
+    return ev.finish(-b.sel({ATTRIBUTE: others}) / b_price)

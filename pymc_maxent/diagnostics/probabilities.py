@@ -27,8 +27,9 @@ import xarray as xr
 from pytensor.graph.replace import clone_replace, vectorize_graph
 from pytensor.graph.traversal import ancestors
 
+from pymc_maxent.bayes.build import UTILITY
 from pymc_maxent.bayes.predict import REDRAWN
-from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL, NEW_INDIVIDUAL_PLACEHOLDER, set_choice_data
 from pymc_maxent.exceptions import ChoiceDataError, MaxEntError
 from pymc_maxent.maxent.result import MaxEntResult
@@ -142,7 +143,7 @@ class ChoiceEvaluator:
         replace = dict(zip(self._rvs, params, strict=True))
         replace |= self._inputs([model[name] for name in CONTAINERS])
         self._params = params
-        self._p = clone_replace(p, replace)
+        self._p, self._U = clone_replace([p, utility_graph(model)], replace)
         sizes = self._posterior.sizes
         self.sample_dims = POSTERIOR_DIMS
         self.sample_coords = {d: self._posterior[d].values for d in POSTERIOR_DIMS}
@@ -160,9 +161,10 @@ class ChoiceEvaluator:
         self.result = result
         self._dual = est.dual
         lam = pt.vector("lam", dtype="float64")
-        p = est.dual.terms(lam)["p"]
+        terms = est.dual.terms(lam)
         c = est.containers
-        self._p = clone_replace(p, self._inputs([c.X, c.available, c.chosen, c.individual]))
+        self._p, self._U = clone_replace([terms["p"], terms["U"]],
+                                         self._inputs([c.X, c.available, c.chosen, c.individual]))
         self._params = [lam]
         cov = result.cov_robust if robust else result.cov
         if not np.all(np.isfinite(cov)):
@@ -198,11 +200,14 @@ class ChoiceEvaluator:
     def _function(self, derivatives):
         """Compiled ``X, available, chosen, individual, *params -> p[, ∂p/∂X]``, batched over
         draws; ``derivatives``: False, True (every attribute) or one attribute's position."""
-        key = derivatives if isinstance(derivatives, bool) else ("attribute", int(derivatives))
+        key = (derivatives if isinstance(derivatives, bool | str)
+               else ("attribute", int(derivatives)))
         if key not in self._functions:
             X = self._data_inputs[0]
             outputs = [self._p]
-            if derivatives is not False:
+            if derivatives == "coefficients":  # U is linear in x: ∂U_ij/∂x_ijk is the coefficient
+                outputs = [pytensor.grad(self._U.sum(), X)]
+            elif derivatives is not False:
                 J = len(self.alternatives)
                 grads = [pytensor.grad(self._p[:, j].sum(), X) for j in range(J)]
                 if derivatives is not True:
@@ -225,6 +230,11 @@ class ChoiceEvaluator:
             held = [np.asarray(model[name].get_value()) for name in CONTAINERS]
             self.situations = list(model.coords[SITUATION])
             new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else []
+            if data is not None:
+                self.situation_individuals = data.individuals[data.individual].tolist()
+            else:  # the containers' index into the known individuals, then the new ones
+                labels = list(model.coords[INDIVIDUAL]) + [n for n in new if n != NEW_INDIVIDUAL_PLACEHOLDER]
+                self.situation_individuals = [labels[i] for i in held[3]]
         self.X = np.array(held[0], dtype=float)
         self.X.setflags(write=False)
         self.available = held[1].astype(bool)
@@ -299,6 +309,23 @@ class ChoiceEvaluator:
         p = np.concatenate([o[0] for o in parts])
         return p if derivatives is False else (p, np.concatenate([o[1] for o in parts]))
 
+    def coefficients(self, X=None) -> xr.DataArray:
+        """The utility's coefficients ``∂U_ij/∂x_ijk`` per sample and situation (``U`` is linear
+        in ``x``): a random coefficient at each individual's (and situation's) value.
+
+        Returns
+        -------
+        DataArray (sample dims, situation, alternative, attribute)
+        """
+        X = self.X if X is None else np.asarray(X, dtype=float)
+        fn = self._function("coefficients")
+        step = max(1, self.max_bytes // (8 * X.size))
+        parts = [fn(X, *self._held[1:], *[v[s:s + step] for v in self._values])[0]
+                 for s in range(0, self.n_samples, step)]
+        c = self._data_coords()
+        return self.to_dataarray(np.concatenate(parts), (SITUATION, ALTERNATIVE, ATTRIBUTE),
+                                 {k: c[k] for k in (SITUATION, ALTERNATIVE, ATTRIBUTE)}, name="coefficient")
+
     def to_dataarray(self, values, dims, coords=None, name=None) -> xr.DataArray:
         """Samples (flattened first axis) as a DataArray with the sample dims first."""
         values = np.asarray(values)
@@ -364,6 +391,15 @@ def delta_method(da: xr.DataArray, steps, cov, labels) -> xr.Dataset:
     var = xr.dot(grad, cov, grad.rename(moment="moment_"), dim=["moment", "moment_"])
     estimate = da.isel({DELTA: 0}, drop=True)
     return xr.Dataset({"estimate": estimate, "se": np.sqrt(var.clip(min=0.0))}, attrs=dict(da.attrs))
+
+
+def utility_graph(model: pm.Model):
+    """The utility tensor ``U`` (situation × alternative) behind a built model's ``p``."""
+    found = [v for v in ancestors([model["p"]]) if getattr(v, "name", None) == UTILITY]
+    if not found:
+        raise ChoiceDataError("the model has no utility tensor named "
+                              f"{UTILITY!r}: build it with pymc_maxent.build_model")
+    return found[0]
 
 
 def choice_evaluator(fit, data: ChoiceData | None = None, **kwargs) -> ChoiceEvaluator:

@@ -1,5 +1,13 @@
 """Figures of the diagnostics. Each function returns its matplotlib figure and never shows it."""
 
 from pymc_maxent.plots.comparison import plot_posterior_vs_maxent
+from pymc_maxent.plots.effects import plot_elasticity_heatmap
+from pymc_maxent.plots.information import plot_information_gain
+from pymc_maxent.plots.pricing import plot_revenue_curve
 
-__all__ = ["plot_posterior_vs_maxent"]
+__all__ = [
+    "plot_elasticity_heatmap",
+    "plot_information_gain",
+    "plot_posterior_vs_maxent",
+    "plot_revenue_curve",
+]
