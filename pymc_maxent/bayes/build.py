@@ -11,7 +11,7 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.raise_op import Assert
 
-from pymc_maxent.bayes.likelihood import gather_rows, random_coefficient_utility
+from pymc_maxent.bayes.likelihood import random_coefficient_utility
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
@@ -249,7 +249,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
     index = Assert("individual_index points past the known and new individuals")(
         containers.individual, pt.all(containers.individual < theta.shape[0])
     )
-    theta = gather_rows(theta, index, D)  # (situation, random_coefficient)
+    theta = theta[index]  # (situation, random_coefficient)
     S = resolved.situation_components
     if len(S):
         sd_sit = _prior(

@@ -4,10 +4,13 @@ The plain formulation lays the random coefficients out as a ``(situation, altern
 attribute)`` tensor (``θ[index][:, layout]``) and contracts it with ``X``; its gradient
 scatters that whole tensor back. The fast one (the default) contracts the generic
 coefficients, the common case, per situation without the layout gather
-(``U_ij += Σ_k x_ijk θ_ik``, a batched matrix-vector product), slices ``X`` instead of
-copying columns when they are contiguous, and keeps the gather only for
-alternative-specific coefficients. Both give the same utility to rounding;
-``tests/test_fast_likelihood.py`` compares their logp and gradient for every tier.
+(``U_ij += Σ_k x_ijk θ_ik``, broadcast over alternatives), slices ``X`` instead of copying
+columns when they are contiguous, and keeps the gather only for alternative-specific
+coefficients. Both give the same utility to rounding; ``tests/test_fast_likelihood.py``
+compares their logp and gradient for every tier. Tried and dropped (docs/performance.md):
+gathering θ from its flattened matrix, which made the gradient's scatter-add ~10x faster on
+the Python/C backends but the whole evaluation 12% slower under numba (PyTensor 3's
+default); ``pt.matmul`` for the batched contraction (20x slower).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def random_coefficient_utility(X, theta, resolved, n_asc: int):
     coefficients = theta[:, n_asc:]
     zero = pt.zeros((theta.shape[0], 1))
     if not _FAST.get():
-        return linear_utility(columns(X, block.columns), pt.concatenate([coefficients, zero], 1)[:, layout])
+        return linear_utility(X[:, :, block.columns], pt.concatenate([coefficients, zero], 1)[:, layout])
 
     zero_slot = len(block.labels)
     generic = (layout == layout[:1]).all(axis=0) & (layout[0] < zero_slot)
@@ -81,12 +84,3 @@ def random_coefficient_utility(X, theta, resolved, n_asc: int):
                                pt.concatenate([coefficients, zero], 1)[:, layout[:, s]])
     return U
 
-
-def gather_rows(theta, index, n_columns: int):
-    """``theta[index]`` for a (row, ``n_columns``) matrix. The fast form gathers from the
-    flattened matrix: its gradient is then a 1-d scatter-add, which NumPy does several
-    times faster than the 2-d one of ``theta[index]``."""
-    if not _FAST.get():
-        return theta[index]
-    flat = (index[:, None] * n_columns + np.arange(n_columns)[None, :]).ravel()
-    return theta.ravel()[flat].reshape((index.shape[0], n_columns))
