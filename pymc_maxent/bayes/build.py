@@ -214,19 +214,34 @@ def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
     return U
 
 
+def _random_scales(resolved: ResolvedSpec):
+    """Default prior location and scales of the random components: on the attributes' scales
+    (a lognormal component's on the log scale; random constants on the utility's)."""
+    is_log = resolved.random_sign != 0
+    scale = resolved.random_scale
+    n_asc = resolved.n_random - len(resolved.random.labels)
+    mu_loc = np.where(is_log, -np.log(scale), 0.0)
+    mu_scale = np.where(is_log, 1.5, 2.5 / scale)
+    sd_scale = np.where(is_log, 1.0, 2.5 / scale)
+    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0, 2.5
+    return mu_loc, mu_scale, sd_scale
+
+
+def random_priors(resolved: ResolvedSpec, priors) -> tuple[Prior, Prior]:
+    """Priors of ``mu`` and ``sigma``: the user's, or the defaults."""
+    mu_loc, mu_scale, sd_scale = _random_scales(resolved)
+    return (_prior(priors, "mu", Prior("Normal", mu=mu_loc, sigma=mu_scale)),
+            _prior(priors, "sigma", Prior("HalfNormal", sigma=sd_scale)))
+
+
 def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
     """Utility of the random components: constants and coefficients varying by individual
     (and, for situation-level ones, by situation)."""
     D = resolved.n_random
     is_log = resolved.random_sign != 0
-    scale = resolved.random_scale
     n_asc = D - len(resolved.random.labels)
-    mu_loc = np.where(is_log, -np.log(scale), 0.0)
-    mu_scale = np.where(is_log, 1.5, 2.5 / scale)
-    sd_scale = np.where(is_log, 1.0, 2.5 / scale)
-    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0, 2.5
-    mu = _prior(priors, "mu", Prior("Normal", mu=mu_loc, sigma=mu_scale)).create_variable("mu")
-    sd_prior = _prior(priors, "sigma", Prior("HalfNormal", sigma=sd_scale))
+    mu_prior, sd_prior = random_priors(resolved, priors)
+    mu = mu_prior.create_variable("mu")
 
     z = pm.Normal("z", 0.0, 1.0, dims=(INDIVIDUAL, "random_coefficient"))
     # Individuals absent from the fitted data: while fitting, one placeholder whose z is a
@@ -253,7 +268,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
     S = resolved.situation_components
     if len(S):
         sd_sit = _prior(
-            priors, "sigma_situation", Prior("HalfNormal", sigma=sd_scale[S])
+            priors, "sigma_situation", Prior("HalfNormal", sigma=_random_scales(resolved)[2][S])
         ).create_variable("sigma_situation")
         z_sit = pm.Normal("z_situation", 0.0, 1.0, dims=(SITUATION, "situation_coefficient"))
         theta = pt.inc_subtensor(theta[:, S], sd_sit * z_sit)

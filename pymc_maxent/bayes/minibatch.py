@@ -38,7 +38,7 @@ import pytensor
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from pymc_maxent.bayes.build import _prior, fixed_parameters, fixed_utility, parameter_coords
+from pymc_maxent.bayes.build import fixed_parameters, fixed_utility, parameter_coords, random_priors
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
@@ -119,21 +119,6 @@ def _balanced_panel(data: ChoiceData):
     I, J, K = data.n_individuals, data.n_alternatives, data.n_attributes
     return (data.X[order].reshape(I, T, J, K), data.available[order].reshape(I, T, J),
             data.chosen[order].reshape(I, T))
-
-
-def _random_parameters(resolved: ResolvedSpec, priors):
-    """``mu`` and ``sigma`` with the builder's default priors (see ``random_utility``)."""
-    D = resolved.n_random
-    is_log = resolved.random_sign != 0
-    scale = resolved.random_scale
-    n_asc = D - len(resolved.random.labels)
-    mu_loc = np.where(is_log, -np.log(scale), 0.0)
-    mu_scale = np.where(is_log, 1.5, 2.5 / scale)
-    sd_scale = np.where(is_log, 1.0, 2.5 / scale)
-    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0, 2.5
-    mu = _prior(priors, "mu", Prior("Normal", mu=mu_loc, sigma=mu_scale)).create_variable("mu")
-    sigma = _prior(priors, "sigma", Prior("HalfNormal", sigma=sd_scale)).create_variable("sigma")
-    return mu, sigma
 
 
 def _random_utility_at_nodes(X, resolved: ResolvedSpec, theta):
@@ -251,7 +236,8 @@ def fit_minibatch(
         else:
             T = X.shape[1]
             U = fixed_utility(mX.reshape((-1, J, K)), resolved, alpha, beta).reshape((batch_size, T, 1, J))
-            mu, sigma = _random_parameters(resolved, priors or {})
+            mu_prior, sigma_prior = random_priors(resolved, priors or {})
+            mu, sigma = mu_prior.create_variable("mu"), sigma_prior.create_variable("sigma")
             theta = mu + sigma * pt.as_tensor(grid)  # (Q, D)
             U = U + _random_utility_at_nodes(mX, resolved, theta)
             log_p = log_choice_probabilities(U, mA[:, :, None, :])  # (b, T, Q, J)
