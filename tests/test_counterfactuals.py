@@ -170,3 +170,9 @@ def test_figures(monkeypatch, data, posterior, maxent):
     with pytest.raises(ValueError, match="J x J"):
         plot_elasticity_heatmap(elasticities(maxent, "hinc_air").isel(alternative_=0))
     plt.close("all")
+
+
+def test_pricing_that_stops_early_warns(posterior):
+    with pytest.warns(pmx.ConvergenceWarning, match="without converging"):
+        opt = optimal_prices(posterior[2], "gc", "air", bounds=(0.2, 4.0), options={"maxiter": 1})
+    assert not opt.success

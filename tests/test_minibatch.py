@@ -56,3 +56,10 @@ def test_rejects_what_it_does_not_support():
     unbalanced = data.subset(data.situations[1:])
     with pytest.raises(pmx.ChoiceDataError, match="balanced panel"):
         fit_minibatch(unbalanced, "MXL-1", n=10)
+
+
+def test_an_unsettled_fit_warns():
+    data, _ = pmx.simulate_choices("MNL-2", n_individuals=200, seed=1)
+    with pytest.warns(pmx.ConvergenceWarning, match="did not settle"):
+        fit = fit_minibatch(data, "MNL-2", batch_size=50, n=50, draws=10, random_seed=1)
+    assert not fit.converged

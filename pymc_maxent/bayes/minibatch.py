@@ -29,6 +29,7 @@ in 68 s, peak RSS 0.57 and 0.64 GiB (0.37 and 0.43 GiB of it the data); at 10⁷
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ from pymc_maxent.bayes.build import fixed_parameters, fixed_utility, parameter_c
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
-from pymc_maxent.exceptions import ChoiceDataError, plain
+from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, plain
 from pymc_maxent.utility import log_choice_probabilities, mask_unavailable
 
 __all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid"]
@@ -249,8 +250,13 @@ def fit_minibatch(
                         obj_optimizer=pm.adam(learning_rate=learning_rate))
     idata = approx.sample(draws, random_seed=random_seed)
     losses = np.asarray(approx.hist)
+    converged = _no_drift(losses)
+    if not converged:
+        warnings.warn(f"minibatch ADVI did not settle in {n} iterations: the mean loss of the last "
+                      "tenth still drifts (or is not finite); raise n or lower learning_rate",
+                      ConvergenceWarning, stacklevel=2)
     return MinibatchFit(approx=approx, idata=idata, model=model, losses=losses,
-                        converged=_no_drift(losses), batch_size=batch_size, n_units=n_units,
+                        converged=converged, batch_size=batch_size, n_units=n_units,
                         n_nodes=len(weights) if D else 1)
 
 

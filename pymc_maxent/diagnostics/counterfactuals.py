@@ -18,6 +18,8 @@ alternatives whose revenue counts. A price change is, by ``mode``:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -26,7 +28,7 @@ from scipy import optimize, stats
 
 from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
 from pymc_maxent.diagnostics.probabilities import DELTA, choice_evaluator
-from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning
 
 MODES = ("scale", "level")
 DEFAULT_SCALE_BOUNDS = (0.5, 2.0)
@@ -279,6 +281,9 @@ def optimal_prices(fit, price: str, alternatives, data: ChoiceData | None = None
 
     res = optimize.minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-12, "gtol": 1e-9} | (options or {}))
+    if not res.success:
+        warnings.warn(f"optimal_prices: L-BFGS-B stopped without converging ({res.message}) at "
+                      f"{res.x.tolist()}", ConvergenceWarning, stacklevel=2)
     samples = ev.to_dataarray(pricing.revenue_samples(res.x), (), name="revenue")
     return PricingResult(
         x=res.x, prices=pd.Series(res.x, index=pd.Index(pricing.alternatives, name=ALTERNATIVE), name=price),
