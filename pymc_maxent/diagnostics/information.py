@@ -217,7 +217,10 @@ def _uniform(available: np.ndarray) -> np.ndarray:
     return available / available.sum(axis=-1, keepdims=True)
 
 
-def _posterior_probabilities(model: pm.Model, idata, data: ChoiceData | None, random_seed) -> xr.DataArray:
+def posterior_probabilities(model: pm.Model, idata, data: ChoiceData | None = None,
+                            random_seed=0) -> xr.DataArray:
+    """Posterior mean choice probabilities (situation, alternative) of the fitted data: the stored
+    ``p``, else :func:`~pymc_maxent.predict_choice_probabilities` on ``data``."""
     posterior = _group(idata, "posterior")
     if "p" in posterior:
         return posterior["p"].mean(SAMPLE_DIMS).transpose(SITUATION, ALTERNATIVE)
@@ -291,7 +294,7 @@ def choice_information_gain(
         except (TypeError, ValueError) as err:
             raise ChoiceDataError(f"fit must be (model, idata) or a MaxEntResult; "
                                   f"got {type(fit).__name__}") from err
-        p = _posterior_probabilities(model, idata, data, random_seed)
+        p = posterior_probabilities(model, idata, data, random_seed)
         situations, p = p[SITUATION].to_numpy(), p.to_numpy()
         if reference == "prior":
             q = _prior_probabilities(model, prior, prior_draws, random_seed)

@@ -13,7 +13,8 @@ from scipy.special import entr, logsumexp
 from pymc_maxent.bayes.predict import predict_choice_probabilities
 from pymc_maxent.bayes.sample import INDIVIDUAL_LOG_LIKELIHOOD
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.data.containers import set_choice_data
+from pymc_maxent.diagnostics.information import posterior_probabilities
+from pymc_maxent.diagnostics.probabilities import restored_containers
 from pymc_maxent.exceptions import ChoiceDataError
 from pymc_maxent.maxent.result import MaxEntResult
 
@@ -78,18 +79,17 @@ def _bayes_row(model, idata, data: ChoiceData, test: ChoiceData | None, random_s
     ll = log_lik["chosen"].to_numpy()
     ll = ll.reshape(-1, ll.shape[-1])
     lppd = float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
-    p_fit = predict_choice_probabilities(model, idata, data, random_seed=random_seed)
+    p_fit = posterior_probabilities(model, idata, data, random_seed).to_numpy()
     row = parameter_count(model) | {
         "estimator": "bayes", "loglik": lppd, "elpd_loo": float(loo.elpd), "elpd_loo_se": float(loo.se),
         "p_loo": float(loo.p), "loo_level": "individual" if var != "chosen" else "situation",
         "pareto_k_bad": int((np.asarray(loo.pareto_k) > PARETO_K_BAD).sum()),
-        "information_index": 1.0 - _normalized_entropy(p_fit.mean(("chain", "draw")).to_numpy(),
-                                                       data.available),
+        "information_index": 1.0 - _normalized_entropy(p_fit, data.available),
     }
     if test is not None:
-        p_test = predict_choice_probabilities(model, idata, test, random_seed=random_seed)
+        with restored_containers(model):
+            p_test = predict_choice_probabilities(model, idata, test, random_seed=random_seed)
         row |= _heldout_scores(p_test.mean(("chain", "draw")), test)
-    set_choice_data(data, model)
     return row
 
 
@@ -97,8 +97,8 @@ def _maxent_row(result: MaxEntResult, data: ChoiceData, test: ChoiceData | None)
     row = {"parameters": len(result.terms), "latent": 0, "estimator": "maxent", "loglik": result.loglik,
            "information_index": result.information_index}
     if test is not None:
-        row |= _heldout_scores(result.predict(test), test)
-        set_choice_data(data, result._estimator.model)
+        with restored_containers(result._estimator.model):
+            row |= _heldout_scores(result.predict(test), test)
     return row
 
 

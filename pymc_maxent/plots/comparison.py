@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from scipy.stats import norm
 
 from pymc_maxent.diagnostics.comparison import compare_estimates
 from pymc_maxent.maxent.result import MaxEntResult
@@ -40,8 +41,6 @@ def plot_posterior_vs_maxent(
     >>> len(fig.axes)
     2
     """
-    from scipy.stats import norm
-
     table = compare_estimates(idata, maxent, var_names=var_names, ci_prob=ci_prob, robust=robust)
     groups = table.groupby(table.index.str.split("[").str[0], sort=False)
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 1 + 0.6 * len(table)), squeeze=False,
