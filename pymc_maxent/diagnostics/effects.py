@@ -32,7 +32,7 @@ def point_elasticities(p, dp_dx, x) -> xr.DataArray:
     Parameters
     ----------
     p : DataArray (..., situation, alternative)
-    dp_dx : DataArray (..., situation, alternative, alternative_) of one attribute
+    dp_dx : DataArray (..., situation, alternative, ``alternative_``) of one attribute
     x : DataArray (situation, alternative) of that attribute
 
     Examples
@@ -93,7 +93,7 @@ def marginal_effects(fit, data: ChoiceData | None = None, *, attributes=None, **
 
     Returns
     -------
-    DataArray (chain, draw, situation, alternative, alternative_, attribute), or for MaxEnt a
+    DataArray (chain, draw, situation, alternative, ``alternative_``, attribute), or for MaxEnt a
     Dataset of ``estimate`` and ``se`` without the sample dims. For an attribute of the decision
     maker, :func:`individual_effects` sums over ``alternative_``.
     """

@@ -344,7 +344,7 @@ class ChoiceEvaluator:
                                  {k: c[k] for k in (SITUATION, ALTERNATIVE)}, name="p")
 
     def effects(self, X=None, attribute: str | None = None) -> tuple[xr.DataArray, xr.DataArray]:
-        """``p`` and ``∂p_ij/∂x_imk`` as (sample dims, situation, alternative, alternative_,
+        """``p`` and ``∂p_ij/∂x_imk`` as (sample dims, situation, alternative, ``alternative_``,
         attribute); with ``attribute``, that attribute's alone (no ``attribute`` dim)."""
         p, dp = self.evaluate(X, derivatives=True if attribute is None else attribute)
         c = self._data_coords()
