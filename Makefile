@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m pymc_maxent.demo
+	$(VENV)/bin/pymc-maxent demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile

@@ -1,0 +1,342 @@
+"""One analysis from choice data to tables and figures: what ``pymc-maxent demo`` and
+``pymc-maxent fit`` run, and what a notebook can run in one call.
+
+The flow is the package's: data → held-out split → Bayesian tiers (:func:`~pymc_maxent.build_model`,
+:func:`~pymc_maxent.sample`) and MaxEnt (:func:`~pymc_maxent.fit_maxent`) → the diagnostics
+tables (estimates side by side, model selection, information gain, elasticities, willingness to
+pay, revenue-maximising price) → figures. :func:`pymc_maxent.report.write_report` writes it all
+to a folder.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from pymc_maxent.bayes import TIERS, build_model, sample, tier_table
+from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.diagnostics import (
+    compare_estimates,
+    compare_information,
+    elasticities,
+    model_selection,
+    optimal_prices,
+    posterior_information_gain,
+    revenue_curve,
+    split_by_individual,
+    willingness_to_pay,
+)
+from pymc_maxent.exceptions import ChoiceDataError, plain
+from pymc_maxent.maxent import MaxEntResult, fit_maxent
+
+MAXENT = "MaxEnt"
+#: Suffix of the Zellner g-prior twin of an MNL tier (``build_model(..., g_prior="gme")``).
+G_PRIOR = " g-prior"
+SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+SUMMARY_COLUMNS = ["mean", "sd", "eti94_lb", "eti94_ub", "ess_bulk", "r_hat"]
+POPULATION_VARIABLES = ("alpha", "beta", "mu", "sigma")
+
+
+@dataclass
+class Settings:
+    """What to fit and how.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Tier names (``"MNL-1"`` … ``"MXL-4"``), ``"MaxEnt"``, and ``"<MNL tier> g-prior"`` for an
+        MNL tier under the Zellner g-prior that GME's noise term amounts to. The first Bayesian
+        model is the one the analysis tables use (``focus``).
+    reference : alternative label, optional
+        The alternative without a constant (default: the last).
+    price : str, optional
+        Price attribute: elasticities, willingness to pay and pricing need one.
+    price_alternative : alternative label, optional
+        Whose price is optimised (default: the first alternative other than ``reference``).
+    price_bounds : (float, float)
+        Search range of the price, as multipliers of the observed prices.
+    random : str or dict
+        Mixing distribution(s) of the mixed tiers' random coefficients.
+    correlated : bool
+        LKJ-correlated random coefficients.
+    draws, tune, chains, sampler, seed : sampler settings (``tune`` defaults to ``draws``).
+    test_fraction : float
+        Share of individuals held out for the held-out scores (0: none).
+    progress : bool
+        The samplers' progress bars.
+    """
+
+    models: Sequence[str] = ("MNL-2", "MXL-1", MAXENT)
+    reference: object = None
+    price: str | None = None
+    price_alternative: object = None
+    price_bounds: tuple[float, float] = (0.5, 2.0)
+    random: str | dict[str, str] = "normal"
+    correlated: bool = False
+    draws: int = 500
+    tune: int | None = None
+    chains: int = 2
+    sampler: str = "nutpie"
+    seed: int = 1
+    test_fraction: float = 0.25
+    progress: bool = False
+
+    def __post_init__(self):
+        self.models = tuple(self.models)
+        for name in self.models:
+            tier = name.removesuffix(G_PRIOR)
+            if name != MAXENT and tier not in TIERS:
+                raise ChoiceDataError(f"unknown model {name!r}: use one of {', '.join(TIERS)}, {MAXENT!r} "
+                                      f"or an MNL tier followed by {G_PRIOR!r}")
+            if name.endswith(G_PRIOR) and not tier.startswith("MNL"):
+                raise ChoiceDataError(f"model {name!r}: the g-prior is for the MNL tiers only")
+        if len(set(self.models)) < len(self.models):
+            raise ChoiceDataError(f"models named twice in {list(self.models)}")
+        if self.sampler not in SAMPLERS:
+            raise ChoiceDataError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
+        if self.draws < 10 or self.chains < 1:
+            raise ChoiceDataError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, chains >= 1")
+        if not 0 <= self.test_fraction < 1:
+            raise ChoiceDataError(f"test_fraction={self.test_fraction}: must lie in [0, 1)")
+        lo, hi = self.price_bounds
+        if not 0 < lo < hi:
+            raise ChoiceDataError(f"price_bounds={self.price_bounds}: need 0 < lower < upper")
+
+    @property
+    def bayesian(self) -> list[str]:
+        return [m for m in self.models if m != MAXENT]
+
+    @property
+    def focus(self) -> str | None:
+        return self.bayesian[0] if self.bayesian else None
+
+
+@dataclass
+class Analysis:
+    """Everything one run produced: the fits, their tables and figures, and how long each took."""
+
+    data: ChoiceData
+    train: ChoiceData
+    test: ChoiceData | None
+    settings: Settings
+    fits: dict = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def posterior(self, name: str):
+        return self.fits[name][1]
+
+
+def check_settings(data: ChoiceData, settings: Settings) -> None:
+    """The labels in ``settings`` exist in ``data``; else :class:`ChoiceDataError` naming the one that
+    does not."""
+    alternatives = [str(a) for a in data.alternatives]
+    for what, label in (("reference", settings.reference), ("price_alternative", settings.price_alternative)):
+        if label is not None and str(label) not in alternatives:
+            raise ChoiceDataError(f"{what} {label!r} is not an alternative; the alternatives are "
+                                  f"{', '.join(alternatives)}")
+    if settings.price is not None and settings.price not in data.attributes:
+        raise ChoiceDataError(f"price {settings.price!r} is not an attribute; the attributes are "
+                              f"{', '.join(map(str, data.attributes))}")
+    if isinstance(settings.random, Mapping):
+        unknown = sorted(set(settings.random) - set(map(str, data.attributes)))
+        if unknown:
+            raise ChoiceDataError(f"random coefficients for {', '.join(unknown)}: not attributes")
+    if settings.test_fraction and data.n_individuals < 4:
+        raise ChoiceDataError(f"{data.n_individuals} individuals cannot be split for held-out scores: "
+                              "set test_fraction to 0")
+
+
+def _label(data: ChoiceData, label):
+    """An alternative label as typed (a CLI string) mapped to the data's own label."""
+    if label is None:
+        return None
+    return plain(data.alternatives[[str(a) for a in data.alternatives].index(str(label))])
+
+
+def run(data: ChoiceData, settings: Settings | None = None, *, log: Callable[[str], None] | None = None
+        ) -> Analysis:
+    """Fit ``settings.models`` to a training split of ``data`` and compute the analysis tables.
+
+    Parameters
+    ----------
+    data : ChoiceData
+    settings : Settings, optional
+    log : callable, optional
+        Receives one line per step (default: standard error).
+
+    Returns
+    -------
+    Analysis
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.workflow import Settings, run
+    >>> out = run(pmx.load_travel_mode(), Settings(models=["MaxEnt"], price="gc"), log=lambda line: None)
+    >>> sorted(out.tables)[:3], out.fits["MaxEnt"].converged
+    (['choice_information', 'elasticities_maxent', 'estimates_MaxEnt'], True)
+    """
+    settings = settings or Settings()
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    check_settings(data, settings)
+    reference = _label(data, settings.reference)
+    if settings.test_fraction:
+        train, test = split_by_individual(data, test_fraction=settings.test_fraction, seed=settings.seed)
+    else:
+        train, test = data, None
+    out = Analysis(data=data, train=train, test=test, settings=settings)
+    out.tables["tiers"] = tier_table(data).drop(columns="description")
+    steps = len(settings.models) + 1
+    for step, name in enumerate(settings.models, start=1):
+        start = time.perf_counter()
+        log(f"[{step}/{steps}] fitting {name} on {train.n_situations} situations ...")
+        if name == MAXENT:
+            fit = fit_maxent(train, reference=reference)  # attribute sums + shares: MNL-2's twin
+            out.tables[f"estimates_{name}"] = fit.summary()
+        else:
+            fit = _sample(train, name, settings, reference)
+            out.tables[f"estimates_{name}"] = _posterior_summary(fit[1])
+        out.fits[name] = fit
+        out.timings[name] = time.perf_counter() - start
+        log(f"      {name}: {out.timings[name]:.1f} s, {_health(fit)}")
+    start = time.perf_counter()
+    log(f"[{steps}/{steps}] comparison, model selection, information gain"
+        + (", elasticities and pricing" if settings.price else "") + " ...")
+    analyse(out)
+    out.timings["analysis"] = time.perf_counter() - start
+    return out
+
+
+def _sample(train: ChoiceData, name: str, settings: Settings, reference):
+    tier = name.removesuffix(G_PRIOR)
+    model = build_model(train, tier, reference=reference, random=settings.random,
+                        correlated=settings.correlated, g_prior="gme" if name.endswith(G_PRIOR) else None)
+    tune = settings.tune if settings.tune is not None else settings.draws
+    kwargs = {"cores": 1} if settings.sampler == "pymc" else {}
+    idata = sample(model, draws=settings.draws, tune=tune, chains=settings.chains, random_seed=settings.seed,
+                   nuts_sampler=settings.sampler, progressbar=settings.progress,
+                   compute_convergence_checks=False, **kwargs)
+    return model, idata
+
+
+def _posterior_summary(idata) -> pd.DataFrame:
+    names = [v for v in POPULATION_VARIABLES if v in idata["posterior"]]
+    return az.summary(idata, var_names=names, kind="all", ci_prob=0.94)[SUMMARY_COLUMNS]
+
+
+def _health(fit) -> str:
+    if isinstance(fit, MaxEntResult):
+        return (f"converged={fit.converged} ({fit.message}), max constraint violation "
+                f"{fit.max_violation:.1e}")
+    return f"{int(fit[1]['sample_stats']['diverging'].sum())} divergences"
+
+
+def convergence(fit) -> dict:
+    """Sampler or solver health of one fit, as plain numbers."""
+    if isinstance(fit, MaxEntResult):
+        return {"converged": fit.converged, "message": str(fit.message), "iterations": fit.nit,
+                "max_violation": fit.max_violation}
+    idata = fit[1]
+    summary = _posterior_summary(idata)
+    return {"divergences": int(idata["sample_stats"]["diverging"].sum()),
+            "max_r_hat": float(summary["r_hat"].max()), "min_ess_bulk": float(summary["ess_bulk"].min())}
+
+
+def analyse(out: Analysis) -> None:
+    """Fill ``out.tables`` and ``out.figures`` from ``out.fits``."""
+    import matplotlib.pyplot as plt
+
+    from pymc_maxent.plots import (
+        plot_elasticity_heatmap,
+        plot_information_gain,
+        plot_posterior_vs_maxent,
+        plot_revenue_curve,
+    )
+
+    s, fits, tables, figures = out.settings, out.fits, out.tables, out.figures
+    maxent = fits.get(MAXENT)
+    focus = fits[s.focus] if s.focus else None
+    if focus is not None and maxent is not None:
+        table = compare_estimates(focus[1], maxent)
+        if len(table):
+            tables["comparison"] = table
+            figures["posterior_vs_maxent"] = plot_posterior_vs_maxent(focus[1], maxent,
+                                                                      labels=(s.focus, MAXENT))
+        g_twin = s.focus + G_PRIOR
+        if g_twin in fits:
+            tables["comparison_g_prior"] = compare_estimates(fits[g_twin][1], maxent)
+    tables["selection"] = model_selection(fits, out.train, out.test, random_seed=s.seed)
+
+    if focus is not None:
+        model, idata = focus
+        prior = pm.sample_prior_predictive(draws=1000, model=model, random_seed=s.seed)
+        tables["parameter_information"] = posterior_information_gain(idata, prior, random_seed=s.seed)
+        figures["information_gain"] = plot_information_gain(
+            tables["parameter_information"], title=f"{s.focus}: KL(posterior || prior)")
+    tables["choice_information"] = compare_information(fits, random_seed=s.seed)
+    if s.price is None:
+        return
+
+    # elasticities, willingness to pay and pricing, for the focus posterior and MaxEnt
+    named = [(n, f) for n, f in ((s.focus, focus), (MAXENT, maxent)) if f is not None]
+    fig, axes = plt.subplots(1, len(named), figsize=(5.5 * len(named), 4.2), squeeze=False)
+    for ax, (name, fit) in zip(axes[0], named, strict=True):
+        E = elasticities(fit, s.price)
+        if isinstance(fit, MaxEntResult):
+            tables["elasticities_maxent"] = E["estimate"].to_pandas()
+            tables["elasticities_maxent_se"] = E["se"].to_pandas()
+        else:
+            tables["elasticities"] = E.mean(("chain", "draw")).to_pandas()
+        plot_elasticity_heatmap(E, ax=ax, title=f"{name}: elasticities to {s.price}")
+    fig.tight_layout()
+    figures["elasticities"] = fig
+
+    others = [str(a) for a in out.data.attributes if a != s.price]
+    if others:
+        tables["wtp"] = _wtp_table(named, s.price, others, out.train)
+    alternative = _label(out.data, s.price_alternative) or _default_price_alternative(out.train, s)
+    grid = np.linspace(*s.price_bounds, 31)
+    rows = {}
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for k, (name, fit) in enumerate(named):
+        opt = optimal_prices(fit, s.price, alternative, bounds=s.price_bounds)
+        curve = revenue_curve(fit, s.price, alternative, grid)
+        plot_revenue_curve(curve, optimum=opt, ax=ax, color=f"C{k}", label=name)
+        rows[name] = {"alternative": str(alternative), "price_multiplier": float(opt.x[0]),
+                      "revenue": opt.revenue, "revenue_status_quo": opt.revenue_observed,
+                      "converged": bool(opt.success)}
+    ax.set_title(f"expected revenue of {alternative} over its {s.price}")
+    figures["revenue_curve"] = fig
+    tables["pricing"] = pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _default_price_alternative(data: ChoiceData, s: Settings):
+    reference = _label(data, s.reference) if s.reference is not None else plain(data.alternatives[-1])
+    return next(plain(a) for a in data.alternatives if plain(a) != reference)
+
+
+def _wtp_table(named, price: str, attributes: list[str], data: ChoiceData) -> pd.DataFrame:
+    """Willingness to pay of the first individual (constant across individuals for fixed
+    coefficients; one draw of the population for random ones)."""
+    columns = {}
+    alternative = plain(data.alternatives[-1])
+    for name, fit in named:
+        wtp = willingness_to_pay(fit, price, attributes).isel(individual=0).sel(alternative=alternative)
+        if isinstance(fit, MaxEntResult):
+            columns[f"{name} estimate"] = wtp["estimate"].to_pandas()
+            columns[f"{name} se"] = wtp["se"].to_pandas()
+        else:
+            band = wtp.quantile([0.03, 0.97], dim=("chain", "draw"))
+            columns[f"{name} mean"] = wtp.mean(("chain", "draw")).to_pandas()
+            columns[f"{name} eti94_lb"] = band.sel(quantile=0.03).to_pandas()
+            columns[f"{name} eti94_ub"] = band.sel(quantile=0.97).to_pandas()
+    return pd.DataFrame(columns)

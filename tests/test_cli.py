@@ -1,0 +1,193 @@
+"""The ``pymc-maxent`` command line: the demo and fit reports, the tier table, and bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from pymc_maxent.cli import main
+from pymc_maxent.data import load_travel_mode
+from pymc_maxent.data.simulate import simulate_choices
+from pymc_maxent.diagnostics import split_by_individual
+from pymc_maxent.maxent import fit_maxent
+
+SCRIPT = Path(sys.executable).with_name("pymc-maxent")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _strict_json(path: Path) -> dict:
+    def reject(constant):
+        raise AssertionError(f"{path} holds {constant}")
+
+    return json.loads(path.read_text(), parse_constant=reject)
+
+
+def _numbers(tree) -> list[float]:
+    if isinstance(tree, dict):
+        return [x for v in tree.values() for x in _numbers(v)]
+    if isinstance(tree, list):
+        return [x for v in tree for x in _numbers(v)]
+    return [tree] if isinstance(tree, int | float) and not isinstance(tree, bool) else []
+
+
+def _check_files(folder: Path, summary: dict) -> None:
+    for what, rel in summary["files"].items():
+        path = folder / rel
+        assert path.is_file() and path.stat().st_size > 0, what
+        if rel.endswith(".png"):
+            assert path.read_bytes()[:8] == PNG, what
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The README's main job, through the installed console script, at a small size."""
+    out = tmp_path_factory.mktemp("demo") / "report"
+    proc = subprocess.run(
+        [str(SCRIPT), "demo", "--draws", "200", "--models", "MNL-2", "MXL-1", "MaxEnt", "--output", str(out),
+         "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_demo_prints_the_tables(demo):
+    _, proc = demo
+    for title in ("posterior (MNL-2) vs MaxEnt", "model selection", "revenue-maximising gc",
+                  "aggregate elasticities", "KL(posterior || prior)"):
+        assert title in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_report_is_complete_and_finite(demo):
+    out, _ = demo
+    summary = _strict_json(out / "summary.json")
+    _check_files(out, summary)
+    assert {Path(f).name for f in summary["files"].values() if f.endswith(".png")} == {
+        "posterior_vs_maxent.png", "elasticities.png", "information_gain.png", "revenue_curve.png"}
+    assert set(summary["models"]) == {"MNL-2", "MXL-1", "MaxEnt"}
+    for name, model in summary["models"].items():
+        values = _numbers(model["estimates"])
+        assert values and np.isfinite(values).all(), name
+    assert summary["models"]["MaxEnt"]["convergence"]["converged"] is True
+    assert summary["models"]["MNL-2"]["convergence"]["max_r_hat"] < 1.05, "rerun with more draws"
+    selection = summary["tables"]["selection"]
+    assert set(selection) == {"MNL-2", "MXL-1", "MaxEnt"}
+    for row in selection.values():
+        assert np.isfinite([row["loglik"], row["heldout_log_score"], row["heldout_hit_rate"]]).all()
+    pricing = summary["tables"]["pricing"]
+    for row in pricing.values():
+        assert row["converged"] and row["revenue"] >= row["revenue_status_quo"] - 1e-6
+
+
+def test_demo_maxent_matches_a_direct_fit(demo):
+    """The report's MaxEnt numbers are those of fit_maxent on the same 75% split, in the JSON and the
+    netCDF."""
+    out, _ = demo
+    train, _ = split_by_individual(load_travel_mode(), test_fraction=0.25, seed=1)
+    direct = fit_maxent(train).summary()
+    estimates = _strict_json(out / "summary.json")["models"]["MaxEnt"]["estimates"]
+    reported = pd.Series({k: v["estimate"] for k, v in estimates.items()})
+    np.testing.assert_allclose(reported[direct.index], direct["estimate"], rtol=1e-8)
+    tree = xr.open_datatree(out / "fits" / "MaxEnt.nc")
+    np.testing.assert_allclose(tree["maxent"]["beta"].sel(coefficient="gc"),
+                               direct.loc["beta[gc]", "estimate"], rtol=1e-8)
+    posterior = xr.open_datatree(out / "fits" / "MNL-2.nc")
+    assert posterior["posterior"]["beta"].sizes == {"chain": 2, "draw": 200, "coefficient": 3}
+    assert np.isfinite(posterior["log_likelihood"]["chosen"]).all()
+
+
+@pytest.fixture(scope="module")
+def choice_csv(tmp_path_factory):
+    """A panel with unbalanced choice sets as a long CSV: unavailable rows kept with availability 0
+    and empty attributes."""
+    data, truth = simulate_choices("MNL-2", n_individuals=150, n_situations=4, unavailable=0.2, seed=5)
+    s, j = np.indices(data.available.shape)
+    frame = pd.DataFrame({
+        "trip": data.situations[s.ravel()], "mode": data.alternatives[j.ravel()],
+        "person": data.individuals[data.individual[s.ravel()]],
+        "picked": (data.chosen[s.ravel()] == j.ravel()).astype(int),
+        "open": data.available.ravel().astype(int),
+        "x0": data.X[..., 0].ravel(), "x1": data.X[..., 1].ravel(),
+    })
+    frame.loc[frame["open"] == 0, ["x0", "x1"]] = np.nan
+    path = tmp_path_factory.mktemp("csv") / "choices.csv"
+    frame.sample(frac=1.0, random_state=0).to_csv(path, index=False)  # row order must not matter
+    return path, truth, data
+
+
+COLUMNS = ["--situation", "trip", "--alternative", "mode", "--chosen", "picked", "--attributes", "x0", "x1",
+           "--individual", "person", "--availability", "open"]
+
+
+def test_fit_recovers_the_truth_from_a_csv(choice_csv, tmp_path, capsys):
+    path, truth, data = choice_csv
+    out = tmp_path / "report"
+    code = main(["fit", str(path), *COLUMNS, "--reference", "alt2", "--price", "x0", "--draws", "300",
+                 "--chains", "2", "--sampler", "pymc", "--test-fraction", "0", "--output", str(out)])
+    assert code == 0
+    assert "model selection" in capsys.readouterr().out
+    summary = _strict_json(out / "summary.json")
+    _check_files(out, summary)
+    assert summary["data"]["situation"] == data.n_situations and summary["data"]["held_out_situations"] == 0
+    estimates = summary["models"]["MNL-2"]["estimates"]
+    for k, name in enumerate(["x0", "x1"]):  # 94% interval covers the truth, posterior sd small
+        row = estimates[f"beta[{name}]"]
+        assert row["eti94_lb"] < truth["beta"][k] < row["eti94_ub"] and row["sd"] < 0.15, (name, row)
+    for k, alt in enumerate(["alt0", "alt1"]):
+        row = estimates[f"alpha[{alt}]"]
+        assert row["eti94_lb"] < truth["alpha"][k] < row["eti94_ub"], (alt, row)
+    assert "heldout_log_score" not in summary["tables"]["selection"]["MaxEnt"]
+
+
+def test_tiers_counts_parameters_of_a_csv(choice_csv, capsys):
+    path, _, data = choice_csv
+    assert main(["tiers", str(path), *COLUMNS]) == 0
+    text = capsys.readouterr().out
+    table = {line.split()[0]: line.split()[-3:] for line in text.splitlines() if line[:3] in ("MNL", "MXL")}
+    J, K, N = data.n_alternatives, data.n_attributes, data.n_individuals
+    assert table["MNL-2"] == [str(J - 1 + K), "0", str(J - 1 + K)]
+    assert table["MXL-1"] == [str(J - 1 + 2 * K), str(N * K), str(J - 1 + 2 * K + N * K)]
+
+
+BAD = {
+    "missing file": (lambda tmp: tmp / "nope.csv", [], "nope.csv: no such file"),
+    "missing column": (None, ["--attributes", "x0", "price"], "price"),
+    "unknown reference": (None, ["--reference", "plane"], "plane"),
+    "unknown model": (None, ["--models", "MNL-9"], "MNL-9"),
+    "unknown price": (None, ["--price", "cost"], "cost"),
+    "not numeric": ("trip,mode,picked,x0,x1\n1,a,1,1,2\n1,b,0,oops,1\n2,a,0,1,1\n2,b,1,2,2\n", [], "x0"),
+    "two chosen": ("trip,mode,picked,x0,x1\n1,a,1,1,2\n1,b,1,2,1\n2,a,0,1,1\n2,b,1,2,2\n", [], "picked"),
+    "empty file": ("", [], "not a readable CSV"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_exit_code_2(case, choice_csv, tmp_path, capsys):
+    content, extra, expected = BAD[case]
+    if content is None:
+        path = choice_csv[0]
+    elif callable(content):
+        path = content(tmp_path)
+    else:
+        path = tmp_path / "bad.csv"
+        path.write_text(content)
+    columns = COLUMNS[:-4] if isinstance(content, str) else COLUMNS  # the small CSVs have no panel columns
+    code = main(["fit", str(path), *columns, *extra, "--draws", "20", "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and err.startswith("pymc-maxent fit: error: ") and expected in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_exit_code_and_help():
+    proc = subprocess.run([str(SCRIPT), "tiers", "missing.csv", "--situation", "s"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "pymc-maxent tiers: error: missing.csv: no such file"
+    for command in ("demo", "fit", "tiers"):
+        proc = subprocess.run([str(SCRIPT), command, "--help"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and f"usage: pymc-maxent {command}" in proc.stdout
