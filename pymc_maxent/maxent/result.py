@@ -206,8 +206,13 @@ class MaxEntResult:
     def to_datatree(self, *, draws: int = 500, chains: int = 2, robust: bool = False, random_seed=0):
         """ArviZ-style groups with the Bayesian models' dims and coords.
 
-        Groups
-        ------
+        Returns
+        -------
+        DataTree
+            With the groups listed below.
+
+        Notes
+        -----
         ``posterior``
             An **asymptotic-normal pseudo-posterior**, draws from ``N(β̂, Cov)`` (inverse dual
             Hessian, or the sandwich with ``robust=True``) of ``alpha`` (dim ``asc``), ``beta``
