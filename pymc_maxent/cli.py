@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -65,7 +66,7 @@ def _add_fitting(parser: argparse.ArgumentParser, *, models, draws: int, chains:
                      help="share of individuals held out for the held-out scores, 0 for none (default 0.25)")
     fit.add_argument("--output", default=output, metavar="DIR", help=f"report folder (default {output})")
     fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="sampler progress bars (default: when standard error is a terminal)")
+                     help="sampler progress bars (default: when standard output is a terminal)")
 
 
 def _add_pricing(parser: argparse.ArgumentParser, *, price=None, alternative=None) -> None:
@@ -160,7 +161,8 @@ def _random(specs: list[str] | None):
 def settings_from(args: argparse.Namespace):
     from pymc_maxent.workflow import Settings
 
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    # the samplers draw their bars on standard output
+    progress = sys.stdout.isatty() if args.progress is None else args.progress
     return Settings(models=args.models, reference=args.reference, price=args.price,
                     price_alternative=args.price_alternative, price_bounds=tuple(args.price_bounds),
                     random=_random(args.random), correlated=args.correlated, draws=args.draws,
@@ -267,9 +269,14 @@ def one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"pymc-maxent: {category.__name__}: {one_line(message)}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``pymc-maxent``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning  # one line each, not the source line of the library
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:  # `pymc-maxent tiers | head`

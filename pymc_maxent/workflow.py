@@ -182,8 +182,8 @@ def run(data: ChoiceData, settings: Settings | None = None, *, log: Callable[[st
     >>> import pymc_maxent as pmx
     >>> from pymc_maxent.workflow import Settings, run
     >>> out = run(pmx.load_travel_mode(), Settings(models=["MaxEnt"], price="gc"), log=lambda line: None)
-    >>> sorted(out.tables)[:3], out.fits["MaxEnt"].converged
-    (['choice_information', 'elasticities_maxent', 'estimates_MaxEnt'], True)
+    >>> out.fits["MaxEnt"].converged, list(out.tables["pricing"].index), sorted(out.figures)
+    (True, ['MaxEnt'], ['elasticities', 'revenue_curve'])
     """
     settings = settings or Settings()
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
