@@ -60,8 +60,15 @@ exclude_patterns = ["_build", "README.md", "jupyter_execute", "**/.ipynb_checkpo
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 nb_execution_mode = "off" if EXECUTED else "force"
-if not EXECUTED:  # figures as inline PNGs even where the environment says MPLBACKEND=Agg
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# The kernel inherits the environment: figures as inline PNGs even where MPLBACKEND=Agg, and no
+# tqdm "IProgress not found" warning (with a local path) on the pages; tests/test_docs.py does the same.
+_warnings = [os.environ.get("PYTHONWARNINGS"), "ignore:IProgress not found"]
+KERNEL_ENV = {
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    "PYTHONWARNINGS": ",".join(filter(None, _warnings)),
+}
+if not EXECUTED:
+    os.environ.update(KERNEL_ENV)
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True

@@ -47,7 +47,9 @@ def test_notebooks_are_stripped():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_executes(path, executed_dir, monkeypatch):
     monkeypatch.setenv("PYMC_MAXENT_FAST", "1")  # the kernel inherits the environment
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as docs/conf.py
+    monkeypatch.setenv("PYTHONWARNINGS", ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                                "ignore:IProgress not found"])))
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
