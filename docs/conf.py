@@ -38,6 +38,30 @@ def _copy_notebooks() -> list[str]:
 
 NOTEBOOK_NAMES = _copy_notebooks()
 
+
+def _cli_help() -> None:
+    """``pymc-maxent <command> --help`` as text files for docs/cli.md, so the page cannot drift."""
+    from pymc_maxent.cli import build_parser
+
+    target = DOCS / "_generated"
+    target.mkdir(exist_ok=True)
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal width
+    try:
+        parser = build_parser()
+        (target / "cli.txt").write_text(parser.format_help())
+        commands = next(a for a in parser._actions if a.dest == "command").choices
+        for name, sub in commands.items():
+            (target / f"cli-{name}.txt").write_text(sub.format_help())
+    finally:
+        if columns is None:
+            os.environ.pop("COLUMNS")
+        else:
+            os.environ["COLUMNS"] = columns
+
+
+_cli_help()
+
 # -- project -----------------------------------------------------------------------------------
 project = "pymc-maxent"
 author = "the pymc-maxent developers"

@@ -23,7 +23,7 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 TIMEOUT = 600  # per cell, as in docs/conf.py
 API_NAMES = ("build_model", "fit_maxent", "elasticities", "posterior_information_gain", "fit_minibatch",
-             "fit_maxent_dask", "plot_posterior_vs_maxent", "MaxEntResult", "Revenue")
+             "fit_maxent_dask", "plot_posterior_vs_maxent", "MaxEntResult", "Revenue", "write_report")
 
 #: name → path of the executed copy, filled by test_notebook_executes for test_docs_build.
 EXECUTED: dict[str, Path] = {}
@@ -98,4 +98,7 @@ def test_docs_build(tmp_path_factory, executed_dir):
     assert theory.count('class="eqno"') >= 10, "the theory page lost its numbered equations"
     for page in ("index", "installation", "notebooks", "performance"):
         assert (out / f"{page}.html").is_file()
+    cli = (out / "cli.html").read_text(encoding="utf-8")  # the --help texts, generated at build time
+    for command in ("demo", "fit", "tiers"):
+        assert f"usage: pymc-maxent {command}" in cli, f"the CLI page lacks `pymc-maxent {command} --help`"
     assert not FAILED, f"the site builds, but without the outputs of {sorted(FAILED)}: they failed to execute"
