@@ -193,6 +193,7 @@ TABLE_TITLES = {
 
 def print_analysis(analysis) -> None:
     s = analysis.settings
+    print_table("tier ladder (parameter counts on these data)", analysis.tables["tiers"])
     for name, fit in analysis.fits.items():
         head = f"{name}: {analysis.timings[name]:.1f} s"
         if name == "MaxEnt":
@@ -205,15 +206,13 @@ def print_analysis(analysis) -> None:
 
 def run_analysis(data, args: argparse.Namespace, intro: str) -> int:
     from pymc_maxent.report import write_report
-    from pymc_maxent.workflow import check_settings, run
+    from pymc_maxent.workflow import run
 
     settings = settings_from(args)
-    check_settings(data, settings)
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 30)
     start = time.perf_counter()
-    print(intro + "\n")
-    print_table("tier ladder (parameter counts on these data)", _tier_table(data))
+    print(intro + "\n", flush=True)
     analysis = run(data, settings)
     print_analysis(analysis)
     files = write_report(analysis, args.output)
@@ -221,12 +220,6 @@ def run_analysis(data, args: argparse.Namespace, intro: str) -> int:
     print(f"report: {args.output}/ ({len(files)} files: summary.json, {counts['figure']} figures, "
           f"{counts['fit']} fits, {counts['table']} tables); {time.perf_counter() - start:.0f} s in all")
     return 0
-
-
-def _tier_table(data) -> pd.DataFrame:
-    from pymc_maxent.bayes import tier_table
-
-    return tier_table(data).drop(columns="description")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -131,9 +131,6 @@ class Analysis:
     figures: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def posterior(self, name: str):
-        return self.fits[name][1]
-
 
 def check_settings(data: ChoiceData, settings: Settings) -> None:
     """The labels in ``settings`` exist in ``data``; else :class:`ChoiceDataError` naming the one that
