@@ -176,7 +176,7 @@ def print_table(title: str, table: pd.DataFrame | str, digits: int = 4) -> None:
 
 
 TABLE_TITLES = {
-    "comparison": "posterior ({focus}) vs MaxEnt; diff_sd: difference in posterior SDs",
+    "comparison": "posterior ({focus}) vs MaxEnt; difference_sd: the difference in posterior SDs",
     "comparison_g_prior": "posterior ({focus} under the GME g-prior) vs MaxEnt",
     "parameter_information": "{focus}: information gain KL(posterior || prior) per parameter",
     "choice_information": "information gain on the choice probabilities, KL(predicted || uniform) per "
@@ -269,7 +269,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``pymc-maxent``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning  # one line each, not the source line of the library
+    shown, warnings.showwarning = warnings.showwarning, _show_warning  # one line each
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:  # `pymc-maxent tiers | head`
@@ -281,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pymc-maxent: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown  # main() called from Python leaves the warnings as it found them
 
 
 if __name__ == "__main__":
