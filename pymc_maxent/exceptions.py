@@ -37,6 +37,11 @@ class ConvergenceWarning(UserWarning):
     ``converged=False``."""
 
 
+class ScaleWarning(UserWarning):
+    """Attributes on badly spread scales (a standard deviation outside ``[1e-6, 1e6]``, or
+    scales differing by more than a factor ``1e6``): estimates lose precision; rescale them."""
+
+
 def plain(value):
     """A NumPy scalar as the Python value it holds (for readable messages)."""
     return value.item() if hasattr(value, "item") else value
