@@ -170,8 +170,12 @@ class ChoiceData:
         values = np.broadcast_to(np.asarray(values, dtype=float), self.available.shape)
         if not np.isfinite(values[self.available]).all():
             raise ChoiceDataError(f"new values of attribute {name!r} are not all finite")
+        k = self.attribute_index(name)
         X = self.X.copy()
-        X[..., self.attribute_index(name)] = np.where(self.available, values, 0.0)
+        X[..., k] = np.where(self.available, values, 0.0)
+        validate.require_bounded_attributes(
+            X[..., [k]], self.available, [name], self.situations, self.alternatives
+        )
         return self._replace(X=X)
 
     def _replace(self, **changes) -> ChoiceData:
@@ -206,6 +210,7 @@ class ChoiceData:
         availability: str | None = None,
         alternatives: Sequence | None = None,
         check_identified: bool = True,
+        max_bytes: float | None = None,
     ) -> ChoiceData:
         """Build from long format: one row per choice situation × alternative.
 
@@ -220,8 +225,9 @@ class ChoiceData:
         chosen : str or None
             0/1 (or boolean) column marking the chosen alternative; None for data that is
             only predicted.
-        attributes : sequence of str
-            Numeric attribute columns.
+        attributes : sequence of str, or str
+            Numeric attribute columns; a single string is one column (``"price"`` means
+            ``["price"]``).
         individual : str, optional
             Decision-maker id (panel data); default: one individual per situation.
         occasion : str, optional
@@ -232,11 +238,37 @@ class ChoiceData:
             Order of the alternatives; default: order of first appearance.
         check_identified : bool
             Reject attributes that are constant over the whole data (off for prediction data).
+        max_bytes : float, optional
+            Largest size of the dense arrays; see Notes.
 
         Raises
         ------
         ChoiceDataError
             Naming the column and the ids at fault.
+
+        Notes
+        -----
+        *Labels.* Situation, alternative and individual ids (and ``alternatives``) keep their
+        values: ids of one kind (all numbers, all strings, all booleans) as a NumPy array of
+        that kind, ids that mix kinds (``1`` and ``"b"``) as an object array, so that lookups by
+        value (``alternative_index(1)``, known individuals in prediction data) still match.
+        Stores of one type per coordinate (netCDF, CSV, xarray coordinates built from lists)
+        hold mixed ids as their text, ``str(id)``; so when two different ids share a text form
+        (``1`` and ``"1"``), which would merge them there, :class:`~pymc_maxent.ChoiceDataError`
+        names the column and the colliding ids. (xarray refuses to write an object array of
+        mixed types to netCDF: convert such ids with ``.astype(str)`` first, safe since their
+        texts differ.)
+
+        *Magnitudes.* An attribute value beyond ``±1e150`` on an available row, or a column
+        whose standard deviation over the available alternatives overflows, raises
+        ``ChoiceDataError`` naming the column and value. Non-constant columns whose standard
+        deviations lie outside ``[1e-6, 1e6]`` or differ by more than a factor ``1e6`` give one
+        :class:`~pymc_maxent.exceptions.ScaleWarning` listing every column's scale.
+
+        *Size.* The dense arrays (``situations × alternatives × attributes × 8`` bytes, and the
+        masks) are estimated before they are allocated; past ``max_bytes``, else the environment
+        variable ``PYMC_MAXENT_MAX_BYTES``, else half the available memory, ``ChoiceDataError``
+        gives the size in GiB and points to the out-of-memory estimators.
 
         Examples
         --------
@@ -248,13 +280,13 @@ class ChoiceData:
         ...                      attributes=["price"]).chosen.tolist()
         [0, 1]
         """
-        attributes = list(attributes)
+        attributes = _as_list(attributes)
         if not attributes:
             raise ChoiceDataError("no attribute columns given")
         id_cols = [situation, alternative] + [c for c in (individual, occasion) if c]
-        validate.require_columns(
-            df, id_cols + attributes + [c for c in (chosen, availability) if c]
-        )
+        columns = id_cols + attributes + [c for c in (chosen, availability) if c]
+        validate.require_columns(df, columns)
+        _require_rows(df, columns)
         df = df.reset_index(drop=True)
         validate.require_no_missing_ids(df, id_cols)
         validate.require_numeric_attributes(df, attributes)
@@ -262,17 +294,19 @@ class ChoiceData:
 
         row_available = np.ones(len(df), dtype=bool)
         if availability is not None:
-            row_available = validate.require_binary_chosen(df, availability)
+            row_available = validate.require_binary_chosen(df, availability, situation)
         validate.require_finite_attributes(df, attributes, situation, row_available)
 
         situation_ids, s_idx = _codes(df[situation])
+        situation_ids = validate.normalize_labels(situation_ids, f"column {situation!r}")
         if alternatives is None:
             alternative_ids, j_idx = _codes(df[alternative])
+            alternative_ids = validate.normalize_labels(alternative_ids, f"column {alternative!r}")
         else:
-            alternative_ids = np.asarray(list(alternatives))
-            lookup = pd.Index(alternative_ids)
+            lookup = pd.Index(list(alternatives), dtype=object)
             if not lookup.is_unique:
-                raise ChoiceDataError(f"`alternatives` has repeated labels: {alternative_ids.tolist()}")
+                raise ChoiceDataError(f"`alternatives` has repeated labels: {list(alternatives)}")
+            alternative_ids = validate.normalize_labels(list(alternatives), "`alternatives`")
             j_idx = lookup.get_indexer(df[alternative])
             if (j_idx < 0).any():
                 unknown = pd.unique(df[alternative][j_idx < 0])
@@ -281,6 +315,7 @@ class ChoiceData:
                     f"{describe_ids(unknown)}"
                 )
         N, J, K = len(situation_ids), len(alternative_ids), len(attributes)
+        validate.require_fits_in_memory(N, J, K, max_bytes)
 
         available = np.zeros((N, J), dtype=bool)
         available[s_idx, j_idx] = row_available
@@ -290,19 +325,20 @@ class ChoiceData:
 
         has_choices = chosen is not None
         if has_choices:
-            chosen_rows = validate.require_binary_chosen(df, chosen)
+            chosen_rows = validate.require_binary_chosen(df, chosen, situation)
             chosen_grid = np.zeros((N, J), dtype=bool)
             chosen_grid[s_idx, j_idx] = chosen_rows
             validate.require_one_chosen(chosen_grid, available, situation_ids, chosen)
             chosen_idx = chosen_grid.argmax(axis=1)
         else:
             chosen_idx = available.argmax(axis=1)
-        validate.require_two_available(available, situation_ids)
+        validate.require_two_available(available, situation_ids, alternative)
 
         if individual is not None:
             validate.require_constant_within_situation(df, situation, individual)
             first_rows = np.unique(s_idx, return_index=True)[1]
             individual_ids, ind_idx = _codes(df[individual].iloc[first_rows])
+            individual_ids = validate.normalize_labels(individual_ids, f"column {individual!r}")
         else:
             individual_ids, ind_idx = situation_ids, np.arange(N)
         occ = None
@@ -322,6 +358,7 @@ class ChoiceData:
             occasion=occ,
             has_choices=has_choices,
             check_identified=check_identified,
+            max_bytes=max_bytes,
         )
 
     @classmethod
@@ -338,6 +375,7 @@ class ChoiceData:
         availability: Mapping | None = None,
         sep: str = "_",
         check_identified: bool = True,
+        max_bytes: float | None = None,
     ) -> ChoiceData:
         """Build from wide format: one row per choice situation.
 
@@ -347,17 +385,27 @@ class ChoiceData:
             Column holding the label of the chosen alternative.
         alternatives : sequence
             Alternative labels.
-        attributes : mapping or sequence of str
+        attributes : mapping, sequence of str, or str
             ``{attribute: {alternative: column}}``, or attribute names whose columns are
-            ``f"{attribute}{sep}{alternative}"``. A missing alternative in the mapping means
-            the attribute is 0 for it.
-        situation_attributes : sequence of str
+            ``f"{attribute}{sep}{alternative}"`` (a single string is one attribute). A missing
+            alternative in the mapping means the attribute is 0 for it.
+        situation_attributes : sequence of str, or str
             Columns describing the situation or decision maker (income), the same for
-            every alternative.
+            every alternative (a single string is one column).
         situation, individual : str, optional
             Id columns; default situation id is the row number.
         availability : mapping, optional
             ``{alternative: column}`` of 0/1 availability flags.
+        check_identified, max_bytes
+            As in :meth:`from_long`.
+
+        Notes
+        -----
+        Labels, magnitudes and size follow :meth:`from_long`'s rules: ``alternatives`` and the
+        situation and individual ids keep their values (mixed kinds as an object array), and
+        two that share a text form (``1`` and ``"1"``) raise ``ChoiceDataError`` naming the
+        argument or column; the size (``len(df) × len(alternatives) × attributes``) is checked
+        before the long frame is built.
 
         Examples
         --------
@@ -370,13 +418,19 @@ class ChoiceData:
         [[1.0, 2.0], [2.0, 1.0]]
         """
         alternatives = list(alternatives)
+        situation_attributes = _as_list(situation_attributes)
         if not isinstance(attributes, Mapping):
-            attributes = {a: {alt: f"{a}{sep}{alt}" for alt in alternatives} for a in attributes}
+            attributes = {a: {alt: f"{a}{sep}{alt}" for alt in alternatives} for a in _as_list(attributes)}
         columns = [col for cols in attributes.values() for col in cols.values()]
-        columns += list(situation_attributes) + list((availability or {}).values())
+        columns += situation_attributes + list((availability or {}).values())
         columns += [c for c in (choice, situation, individual) if c]
         validate.require_columns(df, columns)
+        _require_rows(df, columns)
         df = df.reset_index(drop=True)
+        _check_wide_ids(df, alternatives, situation, individual, availability)
+        validate.require_fits_in_memory(
+            len(df), len(alternatives), len(attributes) + len(situation_attributes), max_bytes
+        )
         sit = df[situation] if situation else pd.Series(np.arange(len(df)))
         if choice is not None:
             unknown = ~df[choice].isin(alternatives)
@@ -406,11 +460,12 @@ class ChoiceData:
             situation="_situation",
             alternative="_alternative",
             chosen="_chosen" if choice is not None else None,
-            attributes=list(attributes) + list(situation_attributes),
+            attributes=list(attributes) + situation_attributes,
             individual="_individual" if individual else None,
             availability="_available",
             alternatives=alternatives,
             check_identified=check_identified,
+            max_bytes=max_bytes,
         )
 
     @classmethod
@@ -428,8 +483,35 @@ class ChoiceData:
         occasion=None,
         has_choices: bool = True,
         check_identified: bool = True,
+        max_bytes: float | None = None,
     ) -> ChoiceData:
         """Build from arrays: ``X[situation, alternative, attribute]`` and chosen positions.
+
+        Parameters
+        ----------
+        X : array-like, shape (situation, alternative, attribute) or (situation, alternative)
+            Attributes; entries of unavailable alternatives are ignored (set to 0).
+        chosen : array-like of int, shape (situation,)
+            Position of the chosen alternative.
+        available : array-like of bool, shape (situation, alternative), optional
+            Availability; default all available.
+        individual : array-like, shape (situation,), optional
+            Positions in ``individuals``, or (without ``individuals``) the individuals' labels.
+        situations, alternatives, attributes, individuals : sequence, optional
+            Labels; default positions (``x0, x1, …`` for attributes). A single string is one
+            attribute.
+        occasion : array-like, optional
+        has_choices, check_identified : bool
+            As in :class:`ChoiceData` and :meth:`from_long`.
+        max_bytes : float, optional
+            Largest size of the dense arrays, checked from ``X.shape`` before ``X`` is copied.
+
+        Notes
+        -----
+        Labels, magnitudes and size follow :meth:`from_long`'s rules: labels keep their values
+        (mixed kinds as an object array; individual labels given without ``individuals`` are
+        then numbered in order of first appearance instead of sorted), and two labels sharing a
+        text form (``1`` and ``"1"``) raise ``ChoiceDataError`` naming the argument.
 
         Examples
         --------
@@ -439,12 +521,21 @@ class ChoiceData:
         >>> ChoiceData.from_arrays(X, [0, 0]).coords["alternative"]
         [0, 1]
         """
+        if not hasattr(X, "shape"):
+            X = np.asarray(X, dtype=float)
+        if len(X.shape) in (2, 3):
+            N, J, *K = X.shape
+            validate.require_fits_in_memory(N, J, K[0] if K else 1, max_bytes)
         X = np.asarray(X, dtype=float)
         if X.ndim == 2:
             X = X[..., None]
         if X.ndim != 3:
             raise ChoiceDataError(f"X must be (situation, alternative, attribute); got shape {X.shape}")
         N, J, K = X.shape
+        if N == 0 or J == 0:
+            raise ChoiceDataError(
+                f"X has shape {X.shape}: it needs at least one situation and two alternatives"
+            )
         available = np.ones((N, J), dtype=bool) if available is None else np.asarray(available)
         if available.shape != (N, J):
             raise ChoiceDataError(f"`available` has shape {available.shape}; expected {(N, J)}")
@@ -454,18 +545,18 @@ class ChoiceData:
             raise ChoiceDataError(
                 f"`chosen` must be {N} integer positions; got {chosen.dtype} {chosen.shape}"
             )
-        situations = np.arange(N) if situations is None else np.asarray(situations)
-        alternatives = np.arange(J) if alternatives is None else np.asarray(alternatives)
-        attributes = (
-            np.array([f"x{k}" for k in range(K)]) if attributes is None else np.asarray(attributes)
-        )
+        situations = _labels(situations, N, "`situations`")
+        alternatives = _labels(alternatives, J, "`alternatives`")
+        if attributes is None:
+            attributes = np.array([f"x{k}" for k in range(K)])
+        attributes = validate.normalize_labels(_as_list(attributes), "`attributes`")
         if individual is None:
             individual, individuals = np.arange(N), situations
+        elif individuals is None:
+            individuals, individual = _unique_inverse(validate.normalize_labels(individual, "`individual`"))
         else:
             individual = np.asarray(individual)
-            if individuals is None:
-                individuals, individual = np.unique(individual, return_inverse=True)
-            individuals = np.asarray(individuals)
+            individuals = validate.normalize_labels(individuals, "`individuals`")
         for name, labels, n in (
             ("situations", situations, N),
             ("alternatives", alternatives, J),
@@ -496,8 +587,10 @@ class ChoiceData:
             validate.require_one_chosen(onehot, available, situations, "chosen")
         validate.require_two_available(available, situations)
         X = np.where(available[..., None], X, 0.0)
+        validate.require_bounded_attributes(X, available, attributes, situations, alternatives)
         if check_identified:
             validate.require_varying_attributes(X, available, attributes)
+        validate.warn_if_badly_scaled(X, available, attributes)
         return cls(
             X=X,
             chosen=chosen.astype(np.int64),
@@ -510,6 +603,46 @@ class ChoiceData:
             occasion=None if occasion is None else np.asarray(occasion),
             has_choices=has_choices,
         )
+
+
+def _as_list(names) -> list:
+    """Column or attribute names as a list; a single string is one name, not its letters."""
+    if isinstance(names, str):
+        return [names]
+    return names.tolist() if isinstance(names, np.ndarray) else list(names)
+
+
+def _unique_inverse(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique labels and each label's position; labels of mixed kinds, which do not
+    sort, in order of first appearance."""
+    try:
+        return np.unique(labels, return_inverse=True)
+    except TypeError:
+        codes, uniques = pd.factorize(labels, sort=False)
+        return np.asarray(uniques, dtype=object), codes
+
+
+def _labels(values, n: int, what: str) -> np.ndarray:
+    return np.arange(n) if values is None else validate.normalize_labels(values, what)
+
+
+def _require_rows(df: pd.DataFrame, columns: list) -> None:
+    if df.empty:
+        raise ChoiceDataError(
+            f"the data frame has no rows (columns {describe_ids(columns, limit=8)} are empty); "
+            "each choice situation needs its alternatives' rows"
+        )
+
+
+def _check_wide_ids(df, alternatives, situation, individual, availability) -> None:
+    """The checks of :meth:`ChoiceData.from_long` that would otherwise name its internal columns."""
+    validate.normalize_labels(alternatives, "`alternatives`")
+    ids = [c for c in (situation, individual) if c]
+    validate.require_no_missing_ids(df, ids)
+    for col in ids:
+        validate.normalize_labels(np.asarray(pd.unique(df[col]), dtype=object), f"column {col!r}")
+    for col in (availability or {}).values():
+        validate.require_binary_chosen(df, col, situation)
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
