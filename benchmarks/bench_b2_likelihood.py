@@ -111,17 +111,18 @@ def reference(data, r):
         G = y - np.exp(U - lse[:, None])  # d loglik / dU, 0 where unavailable
         grads = {}
         if r.asc_labels:
-            grads["alpha"] = np.bincount(r.asc_layout, G.sum(0), minlength=J)[:len(r.asc_labels)]
+            grads["alpha"] = np.bincount(r.asc_layout % J, G.sum(0), minlength=J)[:-1]  # -1: reference
         if r.fixed.labels:
             W = np.einsum("nj,njk->jk", G, Xf)
-            grads["beta"] = np.bincount(f_layout.ravel(), W.ravel(), len(r.fixed.labels) + 1)[:-1]
+            n = len(r.fixed.labels) + 1  # -1 in the layout: a zero, the last slot
+            grads["beta"] = np.bincount(f_layout.ravel() % n, W.ravel(), n)[:-1]
         if D:
             dth = np.zeros((N, D))
             if n_asc:
                 dth[:, :n_asc] = np.stack([G[:, r.random_asc_layout == a].sum(1) for a in range(n_asc)], 1)
             if Dr:
                 dC = (G[:, :, None] * Xr).reshape(N, -1)  # (situation, alternative x column)
-                flat = (rows[:, None] * (Dr + 1) + r_layout.ravel()[None, :]).ravel()
+                flat = (rows[:, None] * (Dr + 1) + r_layout.ravel()[None, :] % (Dr + 1)).ravel()
                 dth[:, n_asc:] = np.bincount(flat, dC.ravel(), N * (Dr + 1)).reshape(N, Dr + 1)[:, :Dr]
             if len(S):
                 grads["sigma_situation"] = (dth[:, S] * p["z_situation"]).sum(0)

@@ -4,6 +4,11 @@
 against ``x`` (a vector for generic coefficients, a ``(alternative, attribute)`` matrix for
 alternative-specific ones, ``(situation, alternative, attribute)`` for random ones), and
 choice probabilities a softmax over the available alternatives only.
+
+:func:`block_utility` and :func:`constant_utility` lay a block of free coefficients out over
+the alternatives (generic, alternative-specific, a reference alternative's fixed zero) and
+contract it with ``x``: the one place the models' utility is written, for fixed coefficients
+(a vector), random ones (a row per situation) and the minibatch quadrature (a row per node).
 """
 
 from __future__ import annotations
@@ -35,6 +40,97 @@ def linear_utility(X, coefficients, constants=None):
     else:
         U = (X * coefficients).sum(axis=-1)
     return U if constants is None else U + constants
+
+
+def _with_zero(coefficients):
+    """``concat(θ, 0)`` on the last axis: index ``-1`` of the result is a coefficient fixed at 0."""
+    return pt.concatenate([coefficients, pt.zeros_like(coefficients[..., :1])], axis=-1)
+
+
+def _columns(X, columns: np.ndarray):
+    """``X[..., columns]``: a view (basic slice) when the columns are a contiguous range."""
+    start = int(columns[0])
+    if columns.tolist() == list(range(start, start + len(columns))):
+        return X[..., start:start + len(columns)]
+    return X[..., columns]
+
+
+def constant_utility(constants, layout):
+    """``U[..., j] = α[..., layout[j]]``, ``-1`` in ``layout`` being a constant fixed at 0.
+
+    Parameters
+    ----------
+    constants : tensor, shape (..., n)
+        A vector of fixed constants, or one row per situation (or node) of random ones.
+    layout : array of int, shape (alternative,)
+        Position of each alternative's constant in ``constants``; ``-1`` for the reference.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.utility import constant_utility
+    >>> constant_utility(np.array([0.5, -1.0]), np.array([1, -1, 0])).eval()
+    array([-1. ,  0. ,  0.5])
+    """
+    return _with_zero(pt.as_tensor_variable(constants))[..., np.asarray(layout, dtype=np.int64)]
+
+
+def block_utility(X, coefficients, layout, columns=None):
+    """``U[..., j] = Σ_c X[..., j, columns[c]] θ[..., layout[j, c]]``: the utility of a block of
+    coefficients laid out over the alternatives.
+
+    Parameters
+    ----------
+    X : tensor, shape (..., alternative, attribute)
+    coefficients : tensor, shape (..., n)
+        ``θ``: a vector (fixed coefficients), one row per situation (random coefficients:
+        ``(situation, n)``), or any leading axes that broadcast against ``X.shape[:-2]`` (the
+        minibatch quadrature passes ``X[:, :, None]``, ``(batch, T, 1, J, K)``, and ``θ`` at
+        the nodes, ``(node, n)``, for ``U`` of shape ``(batch, T, node, J)``).
+    layout : array of int, shape (alternative, column)
+        ``layout[j, c]``: which coefficient multiplies column ``c`` for alternative ``j``;
+        ``-1`` for a coefficient fixed at 0 (the reference alternative's). A column with the
+        same coefficient for every alternative is generic. Every coefficient appears somewhere.
+    columns : array of int, optional
+        Positions of the block's columns in ``X``'s last axis; default all.
+
+    Returns
+    -------
+    tensor
+        ``U``, shape ``broadcast(X.shape[:-2], θ.shape[:-1]) + (alternative,)``.
+
+    Notes
+    -----
+    Generic columns are contracted without laying ``θ`` out over the alternatives
+    (``Σ_c x_ijc θ_c``, a ``dot`` for a vector ``θ``); only alternative-specific columns go
+    through the ``(..., alternative, column)`` gather, whose gradient is a scatter-add.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.utility import block_utility
+    >>> X = np.arange(6.0).reshape(1, 3, 2)       # one situation, 3 alternatives, 2 attributes
+    >>> layout = np.array([[0, 1], [0, 2], [0, -1]])  # column 0 generic; column 1 specific, alt 2 at 0
+    >>> block_utility(X, np.array([1.0, 10.0, 100.0]), layout).eval()
+    array([[ 10., 302.,   4.]])
+    """
+    X = pt.as_tensor_variable(X)
+    theta = pt.as_tensor_variable(coefficients)
+    layout = np.asarray(layout, dtype=np.int64)
+    columns = np.arange(layout.shape[1]) if columns is None else np.asarray(columns, dtype=np.int64)
+    n = int(layout.max()) + 1
+    generic = (layout == layout[:1]).all(axis=0) & (layout[0] >= 0)
+    U = 0.0
+    if generic.any():
+        g = np.flatnonzero(generic)
+        params = layout[0, g]
+        theta_g = theta if params.tolist() == list(range(n)) else theta[..., params]
+        Xg = _columns(X, columns[g])
+        U = U + (pt.dot(Xg, theta_g) if theta.ndim == 1 else (Xg * theta_g[..., None, :]).sum(axis=-1))
+    if not generic.all():
+        s = np.flatnonzero(~generic)
+        U = U + (_columns(X, columns[s]) * _with_zero(theta)[..., layout[:, s]]).sum(axis=-1)
+    return U
 
 
 def mask_unavailable(U, available):

@@ -11,7 +11,6 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.raise_op import Assert
 
-from pymc_maxent.bayes.likelihood import random_coefficient_utility
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
@@ -22,7 +21,7 @@ from pymc_maxent.data.containers import (
 )
 from pymc_maxent.exceptions import ChoiceDataError
 from pymc_maxent.maxent.supports import default_error_support
-from pymc_maxent.utility import choice_probabilities, linear_utility, mask_unavailable
+from pymc_maxent.utility import block_utility, choice_probabilities, constant_utility, mask_unavailable
 
 #: Name of the utility tensor ``U`` (situation × alternative) in the model's graph.
 UTILITY = "utility"
@@ -200,17 +199,32 @@ def g_prior_parameters(containers: ChoiceContainers, resolved: ResolvedSpec, g: 
 
 
 def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
-    """``U = α_j + Σ_k x_k β_k`` of the fixed parameters (``None`` where the spec has none)."""
-    J = len(resolved.alternatives)
-    U = pt.zeros(X.shape[:2])
+    """``U = α_j + Σ_k x_k β_k(j)`` of the fixed parameters (``None`` where the spec has none)."""
+    U = pt.zeros(X.shape[:-1])
     if alpha is not None:
-        U = U + _with_zero(alpha)[resolved.asc_layout]
-    block = resolved.fixed
+        U = U + constant_utility(alpha, resolved.asc_layout)
     if beta is not None:
-        layout = block.matrix(J)
-        generic = (layout == layout[:1]).all() and (layout < len(block.labels)).all()
-        coefficients = beta[layout[0]] if generic else _with_zero(beta)[layout]
-        U = U + linear_utility(X[:, :, block.columns], coefficients)
+        J = len(resolved.alternatives)
+        U = U + block_utility(X, beta, resolved.fixed.matrix(J), resolved.fixed.columns)
+    return U
+
+
+def component_utility(X, theta, resolved: ResolvedSpec):
+    """Utility of the random components at ``θ``, shape ``(..., component)`` on the normal
+    scale (random constants first; lognormal components enter as ``±exp(θ)``), with leading
+    axes that broadcast against ``X.shape[:-2]``: one row per situation in the model, one per
+    quadrature node in :func:`~pymc_maxent.bayes.minibatch.fit_minibatch`."""
+    is_log = resolved.random_sign != 0
+    if is_log.any():
+        idx = np.flatnonzero(is_log)
+        theta = pt.set_subtensor(theta[..., idx], resolved.random_sign[idx] * pt.exp(theta[..., idx]))
+    n_asc = resolved.n_random - len(resolved.random.labels)
+    U = 0.0
+    if n_asc:
+        U = U + constant_utility(theta[..., :n_asc], resolved.random_asc_layout)
+    if resolved.random.labels:
+        J = len(resolved.alternatives)
+        U = U + block_utility(X, theta[..., n_asc:], resolved.random.matrix(J), resolved.random.columns)
     return U
 
 
@@ -238,8 +252,6 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
     """Utility of the random components: constants and coefficients varying by individual
     (and, for situation-level ones, by situation)."""
     D = resolved.n_random
-    is_log = resolved.random_sign != 0
-    n_asc = D - len(resolved.random.labels)
     mu_prior, sd_prior = random_priors(resolved, priors)
     mu = mu_prior.create_variable("mu")
 
@@ -272,20 +284,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
         ).create_variable("sigma_situation")
         z_sit = pm.Normal("z_situation", 0.0, 1.0, dims=(SITUATION, "situation_coefficient"))
         theta = pt.inc_subtensor(theta[:, S], sd_sit * z_sit)
-    if is_log.any():
-        log_idx = np.flatnonzero(is_log)
-        theta = pt.set_subtensor(
-            theta[:, log_idx], resolved.random_sign[log_idx] * pt.exp(theta[:, log_idx])
-        )
-
-    zero = pt.zeros((theta.shape[0], 1))
-    U = pt.zeros(containers.available.shape)
-    if n_asc:
-        constants = pt.concatenate([theta[:, :n_asc], zero], axis=1)
-        U = U + constants[:, resolved.random_asc_layout]
-    if resolved.random.labels:
-        U = U + random_coefficient_utility(containers.X, theta, resolved, n_asc)
-    return U
+    return component_utility(containers.X, theta, resolved)
 
 
 def _prior(priors, name: str, default: Prior) -> Prior:
@@ -300,8 +299,3 @@ def _prior(priors, name: str, default: Prior) -> Prior:
     prior = prior.deepcopy()  # keeps the user's transform and centring
     prior.dims = dims
     return prior
-
-
-def _with_zero(params):
-    """``concat(params, [0])``: the last slot is a reference alternative's fixed zero."""
-    return pt.concatenate([params, pt.zeros((1,))])

@@ -39,8 +39,14 @@ import pytensor
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from pymc_maxent.bayes.build import fixed_parameters, fixed_utility, parameter_coords, random_priors
-from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
+from pymc_maxent.bayes.build import (
+    component_utility,
+    fixed_parameters,
+    fixed_utility,
+    parameter_coords,
+    random_priors,
+)
+from pymc_maxent.bayes.specification import ModelSpec, resolve, tier_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
 from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, plain
@@ -120,26 +126,6 @@ def _balanced_panel(data: ChoiceData):
     I, J, K = data.n_individuals, data.n_alternatives, data.n_attributes
     return (data.X[order].reshape(I, T, J, K), data.available[order].reshape(I, T, J),
             data.chosen[order].reshape(I, T))
-
-
-def _random_utility_at_nodes(X, resolved: ResolvedSpec, theta):
-    """``U[..., q, j]`` of the random components at each node's ``θ_q`` (``theta``: (Q, D))."""
-    J = len(resolved.alternatives)
-    D = resolved.n_random
-    n_asc = D - len(resolved.random.labels)
-    is_log = resolved.random_sign != 0
-    if is_log.any():
-        idx = np.flatnonzero(is_log)
-        theta = pt.set_subtensor(theta[:, idx], resolved.random_sign[idx] * pt.exp(theta[:, idx]))
-    zero = pt.zeros((theta.shape[0], 1))
-    U = 0.0
-    if n_asc:
-        U = U + pt.concatenate([theta[:, :n_asc], zero], axis=1)[:, resolved.random_asc_layout]
-    if resolved.random.labels:
-        coefficients = pt.concatenate([theta[:, n_asc:], zero], axis=1)[:, resolved.random.matrix(J)]
-        Xr = X[..., resolved.random.columns]  # (b, T, J, C)
-        U = U + (Xr[:, :, None] * coefficients[None, None]).sum(axis=-1)  # (b, T, Q, J)
-    return U
 
 
 def fit_minibatch(
@@ -240,7 +226,7 @@ def fit_minibatch(
             mu_prior, sigma_prior = random_priors(resolved, priors or {})
             mu, sigma = mu_prior.create_variable("mu"), sigma_prior.create_variable("sigma")
             theta = mu + sigma * pt.as_tensor(grid)  # (Q, D)
-            U = U + _random_utility_at_nodes(mX, resolved, theta)
+            U = U + component_utility(mX[:, :, None], theta, resolved)  # (b, T, Q, J)
             log_p = log_choice_probabilities(U, mA[:, :, None, :])  # (b, T, Q, J)
             chosen_mask = pt.eq(pt.arange(J), mC[:, :, None, None])
             log_lik = pt.switch(chosen_mask, log_p, 0.0).sum(axis=(1, 3))  # (b, Q): Π_t over the panel

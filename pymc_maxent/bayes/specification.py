@@ -171,8 +171,8 @@ def tier_spec(
 class Block:
     """Free parameters laid out into a ``(alternative, column)`` coefficient matrix.
 
-    ``layout[j, c]`` indexes into ``concat(parameters, [0])``: the last slot is the zero of
-    a reference alternative (or of an attribute absent from an alternative).
+    ``layout[j, c]`` indexes the parameters; ``-1`` is a coefficient fixed at 0 (a reference
+    alternative's), i.e. the last slot of ``concat(parameters, [0])``.
     """
 
     labels: list[str] = field(default_factory=list)
@@ -186,10 +186,9 @@ class Block:
         return len(self.labels) - 1
 
     def matrix(self, n_alternatives: int) -> np.ndarray:
-        """``(alternative, column)`` layout with the zero slot as ``len(labels)``."""
-        zero = len(self.labels)
-        out = np.array(self.layout, dtype=np.int64).reshape(len(self.columns), n_alternatives).T
-        return np.where(out < 0, zero, out)
+        """``(alternative, column)`` layout, ``-1`` for a coefficient fixed at 0 (the layout of
+        :func:`~pymc_maxent.utility.block_utility`)."""
+        return np.array(self.layout, dtype=np.int64).reshape(len(self.columns), n_alternatives).T
 
 
 @dataclass
@@ -200,11 +199,11 @@ class ResolvedSpec:
     alternatives: list
     reference: int
     asc_labels: list[str]              # fixed constants (dim "asc")
-    asc_layout: np.ndarray | None      # (alternative,) into concat(alpha, [0])
+    asc_layout: np.ndarray | None      # (alternative,) into alpha, -1 for the reference
     fixed: Block                       # dim "coefficient"
     random: Block                      # dim "random_coefficient" (without random constants)
     random_labels: list[str]           # all random components: constants first, then coefficients
-    random_asc_layout: np.ndarray | None  # (alternative,) into concat(theta, [0])
+    random_asc_layout: np.ndarray | None  # (alternative,) into the random constants, -1: reference
     random_sign: np.ndarray            # per random component: 0 normal, ±1 (neg_)lognormal
     random_scale: np.ndarray
     situation_components: np.ndarray   # random components with a situation-level deviation
@@ -286,10 +285,10 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
 
 
 def _constant_layout(n_alternatives: int, reference: int) -> np.ndarray:
-    """``(alternative,)`` positions of the constants, the reference at the zero slot."""
+    """``(alternative,)`` positions of the constants, ``-1`` for the reference (fixed at 0)."""
     layout = np.arange(n_alternatives)
     layout[reference:] -= 1
-    layout[reference] = n_alternatives - 1
+    layout[reference] = -1
     return layout
 
 

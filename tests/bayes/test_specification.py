@@ -39,7 +39,7 @@ def test_income_like_attribute_gets_reference_zero():
     assert r.fixed.labels == ["gc", "hinc[air]", "hinc[train]", "hinc[bus]"]
     layout = r.fixed.matrix(4)
     assert layout[:, 0].tolist() == [0, 0, 0, 0]          # generic gc
-    assert layout[:, 1].tolist() == [1, 2, 3, 4]          # car -> the zero slot
+    assert layout[:, 1].tolist() == [1, 2, 3, -1]         # car: fixed at 0
     assert r.asc_labels == ["air", "train", "bus"]
     # A varying attribute keeps all its alternative-specific coefficients.
     r3 = resolve(pmx.tier_spec("MNL-3", ["gc"]), data)

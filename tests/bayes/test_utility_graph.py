@@ -7,6 +7,7 @@ import pytest
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.specification import resolve
+from pymc_maxent.utility import block_utility
 
 TIERS = ["MNL-1", "MNL-2", "MNL-3", "MXL-1", "MXL-2", "MXL-3", "MXL-4"]
 
@@ -72,3 +73,24 @@ def test_probabilities_match_reference(tier, correlated):
     # the observed node's log-likelihood is the log of the chosen alternative's probability
     loglik = model.compile_logp(vars=[model["chosen"]], sum=False)(point)[0]
     np.testing.assert_allclose(loglik, np.log(expected[np.arange(data.n_situations), data.chosen]))
+
+
+@pytest.mark.parametrize("shape", ["vector", "situation", "nodes"])
+def test_block_utility_matches_loops(shape):
+    """One contraction for fixed coefficients (a vector), random ones (a row per situation) and
+    the minibatch quadrature (a row per node against ``X[:, :, None]``), with generic,
+    alternative-specific and reference-zero columns, in and out of ``X``'s order."""
+    rng = np.random.default_rng(5)
+    b, T, J, K, Q = 3, 2, 4, 5, 6
+    columns = np.array([4, 0, 2])
+    layout = np.array([[2, 0, 4], [2, 1, 5], [2, 3, 6], [2, -1, -1]])  # (alternative, column)
+    X = rng.normal(size=(b, T, J, K))
+    theta = rng.normal(size={"vector": (7,), "situation": (b, T, 7), "nodes": (Q, 7)}[shape])
+    x = X[:, :, None] if shape == "nodes" else X
+    got = block_utility(x, theta, layout, columns).eval()
+    padded = np.concatenate([theta, np.zeros((*theta.shape[:-1], 1))], axis=-1)
+    expected = np.zeros(np.broadcast_shapes(x.shape[:-2], theta.shape[:-1]) + (J,))
+    for j in range(J):
+        for c, k in enumerate(columns):
+            expected[..., j] += x[..., j, k] * padded[..., layout[j, c]]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
