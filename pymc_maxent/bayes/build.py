@@ -11,7 +11,8 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.raise_op import Assert
 
-from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, resolve, tier_spec
+from pymc_maxent.bayes.priors import check_priors, parameter_prior
+from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
     NEW_INDIVIDUAL,
@@ -19,13 +20,12 @@ from pymc_maxent.data.containers import (
     ChoiceContainers,
     register_choice_data,
 )
-from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.exceptions import SpecificationError
 from pymc_maxent.maxent.supports import default_error_support
 from pymc_maxent.utility import block_utility, choice_probabilities, constant_utility, mask_unavailable
 
 #: Name of the utility tensor ``U`` (situation × alternative) in the model's graph.
 UTILITY = "utility"
-PRIOR_NAMES = ("alpha", "beta", "mu", "sigma", "sigma_situation", "lkj_eta")
 
 
 def build_model(
@@ -51,7 +51,8 @@ def build_model(
     attributes : sequence of str, optional
         Attributes entering utility (tier names only); default all.
     random, correlated, reference
-        Passed to :func:`tier_spec` (tier names only).
+        Passed to :func:`~pymc_maxent.bayes.specification.tier_spec` (tier names only; see
+        :func:`~pymc_maxent.bayes.specification.as_spec`).
     priors : mapping, optional
         Overrides of the default priors by parameter name (``alpha``, ``beta``, ``mu``,
         ``sigma``, ``sigma_situation``: :class:`pymc_extras.prior.Prior`; ``lkj_eta``: a
@@ -89,40 +90,33 @@ def build_model(
     >>> sorted(model.named_vars_to_dims["beta"])
     ['coefficient']
     """
-    if isinstance(spec, str):
-        spec = tier_spec(
-            spec,
-            data.attributes.tolist() if attributes is None else list(attributes),
-            random=random,
-            correlated=correlated,
-            reference=reference,
-        )
+    spec = as_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
+                   random=random, correlated=correlated, reference=reference)
     resolved = resolve(spec, data)
-    unknown = set(priors or {}) - set(PRIOR_NAMES)
-    if unknown:
-        raise ChoiceDataError(f"priors for unknown parameters {sorted(unknown)}; known: {PRIOR_NAMES}")
-    g = None if g_prior is None else g_prior_scale(g_prior, data, resolved, priors or {})
+    priors = check_priors(priors)
+    g = None if g_prior is None else g_prior_scale(g_prior, data, resolved, priors)
     with pm.Model(coords=data.coords | parameter_coords(resolved)) as model:
         containers = register_choice_data(data)
-        define_choice_model(containers, resolved, priors or {}, store_probabilities, g_prior=g)
+        define_choice_model(containers, resolved, priors, store_probabilities, g_prior=g)
     return model
 
 
 def g_prior_scale(g_prior, data: ChoiceData, resolved: ResolvedSpec, priors) -> float:
     """``g`` of a Zellner g-prior, checked against the model it goes into."""
     if resolved.n_random:
-        raise ChoiceDataError("g_prior applies to models without random components (MNL tiers); "
+        raise SpecificationError("g_prior applies to models without random components (MNL tiers); "
                               f"this one has {resolved.n_random}: {resolved.random_labels}")
     clash = sorted({"alpha", "beta"} & set(priors))
     if clash:
-        raise ChoiceDataError(f"g_prior replaces the priors of alpha and beta; drop the priors for {clash}")
+        raise SpecificationError(
+            f"g_prior replaces the priors of alpha and beta; drop the priors for {clash}")
     if isinstance(g_prior, str):
         if g_prior != "gme":
-            raise ChoiceDataError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
+            raise SpecificationError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
         return 1.0 / np.var(default_error_support(data.n_situations))
     g = float(g_prior)
     if not np.isfinite(g) or g <= 0:
-        raise ChoiceDataError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
+        raise SpecificationError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
     return g
 
 
@@ -169,10 +163,9 @@ def fixed_parameters(resolved: ResolvedSpec, priors):
     """``alpha`` and ``beta`` with independent priors (the defaults, or the user's)."""
     alpha = beta = None
     if resolved.asc_labels:
-        alpha = _prior(priors, "alpha", Prior("Normal", mu=0, sigma=5)).create_variable("alpha")
+        alpha = parameter_prior("alpha", resolved, priors).create_variable("alpha")
     if resolved.fixed.labels:
-        sigma = 2.5 / np.asarray(resolved.fixed.scales)
-        beta = _prior(priors, "beta", Prior("Normal", mu=0, sigma=sigma)).create_variable("beta")
+        beta = parameter_prior("beta", resolved, priors).create_variable("beta")
     return alpha, beta
 
 
@@ -188,7 +181,7 @@ def g_prior_parameters(containers: ChoiceContainers, resolved: ResolvedSpec, g: 
     design = np.stack([F(e) for e in np.eye(n)], axis=1)
     gram = design.T @ design
     if np.linalg.matrix_rank(gram) < n:
-        raise ChoiceDataError("g_prior: the utility design F'F is singular (an attribute or constant "
+        raise SpecificationError("g_prior: the utility design F'F is singular (an attribute or constant "
                               "is collinear with the others)")
     labels = [f"alpha[{a}]" for a in resolved.asc_labels] + [f"beta[{b}]" for b in resolved.fixed.labels]
     pm.modelcontext(None).add_coord("g_parameter", labels)
@@ -228,32 +221,12 @@ def component_utility(X, theta, resolved: ResolvedSpec):
     return U
 
 
-def _random_scales(resolved: ResolvedSpec):
-    """Default prior location and scales of the random components: on the attributes' scales
-    (a lognormal component's on the log scale; random constants on the utility's)."""
-    is_log = resolved.random_sign != 0
-    scale = resolved.random_scale
-    n_asc = resolved.n_random - len(resolved.random.labels)
-    mu_loc = np.where(is_log, -np.log(scale), 0.0)
-    mu_scale = np.where(is_log, 1.5, 2.5 / scale)
-    sd_scale = np.where(is_log, 1.0, 2.5 / scale)
-    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0, 2.5
-    return mu_loc, mu_scale, sd_scale
-
-
-def random_priors(resolved: ResolvedSpec, priors) -> tuple[Prior, Prior]:
-    """Priors of ``mu`` and ``sigma``: the user's, or the defaults."""
-    mu_loc, mu_scale, sd_scale = _random_scales(resolved)
-    return (_prior(priors, "mu", Prior("Normal", mu=mu_loc, sigma=mu_scale)),
-            _prior(priors, "sigma", Prior("HalfNormal", sigma=sd_scale)))
-
-
 def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
     """Utility of the random components: constants and coefficients varying by individual
     (and, for situation-level ones, by situation)."""
     D = resolved.n_random
-    mu_prior, sd_prior = random_priors(resolved, priors)
-    mu = mu_prior.create_variable("mu")
+    mu = parameter_prior("mu", resolved, priors).create_variable("mu")
+    sd_prior = parameter_prior("sigma", resolved, priors)
 
     z = pm.Normal("z", 0.0, 1.0, dims=(INDIVIDUAL, "random_coefficient"))
     # Individuals absent from the fitted data: while fitting, one placeholder whose z is a
@@ -262,7 +235,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
     z_new = pm.Normal("z_new", 0.0, 1.0, dims=(NEW_INDIVIDUAL, "random_coefficient"))
     z_all = pt.concatenate([z, z_new], axis=0)
     if resolved.spec.correlated:
-        eta = float(priors.get("lkj_eta", 2.0))
+        eta = parameter_prior("lkj_eta", resolved, priors)
         sd_dist = sd_prior.pymc_distribution.dist(**sd_prior.parameters, shape=D)
         chol, corr, sigma = pm.LKJCholeskyCov(
             "chol_cov", eta=eta, n=D, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
@@ -279,23 +252,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
     theta = theta[index]  # (situation, random_coefficient)
     S = resolved.situation_components
     if len(S):
-        sd_sit = _prior(
-            priors, "sigma_situation", Prior("HalfNormal", sigma=_random_scales(resolved)[2][S])
-        ).create_variable("sigma_situation")
+        sd_sit = parameter_prior("sigma_situation", resolved, priors).create_variable("sigma_situation")
         z_sit = pm.Normal("z_situation", 0.0, 1.0, dims=(SITUATION, "situation_coefficient"))
         theta = pt.inc_subtensor(theta[:, S], sd_sit * z_sit)
     return component_utility(containers.X, theta, resolved)
-
-
-def _prior(priors, name: str, default: Prior) -> Prior:
-    """The user's prior for ``name`` (or the default), with the parameter's dims."""
-    prior = priors.get(name, default)
-    if not isinstance(prior, Prior):
-        raise ChoiceDataError(f"prior for {name!r} must be a pymc_extras Prior; got {prior!r}")
-    dims = {
-        "alpha": ("asc",), "beta": ("coefficient",), "mu": ("random_coefficient",),
-        "sigma": ("random_coefficient",), "sigma_situation": ("situation_coefficient",),
-    }[name]
-    prior = prior.deepcopy()  # keeps the user's transform and centring
-    prior.dims = dims
-    return prior

@@ -39,23 +39,20 @@ import pytensor
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from pymc_maxent.bayes.build import (
-    component_utility,
-    fixed_parameters,
-    fixed_utility,
-    parameter_coords,
-    random_priors,
-)
-from pymc_maxent.bayes.specification import ModelSpec, resolve, tier_spec
+from pymc_maxent.bayes.build import component_utility, fixed_parameters, fixed_utility, parameter_coords
+from pymc_maxent.bayes.priors import check_priors, parameter_prior
+from pymc_maxent.bayes.specification import ModelSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
-from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, plain
+from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, SpecificationError, plain
 from pymc_maxent.utility import log_choice_probabilities, mask_unavailable
 
 __all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid"]
 
 #: Largest number of quadrature nodes (``nodes ** D``) of the default rule.
 MAX_NODES = 100
+#: The parameters of the models minibatch ADVI fits (uncorrelated, individual-level components).
+MINIBATCH_PRIORS = ("alpha", "beta", "mu", "sigma")
 
 
 @dataclass
@@ -180,26 +177,21 @@ def fit_minibatch(
     >>> bool(abs(fit.mean("beta") - truth["beta"]).max() < 0.3)
     True
     """
-    if isinstance(spec, str):
-        spec = tier_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
-                         random=random, reference=reference)
+    spec = as_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
+                   random=random, reference=reference)
     resolved = resolve(spec, data)
-    unknown = set(priors or {}) - {"alpha", "beta", "mu", "sigma"}
-    if unknown:
-        raise ChoiceDataError(f"priors for unknown parameters {sorted(unknown)}; "
-                              "known: alpha, beta, mu, sigma")
+    priors = check_priors(priors, names=MINIBATCH_PRIORS)
     if spec.correlated or len(resolved.situation_components):
-        raise ChoiceDataError("fit_minibatch supports uncorrelated random components that vary by "
-                              "individual; "
-                              f"{'correlated=True' if spec.correlated else 'situation-level components'} "
-                              "need build_model and NUTS")
+        what = "correlated=True" if spec.correlated else "situation-level components"
+        raise SpecificationError("fit_minibatch supports uncorrelated random components that vary by "
+                                 f"individual; {what} need build_model and NUTS")
     D = resolved.n_random
     if D:
         X, available, chosen = _balanced_panel(data)
         nodes = nodes or max(3, min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9))))
         if nodes < 2 or nodes**D > 10_000:
-            raise ChoiceDataError(f"{nodes} quadrature nodes for {D} random components ({nodes ** D} in "
-                                  "all): give 2 or more, at most 10⁴ in all (else use build_model)")
+            raise SpecificationError(f"{nodes} quadrature nodes for {D} random components ({nodes ** D} in "
+                                     "all): give 2 or more, at most 10⁴ in all (else use build_model)")
         grid, weights = gauss_hermite_grid(D, nodes)
     else:
         X, available, chosen = data.X, data.available, data.chosen
@@ -215,7 +207,7 @@ def fit_minibatch(
                    for a, name in ((X, "X"), (available, "available"), (chosen, "chosen_index"))]
         mX, mA, mC = pm.Minibatch(*tensors, batch_size=batch_size)
         mA = mA.astype("bool")
-        alpha, beta = fixed_parameters(resolved, priors or {})
+        alpha, beta = fixed_parameters(resolved, priors)
         J, K = data.n_alternatives, data.n_attributes
         if not D:
             U = fixed_utility(mX, resolved, alpha, beta)
@@ -223,8 +215,8 @@ def fit_minibatch(
         else:
             T = X.shape[1]
             U = fixed_utility(mX.reshape((-1, J, K)), resolved, alpha, beta).reshape((batch_size, T, 1, J))
-            mu_prior, sigma_prior = random_priors(resolved, priors or {})
-            mu, sigma = mu_prior.create_variable("mu"), sigma_prior.create_variable("sigma")
+            mu = parameter_prior("mu", resolved, priors).create_variable("mu")
+            sigma = parameter_prior("sigma", resolved, priors).create_variable("sigma")
             theta = mu + sigma * pt.as_tensor(grid)  # (Q, D)
             U = U + component_utility(mX[:, :, None], theta, resolved)  # (b, T, Q, J)
             log_p = log_choice_probabilities(U, mA[:, :, None, :])  # (b, T, Q, J)

@@ -32,12 +32,13 @@ def predict_choice_probabilities(
     Examples
     --------
     >>> import pymc as pm, pymc_maxent as pmx
+    >>> from pymc_maxent.bayes.predict import predict_choice_probabilities
     >>> data = pmx.load_travel_mode()
     >>> model = pmx.build_model(data, "MNL-2")
     >>> with model:
     ...     idata = pm.sample(20, tune=20, chains=1, progressbar=False, random_seed=1,
     ...                       nuts_sampler="pymc", compute_convergence_checks=False)
-    >>> pmx.predict_choice_probabilities(model, idata, data.subset(slice(0, 3))).dims
+    >>> predict_choice_probabilities(model, idata, data.subset(slice(0, 3))).dims
     ('chain', 'draw', 'situation', 'alternative')
     """
     if "p" not in model.named_vars:

@@ -7,14 +7,14 @@ constants are absent, fixed or random. The seven tiers of the design note are pr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.exceptions import SpecificationError
 
 #: Mixing distributions of random coefficients; the value is the sign applied to ``exp``
 #: for the lognormal family (``None``: normal, no transform).
@@ -47,14 +47,14 @@ class Coefficient:
 
     def __post_init__(self):
         if self.random is not None and self.random not in MIXING:
-            raise ChoiceDataError(
+            raise SpecificationError(
                 f"coefficient of {self.attribute!r}: unknown mixing distribution "
                 f"{self.random!r}; choose from {list(MIXING)}"
             )
         if self.level not in LEVELS:
-            raise ChoiceDataError(f"coefficient of {self.attribute!r}: level must be one of {LEVELS}")
+            raise SpecificationError(f"coefficient of {self.attribute!r}: level must be one of {LEVELS}")
         if self.level == "situation" and self.random is None:
-            raise ChoiceDataError(
+            raise SpecificationError(
                 f"coefficient of {self.attribute!r}: a situation-level coefficient must be random"
             )
 
@@ -87,30 +87,56 @@ class ModelSpec:
     def __post_init__(self):
         object.__setattr__(self, "coefficients", tuple(self.coefficients))
         if self.constants not in CONSTANTS:
-            raise ChoiceDataError(f"constants must be one of {CONSTANTS}; got {self.constants!r}")
+            raise SpecificationError(f"constants must be one of {CONSTANTS}; got {self.constants!r}")
         names = [c.attribute for c in self.coefficients]
         if len(set(names)) != len(names):
-            raise ChoiceDataError(f"an attribute appears twice in the specification: {names}")
+            raise SpecificationError(f"an attribute appears twice in the specification: {names}")
         if not names and self.constants == "none":
-            raise ChoiceDataError("the specification has no parameters")
+            raise SpecificationError("the specification has no parameters")
 
 
-# name -> (description, constants, alternative_specific, random, level, seed count)
-TIERS = {
-    "MNL-1": ("common constant (cancels), generic fixed coefficients", "none", False, False,
-              "individual", "1 + k"),
-    "MNL-2": ("alternative constants, generic fixed coefficients", "fixed", False, False,
-              "individual", "j + k"),
-    "MNL-3": ("alternative constants, alternative-specific fixed coefficients", "fixed", True,
-              False, "individual", "j + kj"),
-    "MXL-1": ("alternative constants, generic coefficients random over individuals", "fixed",
-              False, True, "individual", "j + ki"),
-    "MXL-2": ("constants random over individuals, generic random coefficients", "random",
-              False, True, "individual", "ji + ki"),
-    "MXL-3": ("random constants, alternative-specific coefficients random over individuals",
-              "random", True, True, "individual", "ji + kij"),
-    "MXL-4": ("random constants, alternative-specific coefficients random over individuals "
-              "and situations", "random", True, True, "situation", "ji + kijt"),
+@dataclass(frozen=True)
+class Tier:
+    """One rung of the logit ladder: a preset of :class:`ModelSpec`.
+
+    Attributes
+    ----------
+    description : str
+    constants : {"none", "fixed", "random"}
+    alternative_specific : bool
+        Alternative-specific coefficients (else generic).
+    random : bool
+        Coefficients random over individuals.
+    level : {"individual", "situation"}
+    seed_formula : str
+        The design note's parameter count (``j`` alternatives, ``k`` attributes, ``i``
+        individuals, ``t`` situations).
+    """
+
+    description: str
+    constants: str
+    alternative_specific: bool
+    random: bool
+    level: str
+    seed_formula: str
+
+
+#: The tiers of the design note, by name.
+TIERS: dict[str, Tier] = {
+    "MNL-1": Tier("common constant (cancels), generic fixed coefficients", "none", False, False,
+                  "individual", "1 + k"),
+    "MNL-2": Tier("alternative constants, generic fixed coefficients", "fixed", False, False,
+                  "individual", "j + k"),
+    "MNL-3": Tier("alternative constants, alternative-specific fixed coefficients", "fixed", True,
+                  False, "individual", "j + kj"),
+    "MXL-1": Tier("alternative constants, generic coefficients random over individuals", "fixed",
+                  False, True, "individual", "j + ki"),
+    "MXL-2": Tier("constants random over individuals, generic random coefficients", "random",
+                  False, True, "individual", "ji + ki"),
+    "MXL-3": Tier("random constants, alternative-specific coefficients random over individuals",
+                  "random", True, True, "individual", "ji + kij"),
+    "MXL-4": Tier("random constants, alternative-specific coefficients random over individuals "
+                  "and situations", "random", True, True, "situation", "ji + kijt"),
 }
 
 
@@ -118,7 +144,7 @@ def tier_spec(
     tier: str,
     attributes: Sequence[str],
     *,
-    random: str | dict[str, str] = "normal",
+    random: str | Mapping[str, str] = "normal",
     correlated: bool = False,
     reference=None,
 ) -> ModelSpec:
@@ -129,11 +155,18 @@ def tier_spec(
     tier : str
         One of ``MNL-1, MNL-2, MNL-3, MXL-1, MXL-2, MXL-3, MXL-4``.
     attributes : sequence of str
-    random : str or dict
-        Mixing distribution of the random coefficients, one for all or per attribute.
+    random : str or mapping
+        Mixing distribution of the random coefficients, one for all or per attribute (the
+        others ``"normal"``); ignored by the MNL tiers.
     correlated : bool
         LKJ-correlated random components (mixed tiers only).
     reference : alternative label, optional
+
+    Raises
+    ------
+    SpecificationError
+        An unknown tier or mixing distribution, ``random`` naming attributes not in
+        ``attributes``, or ``correlated`` on an MNL tier.
 
     Examples
     --------
@@ -143,28 +176,93 @@ def tier_spec(
     [('price', 'neg_lognormal'), ('time', 'normal')]
     """
     if tier not in TIERS:
-        raise ChoiceDataError(f"unknown tier {tier!r}; choose from {list(TIERS)}")
-    description, constants, alt_specific, is_random, level, _ = TIERS[tier]
-    if correlated and not is_random:
-        raise ChoiceDataError(f"tier {tier} has no random coefficients to correlate")
-    mixing = random if isinstance(random, dict) else dict.fromkeys(attributes, random)
+        raise SpecificationError(f"unknown tier {tier!r}; choose from {list(TIERS)}")
+    preset = TIERS[tier]
+    if correlated and not preset.random:
+        raise SpecificationError(f"tier {tier} has no random coefficients to correlate")
+    if isinstance(random, Mapping):
+        unknown = [a for a in random if a not in attributes]
+        if unknown:
+            raise SpecificationError(f"random names {unknown}, not among the model's attributes "
+                                     f"{list(attributes)}")
+        mixing = dict(random)
+    else:
+        mixing = dict.fromkeys(attributes, random)
     coefficients = tuple(
         Coefficient(
             a,
-            alternative_specific=alt_specific,
-            random=mixing.get(a, "normal") if is_random else None,
-            level=level,
+            alternative_specific=preset.alternative_specific,
+            random=mixing.get(a, "normal") if preset.random else None,
+            level=preset.level,
         )
         for a in attributes
     )
     return ModelSpec(
         coefficients,
-        constants=constants,
+        constants=preset.constants,
         reference=reference,
         correlated=correlated,
         name=tier + (" (correlated)" if correlated else ""),
-        description=description,
+        description=preset.description,
     )
+
+
+def as_spec(
+    spec: str | ModelSpec,
+    attributes: Sequence[str],
+    *,
+    random: str | Mapping[str, str] = "normal",
+    correlated: bool = False,
+    reference=None,
+) -> ModelSpec:
+    """The :class:`ModelSpec` of a tier name, or a :class:`ModelSpec` as given.
+
+    The one place where what the user asked for becomes a specification: every builder,
+    :func:`~pymc_maxent.data.simulate.simulate_choices` and :class:`~pymc_maxent.ChoiceModel`
+    go through it.
+
+    Parameters
+    ----------
+    spec : str or ModelSpec
+        A tier name (see :func:`tier_table`) or a full specification.
+    attributes : sequence of str
+        Attributes entering utility (tier names only).
+    random, correlated, reference
+        As in :func:`tier_spec`, for tier names; a :class:`ModelSpec` carries its own, so
+        these must be left at their defaults with one.
+
+    Raises
+    ------
+    SpecificationError
+        What :func:`tier_spec` raises; ``random``, ``correlated`` or ``reference`` given
+        with a :class:`ModelSpec`; a ``spec`` of another type.
+
+    Examples
+    --------
+    >>> from pymc_maxent.bayes.specification import as_spec
+    >>> as_spec("MNL-2", ["price", "time"], reference="car").reference
+    'car'
+    >>> spec = as_spec("MXL-1", ["price"], correlated=False)
+    >>> as_spec(spec, ["ignored"]) is spec
+    True
+    """
+    if isinstance(spec, ModelSpec):
+        given = {name: value for name, value, default in
+                 (("random", random, "normal"), ("correlated", correlated, False),
+                  ("reference", reference, None)) if not _same(value, default)}
+        if given:
+            raise SpecificationError(
+                f"{', '.join(given)} apply to tier names; the ModelSpec {spec.name!r} carries its own "
+                "(set them in the ModelSpec and its Coefficients)")
+        return spec
+    if isinstance(spec, str):
+        return tier_spec(spec, list(attributes), random=random, correlated=correlated, reference=reference)
+    raise SpecificationError(f"spec must be a tier name ({', '.join(TIERS)}) or a ModelSpec; "
+                             f"got {type(spec).__name__}")
+
+
+def _same(value, default) -> bool:
+    return value is default or (isinstance(value, str | bool) and value == default)
 
 
 @dataclass
@@ -233,7 +331,7 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
         k = data.attribute_index(coef.attribute)
         block = random if coef.random else fixed
         if not coef.alternative_specific and not varies[k]:
-            raise ChoiceDataError(
+            raise SpecificationError(
                 f"attribute {coef.attribute!r} does not vary across alternatives within any "
                 "situation, so a generic coefficient is not identified; make it "
                 "alternative-specific (the reference alternative's is fixed at 0)"
@@ -267,7 +365,7 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
         asc_labels, asc_layout = [], None
     random_asc_layout = _constant_layout(J, reference) if random_asc else None
     if spec.correlated and len(random_asc) + len(random.labels) < 2:
-        raise ChoiceDataError("`correlated=True` needs at least two random components")
+        raise SpecificationError("`correlated=True` needs at least two random components")
     return ResolvedSpec(
         spec=spec,
         alternatives=alternatives,
@@ -335,7 +433,7 @@ def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.
     attributes = data.attributes.tolist() if attributes is None else list(attributes)
     varies = data.varies_across_alternatives()
     rows = []
-    for tier, (description, *_, formula) in TIERS.items():
+    for tier, preset in TIERS.items():
         spec = tier_spec(tier, attributes)
         spec = ModelSpec(
             tuple(
@@ -347,7 +445,7 @@ def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.
         )
         counts = parameter_counts(resolve(spec, data), data)
         rows.append({
-            "tier": tier, "description": description, "seed_formula": formula,
+            "tier": tier, "description": preset.description, "seed_formula": preset.seed_formula,
             "seed_count": seed_count(tier, data, len(attributes)),
             "identified": counts["population"], "latent": counts["latent"],
             "total": counts["total"],

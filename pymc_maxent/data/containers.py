@@ -32,9 +32,10 @@ def register_choice_data(data: ChoiceData, model: pm.Model | None = None) -> Cho
     Examples
     --------
     >>> import pymc as pm, pymc_maxent as pmx
+    >>> from pymc_maxent.data.containers import register_choice_data
     >>> data = pmx.load_travel_mode()
     >>> with pm.Model(coords=data.coords):
-    ...     containers = pmx.register_choice_data(data)
+    ...     containers = register_choice_data(data)
     >>> containers.X.get_value().shape
     (210, 4, 3)
     """

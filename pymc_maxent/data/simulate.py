@@ -69,7 +69,7 @@ def simulate_choices(
     >>> data.dims["situation"], sorted(truth)
     (50, ['alpha', 'beta'])
     """
-    from pymc_maxent.bayes.specification import ModelSpec, resolve, tier_spec
+    from pymc_maxent.bayes.specification import as_spec, resolve
 
     rng = np.random.default_rng(seed)
     I, T, J, K = n_individuals, n_situations, n_alternatives, n_attributes
@@ -92,8 +92,7 @@ def simulate_choices(
         occasion=np.tile(np.arange(T), I),
         has_choices=False,
     )
-    if not isinstance(spec, ModelSpec):
-        spec = tier_spec(spec, skeleton.attributes.tolist())
+    spec = as_spec(spec, skeleton.attributes.tolist())
     r = resolve(spec, skeleton)
     truth = dict(truth or {})
     D, S = r.n_random, len(r.situation_components)

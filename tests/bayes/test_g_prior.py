@@ -6,7 +6,7 @@ import pytest
 from pymc_extras.prior import Prior
 
 import pymc_maxent as pmx
-from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.exceptions import SpecificationError
 
 
 @pytest.fixture(scope="module")
@@ -70,5 +70,5 @@ def test_gme_g_is_one_and_a_half_n(travel_mode):
     ({"spec": "MNL-2", "g_prior": 10.0, "priors": {"beta": Prior("Flat")}}, "drop the priors for"),
 ])
 def test_bad_g_prior(travel_mode, kwargs, match):
-    with pytest.raises(ChoiceDataError, match=match):
+    with pytest.raises(SpecificationError, match=match):
         pmx.build_model(travel_mode, **kwargs)

@@ -6,7 +6,10 @@ import pymc as pm
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent import ChoiceDataError
+from pymc_maxent.bayes.predict import predict_choice_probabilities
+from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.data.containers import set_choice_data
+from pymc_maxent.exceptions import ChoiceDataError
 
 SAMPLE = dict(draws=200, tune=300, chains=2, cores=1, progressbar=False, nuts_sampler="pymc",
               compute_convergence_checks=False)
@@ -36,7 +39,7 @@ def test_mnl_prediction_equals_hand_computation():
     model = pmx.build_model(data, "MNL-2")
     idata = pmx.sample(model, random_seed=1, **SAMPLE)
     new = data.subset(slice(0, 20)).with_attribute("gc", data.attribute("gc")[:20] * 1.25)
-    p = pmx.predict_choice_probabilities(model, idata, new)
+    p = predict_choice_probabilities(model, idata, new)
     assert p.dims == ("chain", "draw", "situation", "alternative")
     assert p["situation"].values.tolist() == new.situations.tolist()
     alpha = np.concatenate([draws(idata, "alpha"), np.zeros((400, 1))], axis=1)  # car: reference
@@ -50,13 +53,13 @@ def test_mnl_prediction_equals_hand_computation():
 def test_known_individuals_through_pm_set_data(mxl_fit):
     data, model, idata = mxl_fit
     rng = np.random.default_rng(0)
-    new = pmx.ChoiceData.from_arrays(
+    new = ChoiceData.from_arrays(
         rng.normal(size=(6, 3, 2)), np.zeros(6, dtype=int), individual=np.array([0, 0, 5, 7, 7, 39]),
         individuals=data.individuals, alternatives=data.alternatives, attributes=data.attributes,
         has_choices=False,
     )
     with model:
-        pmx.set_choice_data(new)  # pm.set_data on the shared containers
+        set_choice_data(new)  # pm.set_data on the shared containers
         pp = pm.sample_posterior_predictive(idata, var_names=["p"], progressbar=False)
     got = pp["posterior_predictive"]["p"].stack(sample=("chain", "draw")).transpose("sample", ...).values
     alpha = np.concatenate([draws(idata, "alpha"), np.zeros((400, 1))], axis=1)
@@ -70,12 +73,12 @@ def test_new_individuals_integrate_over_population(mxl_fit):
     data, model, idata = mxl_fit
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4, 3, 2)) * 2
-    new = pmx.ChoiceData.from_arrays(
+    new = ChoiceData.from_arrays(
         X, np.zeros(4, dtype=int), individual=np.array([0, 1, 2, 3]),
         individuals=np.array(["new_a", "new_b", 0, "new_c"], dtype=object),
         alternatives=data.alternatives, attributes=data.attributes, has_choices=False,
     )
-    p = pmx.predict_choice_probabilities(model, idata, new, random_seed=2)
+    p = predict_choice_probabilities(model, idata, new, random_seed=2)
     assert model.coords["new_individual"] == ("new_a", "new_b", "new_c")
     got = p.mean(("chain", "draw")).values
     # by hand: for each posterior draw, average over 2000 population draws of beta
@@ -92,7 +95,7 @@ def test_new_individuals_integrate_over_population(mxl_fit):
     np.testing.assert_allclose(got[2], expected_known.mean(axis=0), rtol=1e-10)
     assert np.isfinite(p.values).all()
     # swapping the fitted data back restores the fitted layout: one population placeholder
-    pmx.set_choice_data(data, model=model)
+    set_choice_data(data, model=model)
     assert model.coords["new_individual"] == ("population draw",)
 
 
@@ -101,7 +104,7 @@ def test_containers_share_x_and_set_data_leaves_it_alone(mxl_fit):
     model = pmx.build_model(data, "MNL-2")
     assert np.shares_memory(model["X"].get_value(borrow=True), data.X)
     new = data.with_attribute("gc", 2 * data.attribute("gc"))
-    pmx.set_choice_data(new, model=model)
+    set_choice_data(new, model=model)
     np.testing.assert_array_equal(data.X, pmx.load_travel_mode().X)  # the original is untouched
     np.testing.assert_array_equal(model["X"].get_value(), new.X)
 
@@ -110,7 +113,7 @@ def test_prediction_rejects_other_alternatives(mxl_fit):
     _, model, _ = mxl_fit
     other = pmx.load_travel_mode()
     with pytest.raises(ChoiceDataError, match="new data has alternatives"):
-        pmx.set_choice_data(other, model=model)
+        set_choice_data(other, model=model)
 
 
 def test_log_likelihood_per_situation_and_individual(mxl_fit):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
+from pymc_maxent.bayes.specification import tier_spec
 from pymc_maxent.data.simulate import RECOVERY_SIZES as SIZES
 
 # Seeds are fixed, but the draws are not the same on every machine: how PyTensor compiled the
@@ -70,7 +71,7 @@ def test_tier_recovers_truth(tier):
 
 
 def test_correlated_lognormal_tier_recovers_correlation():
-    spec = pmx.tier_spec("MXL-1", ["x0", "x1"], correlated=True,
+    spec = tier_spec("MXL-1", ["x0", "x1"], correlated=True,
                          random={"x0": "neg_lognormal", "x1": "normal"})
     truth = {"alpha": [0.5, -0.3], "mu": [0.0, 1.0], "sigma": [0.5, 1.0],
              "corr": [[1.0, 0.7], [0.7, 1.0]]}

@@ -1,10 +1,13 @@
 import numpy as np
 import pytest
 from pymc_extras.prior import Prior
+from scipy import stats
 
 import pymc_maxent as pmx
-from pymc_maxent import ChoiceDataError, Coefficient, ModelSpec
-from pymc_maxent.bayes.specification import resolve
+from pymc_maxent.bayes.minibatch import fit_minibatch
+from pymc_maxent.bayes.priors import random_scales
+from pymc_maxent.bayes.specification import TIERS, Coefficient, ModelSpec, as_spec, resolve, tier_spec
+from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +19,11 @@ def panel():
 
 def test_tier_table_counts(panel):
     table = pmx.tier_table(panel)
+    assert list(table.columns) == ["description", "seed_formula", "seed_count", "identified", "latent",
+                                   "total"]
+    assert table.loc["MNL-1", "description"] == "common constant (cancels), generic fixed coefficients"
+    assert table["seed_formula"].tolist() == ["1 + k", "j + k", "j + kj", "j + ki", "ji + ki", "ji + kij",
+                                              "ji + kijt"]
     j, k, i, n = 3, 2, 10, 30
     assert table["seed_count"].to_dict() == {
         "MNL-1": 1 + k, "MNL-2": j + k, "MNL-3": j + k * j, "MXL-1": j + k * i,
@@ -42,30 +50,53 @@ def test_income_like_attribute_gets_reference_zero():
     assert layout[:, 1].tolist() == [1, 2, 3, -1]         # car: fixed at 0
     assert r.asc_labels == ["air", "train", "bus"]
     # A varying attribute keeps all its alternative-specific coefficients.
-    r3 = resolve(pmx.tier_spec("MNL-3", ["gc"]), data)
+    r3 = resolve(tier_spec("MNL-3", ["gc"]), data)
     assert r3.fixed.labels == ["gc[air]", "gc[train]", "gc[bus]", "gc[car]"]
 
 
 def test_generic_coefficient_of_income_is_rejected():
     data = pmx.load_travel_mode(["gc", "hinc"])
-    with pytest.raises(ChoiceDataError, match="'hinc' does not vary across alternatives"):
+    with pytest.raises(SpecificationError, match="'hinc' does not vary across alternatives"):
         pmx.build_model(data, "MNL-2")
 
 
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: pmx.tier_spec("MNL-9", ["x0"]), "unknown tier 'MNL-9'"),
-        (lambda: pmx.tier_spec("MNL-2", ["x0"], correlated=True), "no random coefficients"),
+        (lambda: tier_spec("MNL-9", ["x0"]), "unknown tier 'MNL-9'"),
+        (lambda: tier_spec("MNL-2", ["x0"], correlated=True), "no random coefficients"),
         (lambda: Coefficient("x0", random="gamma"), "unknown mixing distribution 'gamma'"),
         (lambda: Coefficient("x0", level="situation"), "must be random"),
         (lambda: ModelSpec([Coefficient("x0"), Coefficient("x0")]), "appears twice"),
         (lambda: ModelSpec([Coefficient("x0")], constants="some"), "constants must be one of"),
+        (lambda: tier_spec("MXL-1", ["x0"], random={"x9": "lognormal"}),
+         r"random names \['x9'\], not among the model's attributes \['x0'\]"),
+        (lambda: as_spec(ModelSpec([Coefficient("x0")]), ["x0"], reference="alt0"),
+         "reference apply to tier names; the ModelSpec 'custom' carries its own"),
+        (lambda: as_spec(ModelSpec([Coefficient("x0")]), ["x0"], correlated=True, random="lognormal"),
+         "random, correlated apply to tier names"),
+        (lambda: as_spec(3, ["x0"]), "spec must be a tier name .* or a ModelSpec; got int"),
     ],
 )
 def test_bad_specifications(make, match):
-    with pytest.raises(ChoiceDataError, match=match):
+    with pytest.raises(SpecificationError, match=match):
         make()
+
+
+def test_as_spec_resolves_tiers_once():
+    spec = as_spec("MXL-3", ["x0", "x1"], random={"x1": "lognormal"}, correlated=True, reference="alt1")
+    assert spec == tier_spec("MXL-3", ["x0", "x1"], random={"x1": "lognormal"}, correlated=True,
+                             reference="alt1")
+    assert [(c.attribute, c.alternative_specific, c.random) for c in spec.coefficients] == [
+        ("x0", True, "normal"), ("x1", True, "lognormal")]
+    assert (spec.constants, spec.reference, spec.correlated, spec.name) == (
+        "random", "alt1", True, "MXL-3 (correlated)")
+    assert as_spec(spec, ["other"]) is spec
+    preset = TIERS["MXL-4"]
+    assert (preset.constants, preset.alternative_specific, preset.random, preset.level) == (
+        "random", True, True, "situation")
+    with pytest.raises(AttributeError):
+        preset.random = False  # frozen
 
 
 def test_bad_model_arguments(panel):
@@ -73,11 +104,47 @@ def test_bad_model_arguments(panel):
         pmx.build_model(panel, "MNL-2", attributes=["price"])
     with pytest.raises(ChoiceDataError, match="unknown alternative 'bike'"):
         pmx.build_model(panel, "MNL-2", reference="bike")
-    with pytest.raises(ChoiceDataError, match=r"priors for unknown parameters \['gamma'\]"):
-        pmx.build_model(panel, "MNL-2", priors={"gamma": 1.0})
-    with pytest.raises(ChoiceDataError, match="at least two random components"):
+    with pytest.raises(SpecificationError, match="at least two random components"):
         pmx.build_model(panel, ModelSpec([Coefficient("x0", random="normal")], constants="fixed",
                                          correlated=True))
+
+
+@pytest.mark.parametrize(("priors", "match"), [
+    ({"gamma": Prior("Normal")}, r"priors for unknown parameters \['gamma'\]; known: alpha, beta, mu, sigma, "
+                                 "sigma_situation, lkj_eta"),
+    ({"beta": 1.0}, "prior for 'beta' must be a pymc_extras Prior; got 1.0"),
+    ({"lkj_eta": -1.0}, "prior 'lkj_eta' must be a positive number; got -1.0"),
+    ({"lkj_eta": Prior("Normal")}, "prior 'lkj_eta' must be a positive number"),
+])
+def test_bad_priors(panel, priors, match):
+    with pytest.raises(SpecificationError, match=match):
+        pmx.build_model(panel, "MXL-1", correlated=True, priors=priors)
+
+
+def test_minibatch_takes_the_same_priors(panel):
+    with pytest.raises(SpecificationError,
+                       match=r"unknown parameters \['sigma_situation'\]; known: alpha, beta, mu, sigma$"):
+        fit_minibatch(panel, "MXL-1", priors={"sigma_situation": Prior("HalfNormal")}, n=10)
+    with pytest.raises(SpecificationError, match="prior for 'mu' must be a pymc_extras Prior"):
+        fit_minibatch(panel, "MXL-1", priors={"mu": 0.0}, n=10)
+
+
+def test_default_priors_come_from_the_registry(panel):
+    """The builder's priors are the registry's, on the data's scales: beta's SD is 2.5 / sd(x)."""
+    model = pmx.build_model(panel, "MXL-1", random={"x0": "lognormal", "x1": "normal"})
+    resolved = resolve(tier_spec("MXL-1", ["x0", "x1"], random={"x0": "lognormal"}), panel)
+    sd = np.array([panel.X[..., k][panel.available].std() for k in range(2)])
+    mu_loc, mu_scale, sd_scale = random_scales(resolved)
+    np.testing.assert_allclose(mu_loc, [-np.log(sd[0]), 0.0])
+    np.testing.assert_allclose(mu_scale, [1.5, 2.5 / sd[1]])
+    np.testing.assert_allclose(sd_scale, [1.0, 2.5 / sd[1]])
+    point = model.initial_point() | {"mu": np.array([0.3, -0.2]), "sigma_log__": np.log([0.7, 1.1])}
+    logp = model.compile_logp(vars=[model["mu"], model["sigma"]], jacobian=False)
+    expected = (stats.norm(mu_loc, mu_scale).logpdf(point["mu"]).sum()
+                + stats.halfnorm(scale=sd_scale).logpdf([0.7, 1.1]).sum())
+    np.testing.assert_allclose(logp(point), expected)
+    beta = pmx.build_model(panel, "MNL-2")["beta"]
+    np.testing.assert_allclose(beta.owner.inputs[-1].eval(), 2.5 / sd)
 
 
 def test_model_dims_and_named_parameters(panel):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent.bayes.specification import resolve
+from pymc_maxent.bayes.specification import resolve, tier_spec
 from pymc_maxent.utility import block_utility
 
 TIERS = ["MNL-1", "MNL-2", "MNL-3", "MXL-1", "MXL-2", "MXL-3", "MXL-4"]
@@ -58,7 +58,7 @@ def test_probabilities_match_reference(tier, correlated):
         pytest.skip("no random coefficients")
     data, _ = pmx.simulate_choices("MNL-2", n_individuals=7, n_situations=3, n_alternatives=4,
                                    n_attributes=2, unavailable=0.3, seed=4)
-    spec = pmx.tier_spec(tier, ["x0", "x1"], correlated=correlated,
+    spec = tier_spec(tier, ["x0", "x1"], correlated=correlated,
                          random={"x0": "neg_lognormal", "x1": "normal"}, reference="alt1")
     model = pmx.build_model(data, spec)
     rng = np.random.default_rng(0)
