@@ -1,10 +1,13 @@
-"""The Bayesian tier ladder: specifications, model builders, sampling and prediction."""
+"""The Bayesian tier ladder: specifications, model builders, sampling, prediction and posterior fits."""
 
-from pymc_maxent.bayes.build import build_model, define_choice_model
+from pymc_maxent.bayes.build import ChoiceGraph, build_model, choice_graph, define_choice_model
+from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
 from pymc_maxent.bayes.specification import (
     TIERS,
     Coefficient,
     ModelSpec,
+    Tier,
+    as_spec,
     resolve,
     tier_spec,
     tier_table,
@@ -12,9 +15,14 @@ from pymc_maxent.bayes.specification import (
 
 __all__ = [
     "TIERS",
+    "TOP_LEVEL_PARAMETERS",
+    "ChoiceGraph",
     "Coefficient",
     "ModelSpec",
+    "Tier",
+    "as_spec",
     "build_model",
+    "choice_graph",
     "define_choice_model",
     "resolve",
     "tier_spec",
@@ -25,3 +33,7 @@ from pymc_maxent.bayes.predict import predict_choice_probabilities  # noqa: E402
 from pymc_maxent.bayes.sample import individual_log_likelihood, sample  # noqa: E402
 
 __all__ += ["individual_log_likelihood", "predict_choice_probabilities", "sample"]
+
+from pymc_maxent.bayes.posterior import PosteriorFit  # noqa: E402
+
+__all__ += ["PosteriorFit"]

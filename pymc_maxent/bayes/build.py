@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -24,8 +27,74 @@ from pymc_maxent.exceptions import SpecificationError
 from pymc_maxent.maxent.supports import default_error_support
 from pymc_maxent.utility import block_utility, choice_probabilities, constant_utility, mask_unavailable
 
-#: Name of the utility tensor ``U`` (situation × alternative) in the model's graph.
-UTILITY = "utility"
+
+@dataclass(frozen=True)
+class ChoiceGraph:
+    """What :func:`define_choice_model` put into a model: the specification and the graph.
+
+    Diagnostics and fits reach the model's utility, probabilities and latent deviations
+    through this record (:func:`choice_graph`), never by variable names.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+    resolved : ResolvedSpec
+        The specification laid out on the fitted data (labels, layouts, scales).
+    priors : dict
+        The user's priors, as given (the defaults fill in the rest).
+    g_prior : float or None
+        ``g`` of the Zellner g-prior, if the model has one.
+    containers : ChoiceContainers
+        The data containers the graph reads.
+    utility, p : TensorVariable
+        ``U`` and the choice probabilities (situation × alternative); ``p`` is the model's
+        deterministic ``"p"`` when built with ``store_probabilities=True``, else an unnamed
+        tensor of the same graph.
+    individual, new_individual, situation : TensorVariable or None
+        The standard-normal deviations ``z`` (individual × random_coefficient), ``z_new``
+        (new_individual × random_coefficient: redrawn for individuals not in the fitted data)
+        and ``z_situation`` (situation × situation_coefficient), where the model has them.
+    """
+
+    spec: ModelSpec
+    resolved: ResolvedSpec
+    priors: dict
+    g_prior: float | None
+    containers: ChoiceContainers
+    utility: Any
+    p: Any
+    individual: Any = None
+    new_individual: Any = None
+    situation: Any = None
+
+
+# Models are hashed by identity; an entry goes when its model does.
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def choice_graph(model: pm.Model) -> ChoiceGraph:
+    """The :class:`ChoiceGraph` of a model built by :func:`build_model` (or
+    :func:`define_choice_model`).
+
+    Raises
+    ------
+    SpecificationError
+        If the model was not built by this package.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.bayes.build import choice_graph
+    >>> graph = choice_graph(pmx.build_model(pmx.load_travel_mode(), "MXL-1"))
+    >>> graph.spec.name, graph.resolved.random_labels, graph.individual.name
+    ('MXL-1', ['gc', 'ttme', 'hinc_air'], 'z')
+    """
+    graph = _GRAPHS.get(model)
+    if graph is None:
+        raise SpecificationError(
+            f"{type(model).__name__} {getattr(model, 'name', '')!r} was not built by pymc_maxent "
+            "(build_model or define_choice_model): its utility and parameters are unknown")
+    return graph
 
 
 def build_model(
@@ -74,7 +143,8 @@ def build_model(
         models ``mu``, ``sigma`` (``random_coefficient``), standardised deviations ``z``
         (``individual``), ``sigma_situation`` and ``z_situation``; ``corr`` with
         ``correlated=True``. The observed variable ``chosen`` gives the pointwise
-        log-likelihood.
+        log-likelihood. :func:`choice_graph` gives its :class:`ChoiceGraph` (specification,
+        utility, probabilities, latent deviations).
 
     Notes
     -----
@@ -141,22 +211,34 @@ def define_choice_model(
     priors: Mapping[str, Prior | float],
     store_probabilities: bool = True,
     g_prior: float | None = None,
-):
-    """Add parameters, utility and likelihood to the model on the context stack."""
+) -> ChoiceGraph:
+    """Add parameters, utility and likelihood to the model on the context stack, and record
+    them for :func:`choice_graph`.
+
+    Returns
+    -------
+    ChoiceGraph
+    """
+    model = pm.modelcontext(None)
+    priors = check_priors(priors)
     if g_prior is None:
         alpha, beta = fixed_parameters(resolved, priors)
     else:
         alpha, beta = g_prior_parameters(containers, resolved, g_prior)
     U = fixed_utility(containers.X, resolved, alpha, beta)
+    latent = {}
     if resolved.n_random:
-        U = U + random_utility(containers, resolved, priors)
-    U.name = UTILITY  # found by the diagnostics: ∂U/∂x are the coefficients
+        U_random, latent = random_utility(containers, resolved, priors)
+        U = U + U_random
     logit = mask_unavailable(U, containers.available)
     pm.Categorical("chosen", logit_p=logit, observed=containers.chosen, dims=SITUATION)
+    p = choice_probabilities(U, containers.available)
     if store_probabilities:
-        pm.Deterministic(
-            "p", choice_probabilities(U, containers.available), dims=(SITUATION, ALTERNATIVE)
-        )
+        p = pm.Deterministic("p", p, dims=(SITUATION, ALTERNATIVE))
+    graph = ChoiceGraph(spec=resolved.spec, resolved=resolved, priors=priors, g_prior=g_prior,
+                        containers=containers, utility=U, p=p, **latent)
+    _GRAPHS[model] = graph
+    return graph
 
 
 def fixed_parameters(resolved: ResolvedSpec, priors):
@@ -223,7 +305,8 @@ def component_utility(X, theta, resolved: ResolvedSpec):
 
 def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
     """Utility of the random components: constants and coefficients varying by individual
-    (and, for situation-level ones, by situation)."""
+    (and, for situation-level ones, by situation); and the standard-normal deviations
+    (``individual``, ``new_individual``, ``situation``: the :class:`ChoiceGraph` fields)."""
     D = resolved.n_random
     mu = parameter_prior("mu", resolved, priors).create_variable("mu")
     sd_prior = parameter_prior("sigma", resolved, priors)
@@ -251,8 +334,10 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
     )
     theta = theta[index]  # (situation, random_coefficient)
     S = resolved.situation_components
+    z_sit = None
     if len(S):
         sd_sit = parameter_prior("sigma_situation", resolved, priors).create_variable("sigma_situation")
         z_sit = pm.Normal("z_situation", 0.0, 1.0, dims=(SITUATION, "situation_coefficient"))
         theta = pt.inc_subtensor(theta[:, S], sd_sit * z_sit)
-    return component_utility(containers.X, theta, resolved)
+    latent = {"individual": z, "new_individual": z_new, "situation": z_sit}
+    return component_utility(containers.X, theta, resolved), latent

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pymc as pm
 import xarray as xr
 
+from pymc_maxent.bayes.build import choice_graph
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.containers import set_choice_data
-
-#: Latent draws tied to the fitted individuals/situations; redrawn for new data.
-REDRAWN = ("z_new", "z_situation")
+from pymc_maxent.exceptions import SpecificationError
 
 
 def predict_choice_probabilities(
@@ -41,11 +40,14 @@ def predict_choice_probabilities(
     >>> predict_choice_probabilities(model, idata, data.subset(slice(0, 3))).dims
     ('chain', 'draw', 'situation', 'alternative')
     """
-    if "p" not in model.named_vars:
-        raise ValueError("the model was built with store_probabilities=False; rebuild it with True")
+    graph = choice_graph(model)
+    if model.named_vars.get("p") is not graph.p:
+        raise SpecificationError("the model was built with store_probabilities=False; rebuild it with True")
+    # latent draws tied to the fitted individuals and situations: redrawn for the new data
+    redrawn = [v.name for v in (graph.new_individual, graph.situation, graph.p) if v is not None]
     posterior = idata["posterior"]
     posterior = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
-    posterior = posterior.drop_vars([v for v in (*REDRAWN, "p") if v in posterior])
+    posterior = posterior.drop_vars([v for v in redrawn if v in posterior])
     with model:
         set_choice_data(data)
         pp = pm.sample_posterior_predictive(
