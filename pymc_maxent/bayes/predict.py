@@ -7,7 +7,7 @@ import xarray as xr
 
 from pymc_maxent.bayes.build import choice_graph
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.data.containers import set_choice_data
+from pymc_maxent.data.containers import restored_containers, set_choice_data
 from pymc_maxent.exceptions import SpecificationError
 
 
@@ -21,7 +21,7 @@ def predict_choice_probabilities(
     Known individuals keep their own coefficients; individuals absent from the fitted
     data, and situation-level deviations (``MXL-4``), get a fresh draw from the population
     distribution at every posterior draw, so averaging over draws integrates over it.
-    The model keeps ``data`` in its containers afterwards.
+    The model's containers and coords are left exactly as they were.
 
     Returns
     -------
@@ -48,7 +48,7 @@ def predict_choice_probabilities(
     posterior = idata["posterior"]
     posterior = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
     posterior = posterior.drop_vars([v for v in redrawn if v in posterior])
-    with model:
+    with restored_containers(model), model:
         set_choice_data(data)
         pp = pm.sample_posterior_predictive(
             posterior, var_names=["p"], random_seed=random_seed, progressbar=False

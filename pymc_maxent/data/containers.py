@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,8 @@ import pymc as pm
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.exceptions import ChoiceDataError
 
+#: The ``pm.Data`` names of the containers, as :func:`register_choice_data` registers them.
+CONTAINERS = ("X", "available", "chosen_index", "individual_index")
 NEW_INDIVIDUAL = "new_individual"
 #: The one entry of ``new_individual`` while fitting: its ``z`` is a draw from the population.
 NEW_INDIVIDUAL_PLACEHOLDER = "population draw"
@@ -94,3 +97,36 @@ def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
         coords={SITUATION: data.situations.tolist()},
     )
     return new_ids
+
+
+@contextlib.contextmanager
+def restored_containers(model: pm.Model):
+    """Put the model's data containers (``X``, ``available``, ``chosen_index``,
+    ``individual_index``) and its ``situation`` and ``new_individual`` coords back exactly as
+    they were on leaving the block (the same arrays: ``X`` still shares the fitted data's).
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.data.containers import restored_containers, set_choice_data
+    >>> data = pmx.load_travel_mode()
+    >>> model = pmx.build_model(data, "MNL-2")
+    >>> with restored_containers(model):
+    ...     _ = set_choice_data(data.subset(slice(0, 5)), model)
+    ...     model["X"].get_value().shape
+    (5, 4, 3)
+    >>> model["X"].get_value().shape, len(model.coords["situation"])
+    ((210, 4, 3), 210)
+    """
+    # set_data replaces a container's array rather than writing into it: the held ones stay intact
+    held = {name: model[name].get_value(borrow=True) for name in CONTAINERS}
+    situations = list(model.coords[SITUATION])
+    new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else None
+    try:
+        yield
+    finally:
+        if new is not None:
+            model.set_dim(NEW_INDIVIDUAL, len(new), coord_values=new)
+        pm.set_data(held, model=model, coords={SITUATION: situations})
+        for name, value in held.items():
+            model[name].set_value(value, borrow=True)

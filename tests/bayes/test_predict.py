@@ -79,7 +79,7 @@ def test_new_individuals_integrate_over_population(mxl_fit):
         alternatives=data.alternatives, attributes=data.attributes, has_choices=False,
     )
     p = predict_choice_probabilities(model, idata, new, random_seed=2)
-    assert model.coords["new_individual"] == ("new_a", "new_b", "new_c")
+    assert p["situation"].values.tolist() == new.situations.tolist()
     got = p.mean(("chain", "draw")).values
     # by hand: for each posterior draw, average over 2000 population draws of beta
     alpha = np.concatenate([draws(idata, "alpha"), np.zeros((400, 1))], axis=1)
@@ -94,9 +94,39 @@ def test_new_individuals_integrate_over_population(mxl_fit):
     expected_known = softmax(alpha + np.einsum("jk,sk->sj", X[2], own), np.ones(3, dtype=bool))
     np.testing.assert_allclose(got[2], expected_known.mean(axis=0), rtol=1e-10)
     assert np.isfinite(p.values).all()
-    # swapping the fitted data back restores the fitted layout: one population placeholder
+    # swapping data with new individuals in and the fitted data back: one population placeholder
+    set_choice_data(new, model=model)
+    assert model.coords["new_individual"] == ("new_a", "new_b", "new_c")
     set_choice_data(data, model=model)
     assert model.coords["new_individual"] == ("population draw",)
+
+
+def container_state(model):
+    names = ("X", "available", "chosen_index", "individual_index")
+    values = {name: model[name].get_value() for name in names}
+    coords = {dim: model.coords[dim] for dim in ("situation", "new_individual")}
+    lengths = {dim: int(model.dim_lengths[dim].eval()) for dim in ("situation", "new_individual")}
+    return values, coords, lengths
+
+
+def test_prediction_leaves_the_containers_as_they_were(mxl_fit):
+    data, model, idata = mxl_fit
+    before = container_state(model)
+    held_X = model["X"].get_value(borrow=True)
+    rng = np.random.default_rng(4)
+    new = ChoiceData.from_arrays(
+        rng.normal(size=(5, 3, 2)), np.zeros(5, dtype=int), individual=np.array([0, 1, 1, 2, 0]),
+        individuals=np.array([3, "new_a", "new_b"], dtype=object), alternatives=data.alternatives,
+        attributes=data.attributes, available=np.array([[1, 1, 0]] * 5, dtype=bool), has_choices=False,
+    )
+    p = predict_choice_probabilities(model, idata, new, random_seed=1)
+    assert p.sizes["situation"] == 5 and (p.values[..., 2] == 0).all()
+    after = container_state(model)
+    for name, value in before[0].items():
+        assert after[0][name].dtype == value.dtype
+        np.testing.assert_array_equal(after[0][name], value, strict=True)
+    assert after[1:] == before[1:]
+    assert model["X"].get_value(borrow=True) is held_X  # the same array, not a copy
 
 
 def test_containers_share_x_and_set_data_leaves_it_alone(mxl_fit):
