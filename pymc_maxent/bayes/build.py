@@ -14,7 +14,7 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.raise_op import Assert
 
-from pymc_maxent.bayes.priors import check_priors, parameter_prior
+from pymc_maxent.bayes.priors import CORR_DIMS, check_priors, parameter_prior
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
@@ -141,10 +141,11 @@ def build_model(
     pm.Model
         Free parameters ``alpha`` (dim ``asc``), ``beta`` (``coefficient``), and for mixed
         models ``mu``, ``sigma`` (``random_coefficient``), standardised deviations ``z``
-        (``individual``), ``sigma_situation`` and ``z_situation``; ``corr`` with
-        ``correlated=True``. The observed variable ``chosen`` gives the pointwise
-        log-likelihood. :func:`choice_graph` gives its :class:`ChoiceGraph` (specification,
-        utility, probabilities, latent deviations).
+        (``individual``), ``sigma_situation`` and ``z_situation``; ``corr``
+        (``random_coefficient`` × ``random_coefficient_2``) with ``correlated=True``. The
+        observed variable ``chosen`` gives the pointwise log-likelihood. :func:`choice_graph`
+        gives its :class:`ChoiceGraph` (specification, utility, probabilities, latent
+        deviations).
 
     Notes
     -----
@@ -193,11 +194,9 @@ def g_prior_scale(g_prior, data: ChoiceData, resolved: ResolvedSpec, priors) -> 
 def parameter_coords(resolved: ResolvedSpec) -> dict[str, list]:
     coords = {"asc": resolved.asc_labels, "coefficient": resolved.fixed.labels}
     if resolved.n_random:
-        coords |= {
-            "random_coefficient": resolved.random_labels,
-            "random_coefficient_": resolved.random_labels,
-            NEW_INDIVIDUAL: [NEW_INDIVIDUAL_PLACEHOLDER],
-        }
+        coords |= {"random_coefficient": resolved.random_labels, NEW_INDIVIDUAL: [NEW_INDIVIDUAL_PLACEHOLDER]}
+        if resolved.spec.correlated:
+            coords[CORR_DIMS[1]] = resolved.random_labels
     if len(resolved.situation_components):
         coords["situation_coefficient"] = [
             resolved.random_labels[c] for c in resolved.situation_components
@@ -324,7 +323,7 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
             "chol_cov", eta=eta, n=D, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
         )
         pm.Deterministic("sigma", sigma, dims="random_coefficient")
-        pm.Deterministic("corr", corr, dims=("random_coefficient", "random_coefficient_"))
+        pm.Deterministic("corr", corr, dims=CORR_DIMS)
         theta = mu + z_all @ chol.T
     else:
         theta = mu + sd_prior.create_variable("sigma") * z_all

@@ -200,7 +200,7 @@ def fit_minibatch(
     batch_size = int(min(batch_size, n_units))
     coords = {ALTERNATIVE: data.alternatives.tolist(), ATTRIBUTE: data.attributes.tolist()}
     coords |= {k: v for k, v in parameter_coords(resolved).items()
-               if k not in (NEW_INDIVIDUAL, "random_coefficient_")}
+               if k != NEW_INDIVIDUAL}
     with pm.Model(coords=coords) as model:
         # shared (not pm.Data): no situation dim, so no 10⁷ coordinate labels are held
         tensors = [pytensor.shared(np.asarray(a), name=name, borrow=True)

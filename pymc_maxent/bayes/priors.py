@@ -34,6 +34,8 @@ PRIOR_NAMES = tuple(PARAMETER_DIMS)
 #: correlations of correlated random components, dims ``random_coefficient`` ×
 #: ``random_coefficient_2``).
 TOP_LEVEL_PARAMETERS = ("alpha", "beta", "mu", "sigma", "sigma_situation", "corr")
+#: Dims of ``corr``, the correlation matrix of correlated random components.
+CORR_DIMS = ("random_coefficient", "random_coefficient_2")
 #: The LKJ shape of the correlations of correlated random components (``> 1``: towards 0).
 DEFAULT_LKJ_ETA = 2.0
 

@@ -78,6 +78,6 @@ def test_correlated_lognormal_tier_recovers_correlation():
     # seeds 5 and 7 each miss one mean or SD by about two posterior SDs; 6 and 8 pass
     _, truth, idata = fit(spec, (300, 8, 3, 2), seed=6, truth=truth)
     assert check_recovery(idata, truth) == ["alpha", "mu", "sigma", "corr"]
-    corr = idata["posterior"]["corr"].isel(random_coefficient=0, random_coefficient_=1)
+    corr = idata["posterior"]["corr"].isel(random_coefficient=0, random_coefficient_2=1)
     hdi_low = float(np.quantile(corr, 0.03))
     assert hdi_low > 0.2, f"correlation not clearly non-zero: 3% quantile {hdi_low}"

@@ -153,7 +153,9 @@ def test_model_dims_and_named_parameters(panel):
     dims = model.named_vars_to_dims
     assert dims["alpha"] == ("asc",) and dims["mu"] == ("random_coefficient",)
     assert dims["z"] == ("individual", "random_coefficient")
-    assert dims["corr"] == ("random_coefficient", "random_coefficient_")
+    assert dims["corr"] == ("random_coefficient", "random_coefficient_2")
+    assert model.coords["random_coefficient_2"] == model.coords["random_coefficient"]
+    assert "random_coefficient_2" not in pmx.build_model(panel, "MXL-1").coords  # only with corr
     assert dims["chosen"] == ("situation",) and dims["p"] == ("situation", "alternative")
     assert model.coords["random_coefficient"] == ("x0", "x1")
     assert np.isfinite(model.compile_logp()(model.initial_point()))
