@@ -32,7 +32,8 @@ class Coefficient:
     attribute : str
     alternative_specific : bool
         One coefficient per alternative (the reference's fixed at 0 when the attribute
-        does not vary across alternatives, e.g. income).
+        does not vary across alternatives, e.g. income; and none for an alternative whose
+        attribute is always 0, e.g. an interaction with another alternative's dummy).
     random : {None, "normal", "lognormal", "neg_lognormal"}
         Mixing distribution over individuals; ``neg_lognormal`` keeps a price-like
         coefficient negative (``β = -exp(θ)``, ``θ`` normal).
@@ -338,10 +339,13 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
             )
         block.columns.append(k)
         if coef.alternative_specific:
+            absent = ~((data.X[..., k] != 0) & data.available).any(axis=0)  # always 0 there
+            if absent.all():
+                raise SpecificationError(f"attribute {coef.attribute!r} is 0 for every alternative")
             row = []
             for j, alt in enumerate(alternatives):
-                if j == reference and not varies[k]:
-                    row.append(-1)  # identification: reference coefficient fixed at 0
+                if (j == reference and not varies[k]) or absent[j]:
+                    row.append(-1)  # identification: reference (or absent) coefficient fixed at 0
                 else:
                     row.append(block.add(f"{coef.attribute}[{alt}]", sd[k]))
                     if coef.random:
@@ -366,7 +370,7 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
     random_asc_layout = _constant_layout(J, reference) if random_asc else None
     if spec.correlated and len(random_asc) + len(random.labels) < 2:
         raise SpecificationError("`correlated=True` needs at least two random components")
-    return ResolvedSpec(
+    resolved = ResolvedSpec(
         spec=spec,
         alternatives=alternatives,
         reference=reference,
@@ -380,6 +384,159 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
         random_scale=np.array(random_scale),
         situation_components=np.array(situation_level, dtype=np.int64),
     )
+    check_identified(resolved, data)
+    return resolved
+
+
+#: Smallest eigenvalue, relative to the largest, of the scaled Gram matrix of the centred
+#: design below which its rank is taken as deficient (a singular-value ratio of ~3e-5: only
+#: relations that hold to rounding, not merely strong correlations).
+RANK_TOLERANCE = 1e-9
+_CHUNK = 1 << 15  # situations per pass over the design
+
+
+def check_identified(resolved: ResolvedSpec, data: ChoiceData) -> None:
+    """Raise when the utility's design does not identify the parameters.
+
+    Choice probabilities depend on utility differences within a situation only, so the
+    parameters (constants, coefficients, and the means of random ones) are identified when
+    their design ``F_ijm = ∂U_ij/∂θ_m``, centred within each situation over its available
+    alternatives, has full column rank. A null vector ``w`` of the centred design is a
+    direction ``θ + t w`` along which no utility difference, hence no choice, changes: e.g.
+    ``x2 = 2·x1`` (or ``x2 = 2·x1 + 3`` in every situation) leaves ``(beta[x1], beta[x2])``
+    undetermined along ``(2, −1)``.
+    Alternative-specific coefficients of an attribute that is constant within situations
+    (income) are identified by its variation across situations, which the centred design keeps.
+
+    Raises
+    ------
+    SpecificationError
+        Naming the parameters of each null direction and the relation among their columns.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_maxent as pmx
+    >>> from pymc_maxent.data.choice_data import ChoiceData
+    >>> from pymc_maxent.bayes.specification import as_spec, resolve
+    >>> from pymc_maxent.exceptions import SpecificationError
+    >>> x1 = np.random.default_rng(0).normal(size=(50, 3))
+    >>> data = ChoiceData.from_arrays(np.stack([x1, 2 * x1 + 3], axis=-1), np.zeros(50, dtype=int),
+    ...                               attributes=np.array(["x1", "x2"]))
+    >>> try:
+    ...     resolve(as_spec("MNL-2", ["x1", "x2"]), data)
+    ... except SpecificationError as error:
+    ...     print(str(error).split("(")[1].split(")")[0])
+    2·x1 - x2 is constant within every situation
+    """
+    # a design of full rank on some situations has full rank on all: try the first ones first
+    for situations in (slice(0, _CHUNK), slice(None)):
+        null, labels = _null_space(resolved, data, situations)
+        if not null or situations.stop is None or situations.stop >= data.n_situations:
+            break
+    if null:
+        raise SpecificationError(_identification_message(labels, _sparse_basis(np.array(null))))
+
+
+def _null_space(resolved: ResolvedSpec, data: ChoiceData, situations: slice):
+    """Null directions of the centred design on some situations (on the parameters' own scales)."""
+    labels, gram, raw = _centred_gram(resolved, data, situations)
+    if not labels:
+        return [], labels
+    scale = np.sqrt(np.diag(gram))
+    flat = (scale**2 <= 1e-20 * raw) | (raw == 0)
+    null = [np.eye(len(labels))[m] for m in np.flatnonzero(flat)]
+    keep = np.flatnonzero(~flat)
+    if len(keep):
+        corr = gram[np.ix_(keep, keep)] / np.outer(scale[keep], scale[keep])
+        values, vectors = np.linalg.eigh(corr)
+        for v in vectors[:, values < RANK_TOLERANCE * max(values.max(), 1.0)].T:
+            w = np.zeros(len(labels))
+            w[keep] = v / scale[keep]  # on the attributes' own scales
+            null.append(w)
+    return null, labels
+
+
+def _sparse_basis(null: np.ndarray) -> np.ndarray:
+    """The reduced row echelon form of a basis of the null space (one row per relation): one
+    relation per pivot, as few parameters in each as the space allows."""
+    rows = null / np.abs(null).max(axis=1, keepdims=True)
+    rows[np.abs(rows) < 1e-9] = 0.0
+    pivot_row = 0
+    for col in range(rows.shape[1]):
+        if pivot_row == len(rows):
+            break
+        best = pivot_row + np.argmax(np.abs(rows[pivot_row:, col]))
+        if abs(rows[best, col]) < 1e-9:
+            continue
+        rows[[pivot_row, best]] = rows[[best, pivot_row]]
+        rows[pivot_row] /= rows[pivot_row, col]
+        others = np.arange(len(rows)) != pivot_row
+        rows[others] -= np.outer(rows[others, col], rows[pivot_row])
+        pivot_row += 1
+    rows[np.abs(rows) < 1e-8] = 0.0
+    return rows[:pivot_row]
+
+
+def _identification_message(labels: list[str], relations: np.ndarray) -> str:
+    involved = [labels[m] for m in np.flatnonzero(np.abs(relations).sum(axis=0))]
+    parts = []
+    for w in relations:
+        nonzero = np.flatnonzero(w)
+        if len(nonzero) == 1:
+            parts.append(f"{labels[nonzero[0]]} does not vary across the available alternatives of any "
+                         "situation")
+            continue
+        w = w / np.abs(w[nonzero]).min() * np.sign(w[nonzero[0]])
+        terms = " ".join(f"{'-' if w[m] < 0 else '+'} {_coefficient(abs(w[m]))}{labels[m]}" for m in nonzero)
+        parts.append(f"{terms.removeprefix('+ ')} is constant within every situation")
+    if any(label.startswith("asc[") for label in involved):
+        parts.append("asc[a] stands for alternative a's dummy")
+    return (f"the parameters {', '.join(involved)} are not identified: choices depend on utility "
+            f"differences within a situation only, and there their columns are linearly dependent "
+            f"({'; '.join(parts)}). Drop or combine attributes, or change the coefficients' "
+            "specification")
+
+
+def _coefficient(value: float) -> str:
+    return "" if abs(value - 1.0) < 1e-6 else f"{value:.4g}·"
+
+
+def _centred_gram(resolved: ResolvedSpec, data: ChoiceData, situations: slice = slice(None)):
+    """Labels of the parameters in utility, the Gram matrix of their design centred within
+    situations over the available alternatives, and the uncentred design's squared norms."""
+    J = len(resolved.alternatives)
+    n_asc_random = resolved.n_random - len(resolved.random.labels)
+    constants, blocks, labels = [], [], []
+    if resolved.asc_labels:
+        constants.append(_one_hot(resolved.asc_layout[:, None], len(resolved.asc_labels))[:, 0])
+        labels += [f"asc[{a}]" for a in resolved.asc_labels]
+    if n_asc_random:
+        constants.append(_one_hot(resolved.random_asc_layout[:, None], n_asc_random)[:, 0])
+        labels += resolved.random_labels[:n_asc_random]
+    for block in (resolved.fixed, resolved.random):
+        if block.labels:
+            blocks.append((np.asarray(block.columns), _one_hot(block.matrix(J), len(block.labels))))
+            labels += block.labels
+    P = len(labels)
+    gram, raw = np.zeros((P, P)), np.zeros(P)
+    X_all, available_all = data.X[situations], data.available[situations]
+    for start in range(0, len(X_all), _CHUNK):
+        X = X_all[start:start + _CHUNK]
+        available = available_all[start:start + _CHUNK, :, None]
+        F = [np.broadcast_to(c, (len(X), *c.shape)) for c in constants]
+        # F[n, j, m] = Σ_c X[n, j, column c] [layout[j, c] = m]: one matmul per alternative
+        F += [np.stack([X[:, j, cols] @ one_hot[j] for j in range(J)], axis=1) for cols, one_hot in blocks]
+        F = np.concatenate(F, axis=-1) * available
+        centred = (F - F.sum(axis=1, keepdims=True) / np.maximum(available.sum(axis=1, keepdims=True), 1))
+        centred = (centred * available).reshape(-1, P)
+        gram += centred.T @ centred
+        raw += (F**2).sum(axis=(0, 1))
+    return labels, gram, raw
+
+
+def _one_hot(layout: np.ndarray, n: int) -> np.ndarray:
+    """``(…, n)`` indicators of ``layout``'s entries (``-1``, a zero, has none)."""
+    return (layout[..., None] == np.arange(n)).astype(float)
 
 
 def _constant_layout(n_alternatives: int, reference: int) -> np.ndarray:
