@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_b1_mixed_logit import ATTRIBUTES, b1_data  # noqa: E402
 
 import pymc_maxent as pmx  # noqa: E402
-from pymc_maxent.bayes.specification import resolve  # noqa: E402
+from pymc_maxent.bayes.specification import as_spec, resolve  # noqa: E402
 
 C_MODE = Mode(linker="cvm", optimizer="fast_run")
 TIERS = ["MNL-1", "MNL-2", "MNL-3", "MXL-1", "MXL-2", "MXL-3", "MXL-4"]
@@ -172,7 +172,7 @@ def main(argv=None) -> pd.DataFrame:
     has_jax = importlib.util.find_spec("jax") is not None
     rows = []
     for tier in args.tiers:
-        spec = pmx.tier_spec(tier, ATTRIBUTES)
+        spec = as_spec(tier, ATTRIBUTES)
         model = pmx.build_model(data, spec, store_probabilities=False)
         rng = np.random.default_rng(1)
         point = {k: rng.normal(scale=0.3, size=v.shape) for k, v in model.initial_point().items()}
