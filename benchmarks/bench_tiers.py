@@ -14,9 +14,8 @@ import arviz as az
 import pandas as pd
 
 import pymc_maxent as pmx
+from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
 from pymc_maxent.data.simulate import RECOVERY_SIZES
-
-TOP_LEVEL = ["alpha", "beta", "mu", "sigma", "sigma_situation"]
 
 
 def main() -> None:
@@ -34,7 +33,8 @@ def main() -> None:
                            progressbar=False, nuts_sampler=args.sampler,
                            compute_convergence_checks=False)
         seconds = time.perf_counter() - start
-        names = [v for v in TOP_LEVEL if v in idata["posterior"]]
+        # corr (its diagonal is 1) is not among these tiers' parameters
+        names = [v for v in TOP_LEVEL_PARAMETERS if v in idata["posterior"] and v != "corr"]
         ess = float(az.ess(idata["posterior"].to_dataset()[names]).to_dataarray().min())
         rows.append({"tier": tier, "situations": data.n_situations, "individuals": I,
                      "alternatives": J, "attributes": K, "seconds": round(seconds, 1),

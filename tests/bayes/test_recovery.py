@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
+from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
 from pymc_maxent.bayes.specification import tier_spec
 from pymc_maxent.data.simulate import RECOVERY_SIZES as SIZES
 
@@ -20,8 +21,6 @@ from pymc_maxent.data.simulate import RECOVERY_SIZES as SIZES
 # bug in the likelihood or the parameterisation moves the mean by many SDs at these sizes.
 Z_MAX = 3.5
 SEEDS = {"MXL-2": 12}
-
-TOP_LEVEL = ("alpha", "beta", "mu", "sigma", "sigma_situation", "corr")
 
 
 def fit(spec, sizes, seed, **simulate_kwargs):
@@ -39,10 +38,10 @@ def check_recovery(idata, truth, max_width=1.6, sigma_situation_max_width=2.5):
     narrower than ``max_width`` (the default priors' 94% intervals are wider than 4.7; a
     situation-level SD is identified only by the spread of choices within individuals, hence
     its looser bound)."""
-    hdi = az.hdi(idata, prob=0.94, var_names=[k for k in TOP_LEVEL if k in truth])
+    hdi = az.hdi(idata, prob=0.94, var_names=[k for k in TOP_LEVEL_PARAMETERS if k in truth])
     posterior = idata["posterior"]
     checked = []
-    for name in TOP_LEVEL:
+    for name in TOP_LEVEL_PARAMETERS:
         if name not in truth:
             continue
         low, high = (hdi[name].sel(ci_bound=b).values for b in ("lower", "upper"))
