@@ -1,10 +1,14 @@
 """The Maximum-Entropy (GME) estimator: PyTensor graphs over the shared data containers.
 
 Modules, in the order of the flow: :mod:`~pymc_maxent.maxent.supports` (supports, priors,
-validation), :mod:`~pymc_maxent.maxent.features` (moment features of the data),
-:mod:`~pymc_maxent.maxent.dual` (the concentrated dual, compiled once) and
-:mod:`~pymc_maxent.maxent.primal` (the problem as written, as a check),
-:mod:`~pymc_maxent.maxent.result` (estimates, diagnostics, prediction, DataTree) and
+validation), :mod:`~pymc_maxent.maxent.features` (moments, resolved per data set into feature
+graphs), :mod:`~pymc_maxent.maxent.dual` (the concentrated dual, compiled once, and
+:func:`~pymc_maxent.maxent.dual.solve_dual`, the solver it shares with the Dask dual of
+:mod:`~pymc_maxent.maxent.distributed`) and :mod:`~pymc_maxent.maxent.primal` (the problem as
+written, as a check), :mod:`~pymc_maxent.maxent.covariance` (scale-invariant covariance and
+the identification check), :mod:`~pymc_maxent.maxent.estimates` and
+:mod:`~pymc_maxent.maxent.result` (estimates, diagnostics, prediction, DataTree: a
+:class:`~pymc_maxent.fit.Fit`), :mod:`~pymc_maxent.maxent.delta` (the delta method) and
 :mod:`~pymc_maxent.maxent.estimator` (:func:`fit_maxent`).
 """
 
@@ -15,6 +19,7 @@ from pymc_maxent.maxent.features import (
     Constraint,
     CrossMoments,
     Moment,
+    ResolvedMoment,
     Revenue,
     default_moments,
 )
@@ -29,6 +34,7 @@ __all__ = [
     "MaxEntEstimator",
     "MaxEntResult",
     "Moment",
+    "ResolvedMoment",
     "Revenue",
     "default_error_support",
     "default_moments",

@@ -20,7 +20,7 @@ The labels follow the Bayesian builder (:func:`pymc_maxent.build_model`): consta
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytensor
@@ -50,13 +50,71 @@ def _index(positions):
     return pytensor.shared(np.asarray(positions, dtype=np.int64), name="attribute_index")
 
 
+def _indicator(n_alternatives: int, keep: list[int], name: str):
+    """Columns ``keep`` of the ``J × J`` identity (``1[j = j']``), as a shared matrix."""
+    return pytensor.shared(np.eye(n_alternatives)[:, keep], name=name)
+
+
+@dataclass(frozen=True, eq=False)
+class ResolvedMoment:
+    """A moment resolved against one data set: its terms and the inputs of its feature graph.
+
+    :meth:`Moment.resolve` returns a new one for every data set, so that a moment object can
+    be re-used on data whose attributes or alternatives come in another order: nothing is
+    ever written into the moment itself.
+
+    Attributes
+    ----------
+    moment : Moment
+        The moment it resolves.
+    terms : tuple of Term
+        One per feature column.
+    index : shared int vector, optional
+        Positions of the attributes whose values are the features (``x_ijk``).
+    indicator : shared matrix (alternative, column), optional
+        Alternative indicators ``1[j = j']``; with ``index`` (of one attribute), they multiply
+        that attribute.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent import Revenue
+    >>> r = Revenue("gc").resolve(pmx.load_travel_mode())
+    >>> [t.moment for t in r.terms], r.index.get_value().tolist()
+    (['revenue[gc]'], [0])
+    """
+
+    moment: Moment
+    terms: tuple
+    index: object = None
+    indicator: object = None
+
+    @property
+    def n(self) -> int:
+        return len(self.terms)
+
+    def features(self, X, available):
+        """``F[n, J, c]`` of the situations in ``X`` (``available`` is not needed by the
+        standard families: unavailable alternatives are masked where ``F`` is used)."""
+        if self.index is None and self.indicator is None:
+            raise MaxEntError(f"moment {self.moment!r} has no feature columns (a user constraint: "
+                              "its features come from its graph)")
+        if self.index is None:
+            E = self.indicator
+            return pt.broadcast_to(E[None], (X.shape[0], E.shape[0], E.shape[1]))
+        if self.indicator is None:
+            return X[:, :, self.index]
+        return X[:, :, self.index[0]][:, :, None] * self.indicator[None]  # one attribute
+
+
 class Moment:
-    """A family of moment constraints (base class)."""
+    """A family of moment constraints (base class).
 
-    def resolve(self, data: ChoiceData) -> list[Term]:
-        raise NotImplementedError
+    Subclasses are frozen: :meth:`resolve` returns a :class:`ResolvedMoment` for one data set
+    and leaves the moment unchanged.
+    """
 
-    def features(self, X, available):  # (n, J, c)
+    def resolve(self, data: ChoiceData) -> ResolvedMoment:
         raise NotImplementedError
 
 
@@ -68,19 +126,15 @@ class Revenue(Moment):
     --------
     >>> import pymc_maxent as pmx
     >>> from pymc_maxent.maxent import Revenue
-    >>> [t.parameter for t in Revenue("gc").resolve(pmx.load_travel_mode())]
+    >>> [t.parameter for t in Revenue("gc").resolve(pmx.load_travel_mode()).terms]
     ['gc']
     """
 
     price: str
-    _k: list = field(default_factory=list, compare=False, repr=False)
 
     def resolve(self, data):
-        self._k[:] = [_index([data.attribute_index(self.price)])]
-        return [Term(f"revenue[{self.price}]", self.price, COEFFICIENT)]
-
-    def features(self, X, available):
-        return X[:, :, self._k[0]]
+        term = Term(f"revenue[{self.price}]", self.price, COEFFICIENT)
+        return ResolvedMoment(self, (term,), index=_index([data.attribute_index(self.price)]))
 
 
 @dataclass(frozen=True)
@@ -88,26 +142,29 @@ class AttributeSums(Moment):
     """Attribute sums ``Σ_ij x_ijk y_ij`` (conditional logit, generic coefficients).
 
     ``attributes=None`` takes every attribute of the data.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent import AttributeSums
+    >>> [t.moment for t in AttributeSums(["ttme", "gc"]).resolve(pmx.load_travel_mode()).terms]
+    ['sum[ttme]', 'sum[gc]']
     """
 
     attributes: Sequence[str] | None = None
-    _k: list = field(default_factory=list, compare=False, repr=False)
 
     def resolve(self, data):
         names = data.attributes.tolist() if self.attributes is None else list(self.attributes)
         varies = data.varies_across_alternatives()
         ks = [data.attribute_index(a) for a in names]
-        self._k[:] = [_index(ks)]
         for a, k in zip(names, ks, strict=True):
             if not varies[k]:
                 raise MaxEntError(
                     f"attribute {a!r} does not vary across alternatives within any situation, so "
                     "its sum is the same for every p; use CrossMoments (alternative-specific)"
                 )
-        return [Term(f"sum[{a}]", str(a), COEFFICIENT) for a in names]
-
-    def features(self, X, available):
-        return X[:, :, self._k[0]]
+        terms = tuple(Term(f"sum[{a}]", str(a), COEFFICIENT) for a in names)
+        return ResolvedMoment(self, terms, index=_index(ks))
 
 
 @dataclass(frozen=True)
@@ -115,21 +172,23 @@ class AlternativeShares(Moment):
     """Alternative shares ``Σ_i y_ij'`` for ``j'`` ≠ reference (alternative-specific constants).
 
     ``reference`` defaults to the last alternative, as in :func:`pymc_maxent.build_model`.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent import AlternativeShares
+    >>> [t.parameter for t in AlternativeShares("car").resolve(pmx.load_travel_mode()).terms]
+    ['air', 'train', 'bus']
     """
 
     reference: object = None
-    _E: list = field(default_factory=list, compare=False, repr=False)
 
     def resolve(self, data):
         J = data.n_alternatives
         ref = J - 1 if self.reference is None else data.alternative_index(self.reference)
         keep = [j for j in range(J) if j != ref]
-        self._E[:] = [pytensor.shared(np.eye(J)[:, keep], name="share_features")]
-        return [Term(f"share[{data.alternatives[j]}]", str(data.alternatives[j]), ASC) for j in keep]
-
-    def features(self, X, available):
-        E = self._E[0]
-        return pt.broadcast_to(E[None], (X.shape[0], E.shape[0], E.shape[1]))
+        terms = tuple(Term(f"share[{data.alternatives[j]}]", str(data.alternatives[j]), ASC) for j in keep)
+        return ResolvedMoment(self, terms, indicator=_indicator(J, keep, "share_features"))
 
 
 @dataclass(frozen=True)
@@ -139,11 +198,17 @@ class CrossMoments(Moment):
     One coefficient of ``attribute`` per alternative; the reference alternative's is left out
     when the attribute does not vary across alternatives (income, age), as in the Bayesian
     builder's alternative-specific coefficients.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent import CrossMoments
+    >>> [t.parameter for t in CrossMoments("gc").resolve(pmx.load_travel_mode()).terms]
+    ['gc[air]', 'gc[train]', 'gc[bus]', 'gc[car]']
     """
 
     attribute: str
     reference: object = None
-    _kE: list = field(default_factory=list, compare=False, repr=False)
 
     def resolve(self, data):
         J = data.n_alternatives
@@ -151,16 +216,12 @@ class CrossMoments(Moment):
         ref = J - 1 if self.reference is None else data.alternative_index(self.reference)
         varies = data.varies_across_alternatives()[k]
         keep = [j for j in range(J) if varies or j != ref]
-        self._kE[:] = [_index([k]), pytensor.shared(np.eye(J)[:, keep], name="cross_features")]
-        return [
+        terms = tuple(
             Term(f"cross[{self.attribute}][{data.alternatives[j]}]",
                  f"{self.attribute}[{data.alternatives[j]}]", COEFFICIENT)
             for j in keep
-        ]
-
-    def features(self, X, available):
-        k, E = self._kE
-        return X[:, :, k[0]][:, :, None] * E[None]
+        )
+        return ResolvedMoment(self, terms, index=_index([k]), indicator=_indicator(J, keep, "cross_features"))
 
 
 @dataclass(frozen=True)
@@ -171,7 +232,8 @@ class Constraint(Moment):
     (:class:`~pymc_maxent.data.containers.ChoiceContainers`) and the ``(situation,
     alternative)`` tensors ``p`` and ``eps``. The default target is its value at the observed
     choices, ``g(containers, y, 0)``. The dual solver needs ``g`` linear in ``(p, ε)``; the
-    primal takes any smooth ``g``.
+    primal takes any smooth ``g``. Its features (``∂g/∂p``, a graph of the containers) are
+    built by :class:`MomentSet`.
     """
 
     name: str
@@ -179,10 +241,7 @@ class Constraint(Moment):
     target: float | None = None
 
     def resolve(self, data):
-        return [Term(f"constraint[{self.name}]", self.name, CONSTRAINT)]
-
-    def features(self, X, available):  # user constraints are handled by MomentSet
-        raise NotImplementedError
+        return ResolvedMoment(self, (Term(f"constraint[{self.name}]", self.name, CONSTRAINT),))
 
 
 def default_moments(data: ChoiceData, reference=None) -> list[Moment]:
@@ -207,15 +266,26 @@ class MomentSet:
         Resolves attribute and alternative names to positions.
     containers : ChoiceContainers
         The registered data containers; user constraints are graphs of these.
+
+    Attributes
+    ----------
+    moments : tuple of Moment
+        The moments as given (never modified).
+    standard : list of ResolvedMoment
+        The standard families, resolved against ``data``.
+    user : list of Constraint
+        The user constraints (their features come after the standard ones).
+    terms : list of Term
     """
 
     def __init__(self, moments: Sequence[Moment], data: ChoiceData, containers):
         if not moments:
             raise MaxEntError("no moment constraints given")
-        self.standard = [m for m in moments if not isinstance(m, Constraint)]
-        self.user = [m for m in moments if isinstance(m, Constraint)]
-        self.terms = [t for m in self.standard for t in m.resolve(data)]
-        self.terms += [t for m in self.user for t in m.resolve(data)]
+        self.moments = tuple(moments)
+        self.standard = [m.resolve(data) for m in self.moments if not isinstance(m, Constraint)]
+        self.user = [m for m in self.moments if isinstance(m, Constraint)]
+        self.terms = [t for r in self.standard for t in r.terms]
+        self.terms += [t for m in self.user for t in m.resolve(data).terms]
         labels = [t.moment for t in self.terms]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         params = [(t.dim, t.parameter) for t in self.terms]
