@@ -42,6 +42,11 @@ class ScaleWarning(UserWarning):
     scales differing by more than a factor ``1e6``): estimates lose precision; rescale them."""
 
 
+class IdentificationWarning(UserWarning):
+    """A fit whose parameters the data do not identify (near-collinear moments or regressors);
+    the result says ``identified=False`` and names the parameters in the near-null direction."""
+
+
 def plain(value):
     """A NumPy scalar as the Python value it holds (for readable messages)."""
     return value.item() if hasattr(value, "item") else value

@@ -5,9 +5,10 @@ For data larger than one machine's memory, or already spread over a Dask cluster
 only. The dual ``D(λ)``, its gradient and its Hessian are sums over situations, so each block
 evaluates the *same* compiled graph as the in-memory :class:`~pymc_maxent.maxent.dual.DualProblem`
 (over its own containers, in chunks) and the driver adds the block sums. The driver then runs
-the in-memory solver itself (:meth:`DualProblem.solve`: reach check, preconditioned
-``trust-exact``, Newton polish), so the estimates equal :func:`~pymc_maxent.fit_maxent`'s up to
-the order of floating-point sums.
+the in-memory solver itself (:func:`~pymc_maxent.maxent.dual.solve_dual`: reach check,
+preconditioned ``trust-exact``, Newton polish) on those sums, and the same covariance and
+identification check (:mod:`~pymc_maxent.maxent.covariance`), so the estimates equal
+:func:`~pymc_maxent.fit_maxent`'s up to the order of floating-point sums.
 
 Compiled PyTensor functions do not pickle cheaply, so tasks carry only a small, picklable
 :class:`DaskSpec`; each worker thread builds and compiles its ``DualProblem`` once per spec
@@ -28,7 +29,6 @@ PyTensor's disk cache).
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,9 +41,15 @@ import pymc as pm
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.containers import register_choice_data
 from pymc_maxent.exceptions import MaxEntError
-from pymc_maxent.maxent.dual import CHUNK, DualProblem, single_thread_blas
+from pymc_maxent.maxent.covariance import (
+    check_on_unidentified,
+    covariance,
+    identification,
+    report_unidentified,
+)
+from pymc_maxent.maxent.dual import CHUNK, DualProblem, Reach, single_thread_blas, solve_dual
+from pymc_maxent.maxent.estimates import MaxEntEstimates, parameter_names
 from pymc_maxent.maxent.features import Constraint, Moment, MomentSet, default_moments
-from pymc_maxent.maxent.result import MaxEntResult, _inverse
 from pymc_maxent.maxent.supports import default_error_support, make_supports
 
 __all__ = ["DaskMaxEntResult", "DaskSpec", "fit_maxent_dask"]
@@ -94,7 +100,7 @@ def _problem(spec: DaskSpec) -> DualProblem:
             template = spec.template()
             with pm.Model(coords=template.coords) as model:
                 containers = register_choice_data(template, model)
-            moments = MomentSet([copy.deepcopy(m) for m in spec.moments], template, containers)
+            moments = MomentSet(spec.moments, template, containers)
             supports = make_supports(np.asarray(template.available),
                                      error_support=None if spec.error is None else np.asarray(spec.error),
                                      w0=None if spec.w0 is None else np.asarray(spec.w0))
@@ -134,11 +140,8 @@ def _block_scan(X, available, chosen):
     }
 
 
-def _block_reach(spec, X, available, chosen):
-    problem = _load(spec, X, available, chosen)
-    with single_thread_blas():
-        parts = [problem._f_reach(s, e) for s, e in problem._chunks()]
-    return [sum(p[i] for p in parts) for i in range(len(parts[0]))]
+def _block_reach(spec, X, available, chosen) -> Reach:
+    return _load(spec, X, available, chosen).reach()
 
 
 def _block_evaluate(spec, lam, X, available, chosen):
@@ -151,82 +154,65 @@ def _block_meat(spec, lam, X, available, chosen):
     return _load(spec, X, available, chosen).meat(np.array(lam, dtype=float))
 
 
+def _block_information(spec, lam, X, available, chosen):
+    return _load(spec, X, available, chosen).primal(np.array(lam, dtype=float))["information"]
+
+
 def _block_probabilities(X, available, chosen, spec=None, lam=None):
     return _load(spec, X, available, chosen).primal(np.array(lam, dtype=float))["p"]
 
 
 def _add(parts):
-    """Element-wise sum of the blocks' results (tuples/lists of arrays, or arrays)."""
+    """Element-wise sum of the blocks' results (``Reach``, tuples of arrays, or arrays)."""
+    if isinstance(parts[0], Reach):
+        return sum(parts[1:], parts[0])
     if isinstance(parts[0], list | tuple):
         return [sum(p[i] for p in parts) for i in range(len(parts[0]))]
     return sum(parts)
 
 
 # ---------------------------------------------------------------------- driver side
-class _DaskDual(DualProblem):
-    """The in-memory dual's solver, with each pass over the data a map-reduce over the blocks.
+@dataclass(frozen=True)
+class _MapReduce:
+    """Each pass over the data as a map over the blocks and a sum of their results."""
 
-    :meth:`DualProblem.solve` sees one chunk spanning all situations; evaluating it (and the
-    reach check) sums the blocks' compiled evaluations.
-    """
+    spec: DaskSpec
+    blocks: list
+    compute: object
 
-    def __init__(self, spec: DaskSpec, moments: MomentSet, blocks, n: int, compute):
-        self.spec, self.moments, self.blocks, self.n, self._compute = spec, moments, blocks, n, compute
-        self.C = moments.n
-        self.direct, self.noise, self.log_p0 = True, spec.error is not None, None
-        self.chunk_size = n
-
-    @property
-    def n_situations(self) -> int:
-        return self.n
-
-    def refresh(self):
-        pass
-
-    def target_adjustment(self) -> np.ndarray:
-        return np.zeros(self.C)
-
-    def _map_reduce(self, fn, *args):
+    def __call__(self, fn, *args):
         parts = [dask.delayed(fn, pure=True)(self.spec, *args, *b) for b in self.blocks]
-        return self._compute(dask.delayed(_add, pure=True)(parts))
-
-    def _f_reach(self, start, stop):
-        return self._map_reduce(_block_reach)
-
-    def _f_all(self, lam, start, stop):
-        return self._map_reduce(_block_evaluate, np.asarray(lam, dtype=float))
-
-    def meat(self, lam, mu=None) -> np.ndarray:
-        return self._map_reduce(_block_meat, np.asarray(lam, dtype=float))
+        return self.compute(dask.delayed(_add, pure=True)(parts))
 
 
-class DaskMaxEntResult:
+class DaskMaxEntResult(MaxEntEstimates):
     """A MaxEnt fit of Dask data: the estimates of :class:`~pymc_maxent.maxent.MaxEntResult`
     (``lam``, ``beta``, ``cov``, ``cov_robust``, ``se``, ``se_robust``, ``summary()``,
-    ``parameter_names()``, ``converged``, ``message``, ``nit``, ``max_violation``,
+    ``estimates()``, ``parameter_names()``, ``parameter_draws()``, ``converged``,
+    ``identified``, ``condition_number``, ``message``, ``nit``, ``max_violation``,
     ``dual_value``) and ``p`` as a lazy ``dask.array`` (situation × alternative, chunked as the
     data). ``max_violation`` is the largest moment residual."""
 
-    beta = MaxEntResult.beta
-    se = MaxEntResult.se
-    se_robust = MaxEntResult.se_robust
-    parameter_names = MaxEntResult.parameter_names
-    summary = MaxEntResult.summary
+    estimator = "maxent"
 
-    def __init__(self, *, terms, solution, cov, cov_robust, p, error_support, n_situations):
+    def __init__(self, *, terms, solution, cov, cov_robust, identification, message, p, error_support,
+                 n_situations):
         self.terms = list(terms)
         self.labels = [t.moment for t in self.terms]
         self.lam = np.asarray(solution.lam, dtype=float)
         self.dual_value = float(solution.value)
-        self.converged, self.message, self.nit = bool(solution.converged), solution.message, solution.nit
+        self.converged, self.message, self.nit = bool(solution.converged), message, solution.nit
+        self.identified = bool(identification.identified)
+        self.condition_number = float(identification.condition_number)
+        self.information_condition_number = float(identification.information_condition_number)
         self.max_violation = float(np.abs(solution.grad).max())
         self.cov, self.cov_robust, self.p = cov, cov_robust, p
         self.error_support = error_support
         self.n_situations = n_situations
 
     def __repr__(self) -> str:
-        return (f"DaskMaxEntResult(converged={self.converged}, nit={self.nit}, "
-                f"max_violation={self.max_violation:.2e}, n_situations={self.n_situations})")
+        return (f"DaskMaxEntResult(converged={self.converged}, identified={self.identified}, "
+                f"nit={self.nit}, max_violation={self.max_violation:.2e}, n_situations={self.n_situations})")
 
 
 def _as_blocks(X, available, chosen):
@@ -248,6 +234,7 @@ def fit_maxent_dask(
     X, available, chosen, *, alternatives: Sequence, attributes: Sequence,
     moments: Sequence[Moment] | None = None, error_support="default", w0=None, reference=None,
     client=None, persist: bool = True, tol: float = 1e-10, maxiter: int = 100, chunk_size: int = CHUNK,
+    on_unidentified: str = "warn",
 ) -> DaskMaxEntResult:
     """Fit the MaxEnt (GME) dual over ``dask.array`` data, as a map-reduce of the compiled graph.
 
@@ -260,7 +247,7 @@ def fit_maxent_dask(
         Position of the chosen alternative.
     alternatives, attributes : sequence
         Labels, as in :class:`~pymc_maxent.ChoiceData`.
-    moments, error_support, w0, reference, tol, maxiter, chunk_size
+    moments, error_support, w0, reference, tol, maxiter, chunk_size, on_unidentified
         As in :func:`~pymc_maxent.fit_maxent` (direct form, uniform ``p0``, standard moments).
     client : dask.distributed.Client, optional
         Where to compute; default Dask's current scheduler (a live Client if there is one).
@@ -283,6 +270,7 @@ def fit_maxent_dask(
     True
     """
     spec_moments = _supported(moments, error_support)  # before any pass over the data
+    check_on_unidentified(on_unidentified)
     X, available, chosen = _as_blocks(X, available, chosen)
     if persist:
         X, available, chosen = client.persist([X, available, chosen]) if client else dask.persist(
@@ -310,16 +298,21 @@ def fit_maxent_dask(
         error, w0 = tuple(supports.error.tolist()), tuple(supports.w0.tolist())
     elif w0 is not None:
         raise MaxEntError("prior weights w0 given without an error support")
-    spec = DaskSpec(alternatives, attributes, spec.varies, tuple(copy.deepcopy(m) for m in spec_moments),
-                    error, w0, int(chunk_size))
-    moment_set = MomentSet([copy.deepcopy(m) for m in spec_moments], template, None)
-    dual = _DaskDual(spec, moment_set, blocks, N, compute)
-    sol = dual.solve(tol=tol, maxiter=maxiter)
-    cov = _inverse(sol.hess)
-    cov_robust = cov @ dual.meat(sol.lam) @ cov
+    spec = DaskSpec(alternatives, attributes, spec.varies, tuple(spec_moments), error, w0, int(chunk_size))
+    moment_set = MomentSet(spec_moments, template, None)
+    passes = _MapReduce(spec, blocks, compute)
+    sol = solve_dual(lambda lam: passes(_block_evaluate, np.asarray(lam, dtype=float)),
+                     lambda: passes(_block_reach), moment_set.n, moment_set.labels, tol=tol, maxiter=maxiter)
+    cov, _ = covariance(sol.hess)
+    cov_robust = cov @ passes(_block_meat, sol.lam) @ cov
+    ident = identification(sol.hess, passes(_block_information, sol.lam), parameter_names(moment_set.terms))
+    message = sol.message
+    if not ident.identified:
+        message = f"{message}; NOT identified: {report_unidentified(ident, on_unidentified)}"
     p = da.blockwise(_block_probabilities, "ij", X, "ijk", available, "ij", chosen, "i", dtype=float,
                      concatenate=True, spec=spec, lam=sol.lam)
-    return DaskMaxEntResult(terms=moment_set.terms, solution=sol, cov=cov, cov_robust=cov_robust, p=p,
+    return DaskMaxEntResult(terms=moment_set.terms, solution=sol, cov=cov, cov_robust=cov_robust,
+                            identification=ident, message=message, p=p,
                             error_support=None if error is None else np.asarray(error), n_situations=N)
 
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pytensor
@@ -58,7 +60,11 @@ def single_thread_blas():
 
 @dataclass
 class DualSolution:
-    """Raw output of a dual solve (wrapped by :class:`~pymc_maxent.maxent.result.MaxEntResult`)."""
+    """Raw output of a dual solve (wrapped by :class:`~pymc_maxent.maxent.result.MaxEntResult`).
+
+    ``residual`` is the largest moment residual relative to the moment's reachable range, the
+    quantity :func:`solve_dual` compares with ``tol``.
+    """
 
     lam: np.ndarray
     mu: np.ndarray | None
@@ -69,6 +75,166 @@ class DualSolution:
     message: str
     nit: int
     nfev: int
+    residual: float = np.nan
+
+
+class Reach(NamedTuple):
+    """What the moments can reach, summed over situations (and over blocks: ``Reach`` sums
+    element-wise).
+
+    Attributes
+    ----------
+    observed : ndarray (C,)
+        The moments ``m`` to match (observed, or user targets).
+    lo, hi : ndarray (C,)
+        The reachable range of ``Σ F (p + ε)`` over admissible ``(p, ε)``.
+    spread : ndarray (C,)
+        ``Σ_i (max_j F_ijc − min_j F_ijc)`` over the available alternatives: 0 exactly when a
+        moment's feature has no variation within any situation, so that ``p`` cannot move it.
+    """
+
+    observed: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    spread: np.ndarray
+
+    def __add__(self, other):  # element-wise, not tuple concatenation
+        return Reach(*(a + b for a, b in zip(self, other, strict=True)))
+
+
+def check_reach(reach: Reach, labels) -> np.ndarray:
+    """Raise if a moment says nothing about ``p``, or lies outside (or on the edge of) what
+    ``p`` and ``ε`` can reach; return each moment's scale ``|lo| + |hi|``.
+
+    Raises
+    ------
+    MaxEntError
+        Naming the first moment at fault.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.maxent.dual import Reach, check_reach
+    >>> check_reach(Reach(*map(np.array, ([1.0], [0.0], [4.0], [4.0]))), ["share[a]"]).tolist()
+    [4.0]
+    """
+    m, lo, hi, spread = (np.asarray(a, dtype=float) for a in reach)
+    flat = np.flatnonzero(spread <= 0)
+    if flat.size:
+        c = int(flat[0])
+        raise MaxEntError(
+            f"moment {labels[c]!r} has no variation within any situation: its feature is the same "
+            "for every available alternative of each situation, so no choice probability can move "
+            "it and its multiplier would be fitted through the noise term alone; drop it (a price "
+            "equal across the alternatives of every situation says nothing about its coefficient)"
+        )
+    scale = np.abs(lo) + np.abs(hi)
+    bad = (m <= lo + 1e-12 * scale) | (m >= hi - 1e-12 * scale)
+    if bad.any():
+        c = int(np.flatnonzero(bad)[0])
+        raise MaxEntError(
+            f"moment {labels[c]!r} = {m[c]:.6g} is outside, or on the edge of, "
+            f"the range [{lo[c]:.6g}, {hi[c]:.6g}] that any admissible (p, eps) can reach: "
+            "the constraints are infeasible and the multipliers would diverge (e.g. an "
+            "alternative never chosen while its share is a moment and there is no noise term)"
+        )
+    return scale
+
+
+def _scaled_newton_step(g, H, d):
+    """``H⁻¹ g`` computed on the Jacobi-scaled ``H`` (``d`` its scale), or None if singular."""
+    try:
+        step = np.linalg.solve(H / np.outer(d, d), g / d) / d
+    except np.linalg.LinAlgError:
+        return None
+    return step if np.all(np.isfinite(step)) else None
+
+
+def solve_dual(evaluate: Callable, reach: Callable, n_moments: int, labels, *, lam0=None,
+               tol: float = 1e-10, maxiter: int = 100) -> DualSolution:
+    """Minimise a MaxEnt dual given as callables: reach check, preconditioned ``trust-exact``,
+    Newton polish.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(lam) -> (D, ∇D, ∇²D)``, the dual (μ concentrated out), its gradient (the
+        moment residual) and Hessian, summed over all situations.
+    reach : callable
+        ``reach() -> Reach`` of the moments (:meth:`DualProblem.reach`).
+    n_moments : int
+    labels : sequence of str
+        Moment labels, for messages.
+    lam0 : array, optional
+        Starting multipliers (default 0: the prior).
+    tol : float
+        Converged means ``|m_c − Σ F (p + ε)| ≤ tol · scale_c`` for every moment, with
+        ``scale_c = |lo_c| + |hi_c|`` from its reachable range: a criterion that does not depend
+        on the units of the moments.
+    maxiter : int
+        Iterations of ``trust-exact``.
+
+    Returns
+    -------
+    DualSolution
+        ``mu`` is None (the caller's, in the support form). Not converged: a
+        :class:`~pymc_maxent.exceptions.ConvergenceWarning` too.
+    """
+    scale = check_reach(reach(), labels)
+    lam0 = np.zeros(n_moments) if lam0 is None else np.asarray(lam0, dtype=float)
+    cache = {}
+
+    def pieces(lam):
+        key = lam.tobytes()
+        if key not in cache:
+            if len(cache) >= 3:
+                cache.pop(next(iter(cache)))
+            cache[key] = evaluate(lam)
+        return cache[key]
+
+    # precondition: λ = θ / d with d the root of the Hessian's diagonal at the start, so
+    # that moments on very different scales (costs in dollars, shares) are balanced
+    _, g0, H0 = pieces(lam0)
+    d = np.sqrt(np.clip(np.diag(H0), 1e-300, None))
+    gtol = tol * (scale / d).min()
+    step0 = _scaled_newton_step(g0, H0, d)  # start with the trust radius of a full Newton step
+    radius = 1.0 if step0 is None else float(np.sqrt(max(g0 @ step0, 1e-16)))
+    radius = radius if np.isfinite(radius) else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = optimize.minimize(
+            lambda th: pieces(th / d)[0], lam0 * d, jac=lambda th: pieces(th / d)[1] / d,
+            hess=lambda th: pieces(th / d)[2] / np.outer(d, d), method="trust-exact",
+            options={"gtol": gtol, "maxiter": maxiter, "initial_trust_radius": radius,
+                     "max_trust_radius": max(1e3 * radius, 1e6)},
+        )
+    lam = res.x / d
+
+    def residual(g):
+        return float((np.abs(g) / scale).max())
+
+    # polish: plain Newton steps, kept while they shrink the residual (the trust region
+    # stalls once value differences drown in round-off, before the residual does)
+    for _ in range(3):
+        _, g, H = pieces(lam)
+        if residual(g) <= 1e-3 * tol:
+            break
+        step = _scaled_newton_step(g, H, d)
+        if step is None or residual(pieces(lam - step)[1]) >= residual(g):
+            break
+        lam = lam - step
+    value, grad, hess = pieces(lam)
+    r = residual(grad)
+    ok = bool(np.all(np.isfinite(lam))) and r <= tol
+    if ok:
+        message = f"converged: max relative moment residual {r:.3g} <= tol {tol:g}"
+    else:
+        message = (f"not converged: max relative moment residual {r:.3g} > tol {tol:g} "
+                   f"(max |moment residual| {np.abs(grad).max():.3g}); trust-exact: {res.message}")
+        warnings.warn(f"MaxEnt dual did not converge after {res.nit} iterations: {message}",
+                      ConvergenceWarning, stacklevel=3)
+    return DualSolution(lam=lam, mu=None, value=value, grad=grad, hess=hess, converged=ok,
+                        message=message, nit=int(res.nit), nfev=int(res.nfev), residual=r)
 
 
 class DualProblem:
@@ -162,17 +328,19 @@ class DualProblem:
         out.update(value=value, p=p, e=e, pvar=pvar, evar=evar)
         return out
 
-    def _hessian(self, t):
-        """``∂²D/∂λ²`` (and the μ blocks) from the closed form, in one pass."""
+    def _hessian(self, t, noise: bool = True):
+        """``∂²D/∂λ²`` (and the μ blocks) from the closed form, in one pass; ``noise=False``
+        leaves out the noise term (the choice information)."""
         Fp, Fe, p = t["Fp"], t["Fe"], t["p"]
         C = self.C
+        noise = noise and self.noise
 
         def weighted_gram(F, weight):  # Σ_ij weight_ij F_ij F_ij' as one (C × nJ)(nJ × C) product
             F2 = F.reshape((-1, C))
             return pt.dot((F2 * weight.reshape((-1,))[:, None]).T, F2)
 
         # with the same features for p and ε, one weighted product covers both blocks
-        shared = self.noise and Fe is Fp
+        shared = noise and Fe is Fp
         if self.direct:
             G = (Fp * p[:, :, None]).sum(axis=1)  # (n, C)
             H = weighted_gram(Fp, p + t["evar"] if shared else p) - pt.dot(G.T, G)
@@ -183,7 +351,7 @@ class DualProblem:
             H_lm = (Fp * v[:, :, None]).sum(axis=1)  # (n, C): ∂²D/∂λ∂μ_i
             h_mm = v.sum(axis=1)
             extra = (H_lm, h_mm)
-        if self.noise and not shared:
+        if noise and not shared:
             H = H + weighted_gram(Fe, t["evar"])
         return H, extra
 
@@ -206,16 +374,19 @@ class DualProblem:
         scores = pytensor.grad(tr["value"], lam_rows)
         self._f_scores = pytensor.function([lam_rows, start, stop] + inputs[3:], scores,
                                            mode=COMPILE_MODE, on_unused_input="ignore")
-        # the primal solution and the support check
+        # the primal solution, and the choice information (the Hessian without the noise term)
         pieces = [t["p"], t["e"]] + [t[k] for k in ("w", "pi") if k in t]
         self._pieces = [k for k in ("p", "e", "w", "pi") if k in t]
-        self._f_primal = pytensor.function(inputs, pieces, mode=COMPILE_MODE, on_unused_input="ignore")
+        info, info_extra = self._hessian(t, noise=False)
+        self._f_primal = pytensor.function(inputs, [*pieces, info, *info_extra], mode=COMPILE_MODE,
+                                           on_unused_input="ignore")
+        # the support check: the moments' reachable range, and their spread within situations
         X, avail, y, Fp, Fe = self._slice(start, stop)
         big = np.inf
-        lo = pt.switch(avail[:, :, None], Fp, big).min(axis=1).sum(axis=0)
-        hi = pt.switch(avail[:, :, None], Fp, -big).max(axis=1).sum(axis=0)
+        lo_i = pt.switch(avail[:, :, None], Fp, big).min(axis=1)
+        hi_i = pt.switch(avail[:, :, None], Fp, -big).max(axis=1)
         m = (Fp * y[:, :, None]).sum(axis=(0, 1))
-        reach = [m, lo, hi]
+        reach = [m, lo_i.sum(axis=0), hi_i.sum(axis=0), (hi_i - lo_i).sum(axis=0)]
         if self.noise:
             u = self.u
             Fea = pt.switch(avail[:, :, None], Fe, 0.0)
@@ -266,29 +437,18 @@ class DualProblem:
             adj[self.C - len(self.moments.user):] = self._f_user_adjust()
         return adj
 
-    def check_reach(self, adjust: np.ndarray, check: bool = True) -> np.ndarray:
-        """Raise if a moment lies outside (or on the edge of) what ``p`` and ``ε`` can reach.
-
-        Returns each moment's scale ``max(1, |lo| + |hi|)`` of its reachable range ``[lo, hi]``.
-        """
+    def reach(self, adjust: np.ndarray | None = None) -> Reach:
+        """The moments' :class:`Reach` over the data in the containers (``adjust`` is added
+        to the observed moments: :meth:`target_adjustment`)."""
         acc = None
-        for s, e in self._chunks():
-            parts = self._f_reach(s, e)
-            acc = parts if acc is None else [a + b for a, b in zip(acc, parts, strict=True)]
-        m, lo, hi = acc[0] + adjust, acc[1], acc[2]
+        with single_thread_blas():
+            for s, e in self._chunks():
+                parts = self._f_reach(s, e)
+                acc = parts if acc is None else [a + b for a, b in zip(acc, parts, strict=True)]
+        m, lo, hi, spread = acc[:4]
         if self.noise:
-            lo, hi = lo + acc[3], hi + acc[4]
-        scale = np.maximum(1.0, np.abs(lo) + np.abs(hi))
-        bad = (m <= lo + 1e-12 * scale) | (m >= hi - 1e-12 * scale)
-        if check and bad.any():
-            c = int(np.flatnonzero(bad)[0])
-            raise MaxEntError(
-                f"moment {self.moments.labels[c]!r} = {m[c]:.6g} is outside, or on the edge of, "
-                f"the range [{lo[c]:.6g}, {hi[c]:.6g}] that any admissible (p, eps) can reach: "
-                "the constraints are infeasible and the multipliers would diverge (e.g. an "
-                "alternative never chosen while its share is a moment and there is no noise term)"
-            )
-        return scale
+            lo, hi = lo + acc[4], hi + acc[5]
+        return Reach(m if adjust is None else m + adjust, lo, hi, spread)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, lam, adjust, mu=None):
@@ -328,96 +488,41 @@ class DualProblem:
             mu[s:e] = m
         return mu
 
-    def solve(self, lam0=None, *, tol=1e-10, maxiter=100, check=True) -> DualSolution:
-        """Minimise the dual with SciPy's ``trust-exact`` (exact Hessian).
-
-        Converged means ``|m_c − Σ F (p + ε)| ≤ tol · scale_c`` for every moment, with
-        ``scale_c = max(1, |lo_c| + |hi_c|)`` from its reachable range ``[lo_c, hi_c]``; otherwise a
-        :class:`~pymc_maxent.exceptions.ConvergenceWarning` and ``converged=False``.
-        """
+    def solve(self, lam0=None, *, tol=1e-10, maxiter=100) -> DualSolution:
+        """Minimise the dual for the data in the containers with :func:`solve_dual`; in the
+        support form, ``mu`` is solved at the returned multipliers."""
         with single_thread_blas():
-            return self._solve(lam0, tol=tol, maxiter=maxiter, check=check)
+            self.refresh()
+            adjust = self.target_adjustment()
+            mu = None if self.direct else np.zeros(self.n_situations)
 
-    def _solve(self, lam0, *, tol, maxiter, check) -> DualSolution:
-        self.refresh()
-        N = self.n_situations
-        adjust = self.target_adjustment()
-        scale = self.check_reach(adjust, check)
-        lam0 = np.zeros(self.C) if lam0 is None else np.asarray(lam0, dtype=float)
-        mu = None if self.direct else np.zeros(N)
-        cache = {}
+            def evaluate(lam):
+                return self.evaluate(lam, adjust, None if mu is None else self.solve_mu(lam, mu))
 
-        def pieces(lam):
-            key = lam.tobytes()
-            if key not in cache:
-                if len(cache) >= 3:
-                    cache.pop(next(iter(cache)))
-                m = None
-                if not self.direct:
-                    m = self.solve_mu(lam, mu)
-                cache[key] = self.evaluate(lam, adjust, m)
-            return cache[key]
-
-        # precondition: λ = θ / d with d the root of the Hessian's diagonal at the start, so
-        # that moments on very different scales (costs in dollars, shares) are balanced
-        d = np.sqrt(np.clip(np.diag(pieces(lam0)[2]), 1e-12, None))
-        gtol = tol * (scale / d).min()
-        _, g0, H0 = pieces(lam0)
-        try:  # start with the trust radius of a full Newton step: the dual is convex
-            radius = float(np.sqrt(max(g0 @ np.linalg.solve(H0, g0), 1e-16)))
-        except np.linalg.LinAlgError:
-            radius = 1.0
-        radius = radius if np.isfinite(radius) else 1.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = optimize.minimize(
-                lambda th: pieces(th / d)[0], lam0 * d, jac=lambda th: pieces(th / d)[1] / d,
-                hess=lambda th: pieces(th / d)[2] / np.outer(d, d), method="trust-exact",
-                options={"gtol": gtol, "maxiter": maxiter, "initial_trust_radius": radius,
-                         "max_trust_radius": max(1e3 * radius, 1e6)},
-            )
-        res.x = res.x / d
-        # polish: plain Newton steps, kept while they shrink the residual (the trust region
-        # stalls once value differences drown in round-off, before the residual does)
-        lam = res.x
-        for _ in range(3):
-            _, g, H = pieces(lam)
-            if (np.abs(g) / scale).max() <= 1e-3 * tol:
-                break
-            try:
-                step = np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                break
-            if not np.all(np.isfinite(step)):
-                break
-            cand = lam - step
-            if np.abs(pieces(cand)[1] / scale).max() >= np.abs(g / scale).max():
-                break
-            lam = cand
-        value, grad, hess = pieces(lam)
-        ok = bool(np.all(np.isfinite(lam))) and (np.abs(grad) / scale).max() <= tol
-        message = res.message if ok else f"{res.message} (max |constraint residual| {np.abs(grad).max():.3g})"
-        if not ok:
-            warnings.warn(
-                f"MaxEnt dual did not converge after {res.nit} iterations: {message}",
-                ConvergenceWarning, stacklevel=3,
-            )
-        return DualSolution(
-            lam=lam, mu=None if mu is None else mu.copy(), value=value, grad=grad, hess=hess,
-            converged=ok, message=str(message), nit=int(res.nit), nfev=int(res.nfev),
-        )
+            sol = solve_dual(evaluate, lambda: self.reach(adjust), self.C, self.moments.labels,
+                             lam0=lam0, tol=tol, maxiter=maxiter)
+            if mu is not None:
+                sol.mu = self.solve_mu(sol.lam, mu).copy()
+        return sol
 
     # ------------------------------------------------------------------ the primal solution
     def primal(self, lam, mu=None) -> dict[str, np.ndarray]:
-        """``p̂, ε̂, ŵ, π̂`` at the multipliers (all situations)."""
+        """``p̂, ε̂, ŵ, π̂`` at the multipliers (all situations), and the choice ``information``
+        there (the dual Hessian without the noise term, μ concentrated out)."""
         out = {k: [] for k in self._pieces}
+        information = np.zeros((self.C, self.C))
+        n = len(self._pieces)
         with single_thread_blas():
-            chunks = [self._f_primal(*((lam, s, e) if self.direct else (lam, s, e, mu[s:e])))
-                      for s, e in self._chunks()]
-        for values in chunks:
-            for k, v in zip(self._pieces, values, strict=True):
-                out[k].append(v)
-        return {k: np.concatenate(v) for k, v in out.items()}
+            for s, e in self._chunks():
+                values = self._f_primal(*((lam, s, e) if self.direct else (lam, s, e, mu[s:e])))
+                for k, v in zip(self._pieces, values[:n], strict=True):
+                    out[k].append(v)
+                info = values[n]
+                if not self.direct:
+                    H_lm, h_mm = values[n + 1:]
+                    info = info - (H_lm / h_mm[:, None]).T @ H_lm
+                information += info
+        return {k: np.concatenate(v) for k, v in out.items()} | {"information": information}
 
     def meat(self, lam, mu=None) -> np.ndarray:
         """``Σ_i g_i g_i'`` of the per-situation scores, accumulated chunk by chunk."""

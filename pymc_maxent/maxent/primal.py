@@ -201,12 +201,15 @@ class PrimalProblem:
         # KKT met: trust-constr's own stop (gtol/xtol), or its trust region collapsing (status 4:
         # the constraints are met to 1e-11 but not to gtol = 1e-12) with a stationary Lagrangian
         ok = violation < 1e-6 and (res.status in (1, 2) or res.optimality < 1e-6)
-        if not ok:
-            warnings.warn(f"MaxEnt primal did not converge: {res.message} (max violation {violation:.3g})",
-                          ConvergenceWarning, stacklevel=3)
+        if ok:
+            message = (f"converged: max constraint violation {violation:.3g} < 1e-6, Lagrangian gradient "
+                       f"{res.optimality:.3g} (trust-constr status {res.status})")
+        else:
+            message = f"not converged: {res.message} (max violation {violation:.3g})"
+            warnings.warn(f"MaxEnt primal did not converge: {message}", ConvergenceWarning, stacklevel=3)
         return PrimalSolution(
             p=p, e=e, w=self._scatter(w), pi=self._scatter(pi), lam=lam,
-            objective=float(res.fun), converged=ok, message=str(res.message), nit=int(res.nit),
+            objective=float(res.fun), converged=ok, message=message, nit=int(res.nit),
             max_violation=violation,
         )
 
