@@ -1,57 +1,48 @@
-"""pymc-maxent: discrete-choice models in PyMC, and their maximum-entropy twin."""
+"""pymc-maxent: discrete-choice models in PyMC, and their maximum-entropy twin.
 
-from pymc_maxent.bayes import (
-    TIERS,
-    Coefficient,
-    ModelSpec,
-    build_model,
-    individual_log_likelihood,
-    predict_choice_probabilities,
-    sample,
-    tier_spec,
-    tier_table,
-)
-from pymc_maxent.data import ChoiceData, load_travel_mode, travel_mode_frame
-from pymc_maxent.data.containers import register_choice_data, set_choice_data
+The public surface: the data (:class:`ChoiceData`, :func:`load_travel_mode`,
+:func:`simulate_choices`), the specification (:class:`ModelSpec`, :class:`Coefficient`,
+:func:`tier_table`), the estimators (:class:`ChoiceModel`; the functional core
+:func:`build_model`, :func:`sample`, :func:`fit_maxent` and its moment families), the fits
+(:class:`PosteriorFit`, :class:`MaxEntResult`: one :class:`~pymc_maxent.fit.Fit` surface), and
+the :mod:`~pymc_maxent.diagnostics` and :mod:`~pymc_maxent.plots` that take any fit. Errors are
+:class:`~pymc_maxent.exceptions.PymcMaxentError`\\ s.
+"""
+
+from pymc_maxent import diagnostics, plots
+from pymc_maxent.bayes import Coefficient, ModelSpec, PosteriorFit, build_model, sample, tier_table
+from pymc_maxent.data import ChoiceData, load_travel_mode
 from pymc_maxent.data.simulate import simulate_choices
-from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, MaxEntError
 from pymc_maxent.maxent import (
     AlternativeShares,
     AttributeSums,
     Constraint,
     CrossMoments,
-    MaxEntEstimator,
     MaxEntResult,
     Revenue,
     fit_maxent,
 )
+from pymc_maxent.model import ChoiceModel
 
 __all__ = [
-    "TIERS",
     "AlternativeShares",
     "AttributeSums",
-    "Constraint",
-    "ConvergenceWarning",
-    "CrossMoments",
-    "MaxEntError",
-    "MaxEntEstimator",
-    "MaxEntResult",
-    "Revenue",
-    "fit_maxent",
     "ChoiceData",
-    "ChoiceDataError",
+    "ChoiceModel",
     "Coefficient",
+    "Constraint",
+    "CrossMoments",
+    "MaxEntResult",
     "ModelSpec",
+    "PosteriorFit",
+    "Revenue",
     "build_model",
-    "individual_log_likelihood",
+    "diagnostics",
+    "fit_maxent",
     "load_travel_mode",
-    "predict_choice_probabilities",
+    "plots",
     "sample",
-    "register_choice_data",
-    "set_choice_data",
     "simulate_choices",
-    "tier_spec",
     "tier_table",
-    "travel_mode_frame",
 ]
 __version__ = "0.1.0"

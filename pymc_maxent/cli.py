@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.exceptions import PymcMaxentError
 
-INPUT_ERRORS = (ChoiceDataError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError)
+INPUT_ERRORS = (PymcMaxentError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError)
 DEMO_MODELS = ("MNL-2", "MNL-1", "MXL-1", "MNL-2 g-prior", "MaxEnt")
 FIT_MODELS = ("MNL-2", "MaxEnt")
 
 
-class InputError(ChoiceDataError):
+class InputError(PymcMaxentError):
     """Bad command-line input that is not about the data (a file, an option)."""
 
 
@@ -158,12 +158,21 @@ def _random(specs: list[str] | None):
     return pairs
 
 
+def models_setting(models) -> dict:
+    """``--models`` words as the typed settings: ``tiers``, ``maxent`` and ``g_prior``."""
+    from pymc_maxent.workflow import G_PRIOR, MAXENT
+
+    tiers = [m for m in models if m != MAXENT and not m.endswith(G_PRIOR)]
+    return {"tiers": tiers, "maxent": MAXENT in models,
+            "g_prior": [m.removesuffix(G_PRIOR) for m in models if m.endswith(G_PRIOR)]}
+
+
 def settings_from(args: argparse.Namespace):
     from pymc_maxent.workflow import Settings
 
     # the samplers draw their bars on standard output
     progress = sys.stdout.isatty() if args.progress is None else args.progress
-    return Settings(models=args.models, reference=args.reference, price=args.price,
+    return Settings(**models_setting(args.models), reference=args.reference, price=args.price,
                     price_alternative=args.price_alternative, price_bounds=tuple(args.price_bounds),
                     random=_random(args.random), correlated=args.correlated, draws=args.draws,
                     tune=args.tune, chains=args.chains, sampler=args.sampler, seed=args.seed,
@@ -182,8 +191,9 @@ TABLE_TITLES = {
     "choice_information": "information gain on the choice probabilities, KL(predicted || uniform) per "
                           "situation",
     "elasticities": "{focus}: aggregate elasticities of demand (rows) to {price} (columns), posterior mean",
+    "elasticities_sd": "{focus}: their posterior SDs",
     "elasticities_maxent": "MaxEnt: aggregate elasticities to {price}",
-    "elasticities_maxent_se": "MaxEnt: their delta-method standard errors",
+    "elasticities_maxent_sd": "MaxEnt: their delta-method standard errors",
     "wtp": "willingness to pay ({price} units per unit of attribute)",
     "pricing": "revenue-maximising {price} (multiplier of the observed prices) and expected revenue",
     "selection": "model selection, best first (PSIS-LOO on the fitted data, Pareto k > 0.7 marks unreliable "

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pymc_maxent.maxent import MaxEntResult
 from pymc_maxent.workflow import Analysis, convergence
 
 SUMMARY = "summary.json"
@@ -59,7 +58,7 @@ def summary(analysis: Analysis, files: dict[str, str] | None = None) -> dict:
     models = {}
     for name, fit in analysis.fits.items():
         models[name] = {
-            "estimator": "maxent" if isinstance(fit, MaxEntResult) else "posterior",
+            "estimator": fit.estimator,
             "estimates": table_records(analysis.tables[f"estimates_{name}"]),
             "convergence": _plain(convergence(fit)),
             "seconds": analysis.timings.get(name),
@@ -70,7 +69,8 @@ def summary(analysis: Analysis, files: dict[str, str] | None = None) -> dict:
                  "attributes": list(map(str, analysis.data.attributes)),
                  "fitted_situations": analysis.train.n_situations,
                  "held_out_situations": 0 if analysis.test is None else analysis.test.n_situations},
-        "settings": {"models": list(s.models), "reference": s.reference, "price": s.price,
+        "settings": {"tiers": list(s.tiers), "maxent": s.maxent, "g_prior": list(s.g_prior),
+                     "reference": s.reference, "price": s.price,
                      "price_alternative": s.price_alternative, "price_bounds": list(s.price_bounds),
                      "random": s.random, "correlated": s.correlated, "draws": s.draws,
                      "tune": s.tune if s.tune is not None else s.draws, "chains": s.chains,
@@ -86,9 +86,9 @@ def summary(analysis: Analysis, files: dict[str, str] | None = None) -> dict:
 def write_report(analysis: Analysis, folder) -> dict[str, str]:
     """Write the report folder; return ``{what: relative path}`` of every file written.
 
-    Layout: ``summary.json``; ``figures/<name>.png``; ``fits/<model>.nc`` (the posterior
-    DataTree with its log-likelihood, or MaxEnt's :meth:`~pymc_maxent.MaxEntResult.to_datatree`);
-    ``tables/<name>.csv``.
+    Layout: ``summary.json``; ``figures/<name>.png``; ``fits/<model>.nc`` (each model and its fit,
+    as :meth:`~pymc_maxent.ChoiceModel.save` writes it: ``ChoiceModel.load`` reads it back and
+    predicts without refitting); ``tables/<name>.csv``.
     """
     folder = Path(folder)
     for sub in ("figures", "fits", "tables"):
@@ -98,13 +98,9 @@ def write_report(analysis: Analysis, folder) -> dict[str, str]:
         path = Path("figures") / f"{file_name(name)}.png"
         fig.savefig(folder / path, dpi=110, bbox_inches="tight")
         files[f"figure {name}"] = str(path)
-    for name, fit in analysis.fits.items():
+    for name, model in analysis.models.items():
         path = Path("fits") / f"{file_name(name)}.nc"
-        if isinstance(fit, MaxEntResult):
-            tree = fit.to_datatree(random_seed=analysis.settings.seed)
-        else:
-            tree = fit[1]
-        tree.to_netcdf(folder / path)
+        model.save(folder / path)
         files[f"fit {name}"] = str(path)
     for name, table in analysis.tables.items():
         path = Path("tables") / f"{file_name(name)}.csv"

@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
 
-from pymc_maxent.bayes import TIERS, build_model, sample, tier_table
+from pymc_maxent.bayes.specification import TIERS, tier_table
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.diagnostics import (
     compare_estimates,
@@ -33,15 +32,14 @@ from pymc_maxent.diagnostics import (
     split_by_individual,
     willingness_to_pay,
 )
-from pymc_maxent.exceptions import ChoiceDataError, plain
-from pymc_maxent.maxent import MaxEntResult, fit_maxent
+from pymc_maxent.exceptions import ChoiceDataError, SpecificationError, plain
+from pymc_maxent.model import ChoiceModel
 
+#: The name of the MaxEnt fit in the tables.
 MAXENT = "MaxEnt"
-#: Suffix of the Zellner g-prior twin of an MNL tier (``build_model(..., g_prior="gme")``).
+#: Suffix of the name of an MNL tier fitted under the Zellner g-prior (``build_model(..., g_prior="gme")``).
 G_PRIOR = " g-prior"
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
-SUMMARY_COLUMNS = ["mean", "sd", "eti94_lb", "eti94_ub", "ess_bulk", "r_hat"]
-POPULATION_VARIABLES = ("alpha", "beta", "mu", "sigma")
 
 
 @dataclass
@@ -50,10 +48,15 @@ class Settings:
 
     Parameters
     ----------
-    models : sequence of str
-        Tier names (``"MNL-1"`` … ``"MXL-4"``), ``"MaxEnt"``, and ``"<MNL tier> g-prior"`` for an
-        MNL tier under the Zellner g-prior that GME's noise term amounts to. The first Bayesian
-        model is the one the analysis tables use (``focus``).
+    tiers : sequence of str
+        Tiers fitted by NUTS (``"MNL-1"`` … ``"MXL-4"``); the first is the one the analysis
+        tables use (``focus``).
+    maxent : bool
+        Also fit MaxEnt (the twin of ``MNL-2``: attribute sums and alternative shares), named
+        ``"MaxEnt"`` in the tables.
+    g_prior : sequence of str
+        MNL tiers also fitted under the Zellner g-prior that GME's noise term amounts to, named
+        ``"<tier> g-prior"`` in the tables.
     reference : alternative label, optional
         The alternative without a constant (default: the last).
     price : str, optional
@@ -73,7 +76,9 @@ class Settings:
         The samplers' progress bars.
     """
 
-    models: Sequence[str] = ("MNL-2", "MXL-1", MAXENT)
+    tiers: Sequence[str] = ("MNL-2", "MXL-1")
+    maxent: bool = True
+    g_prior: Sequence[str] = ()
     reference: object = None
     price: str | None = None
     price_alternative: object = None
@@ -89,33 +94,38 @@ class Settings:
     progress: bool = False
 
     def __post_init__(self):
-        self.models = tuple(self.models)
-        for name in self.models:
-            tier = name.removesuffix(G_PRIOR)
-            if name != MAXENT and tier not in TIERS:
-                raise ChoiceDataError(f"unknown model {name!r}: use one of {', '.join(TIERS)}, {MAXENT!r} "
-                                      f"or an MNL tier followed by {G_PRIOR!r}")
-            if name.endswith(G_PRIOR) and not tier.startswith("MNL"):
-                raise ChoiceDataError(f"model {name!r}: the g-prior is for the MNL tiers only")
-        if len(set(self.models)) < len(self.models):
-            raise ChoiceDataError(f"models named twice in {list(self.models)}")
+        self.tiers, self.g_prior = tuple(self.tiers), tuple(self.g_prior)
+        for tier in self.tiers + self.g_prior:
+            if tier not in TIERS:
+                raise SpecificationError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
+        for tier in self.g_prior:
+            if not tier.startswith("MNL"):
+                raise SpecificationError(f"g_prior {tier!r}: the g-prior is for the MNL tiers only")
+        if len(set(self.tiers)) < len(self.tiers) or len(set(self.g_prior)) < len(self.g_prior):
+            raise SpecificationError(f"a tier named twice in {list(self.tiers)} or {list(self.g_prior)}")
+        if not (self.tiers or self.g_prior or self.maxent):
+            raise SpecificationError("nothing to fit: give tiers, g_prior or maxent=True")
         if self.sampler not in SAMPLERS:
-            raise ChoiceDataError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
+            raise SpecificationError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
         if self.draws < 10 or self.chains < 1:
-            raise ChoiceDataError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, chains >= 1")
+            raise SpecificationError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, "
+                                     "chains >= 1")
         if not 0 <= self.test_fraction < 1:
-            raise ChoiceDataError(f"test_fraction={self.test_fraction}: must lie in [0, 1)")
+            raise SpecificationError(f"test_fraction={self.test_fraction}: must lie in [0, 1)")
         lo, hi = self.price_bounds
         if not 0 < lo < hi:
-            raise ChoiceDataError(f"price_bounds={self.price_bounds}: need 0 < lower < upper")
+            raise SpecificationError(f"price_bounds={self.price_bounds}: need 0 < lower < upper")
 
     @property
-    def bayesian(self) -> list[str]:
-        return [m for m in self.models if m != MAXENT]
+    def names(self) -> list[str]:
+        """The fits' names in the tables, in fitting order."""
+        return [*self.tiers, *(t + G_PRIOR for t in self.g_prior), *([MAXENT] if self.maxent else [])]
 
     @property
     def focus(self) -> str | None:
-        return self.bayesian[0] if self.bayesian else None
+        """The Bayesian fit the analysis tables use: the first tier (or g-prior fit)."""
+        bayesian = [*self.tiers, *(t + G_PRIOR for t in self.g_prior)]
+        return bayesian[0] if bayesian else None
 
 
 @dataclass
@@ -127,6 +137,7 @@ class Analysis:
     test: ChoiceData | None
     settings: Settings
     fits: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -161,7 +172,7 @@ def _label(data: ChoiceData, label):
 
 def run(data: ChoiceData, settings: Settings | None = None, *, log: Callable[[str], None] | None = None
         ) -> Analysis:
-    """Fit ``settings.models`` to a training split of ``data`` and compute the analysis tables.
+    """Fit ``the fits of ``settings```` to a training split of ``data`` and compute the analysis tables.
 
     Parameters
     ----------
@@ -178,7 +189,7 @@ def run(data: ChoiceData, settings: Settings | None = None, *, log: Callable[[st
     --------
     >>> import pymc_maxent as pmx
     >>> from pymc_maxent.workflow import Settings, run
-    >>> out = run(pmx.load_travel_mode(), Settings(models=["MaxEnt"], price="gc"), log=lambda line: None)
+    >>> out = run(pmx.load_travel_mode(), Settings(tiers=[], price="gc"), log=lambda line: None)
     >>> out.fits["MaxEnt"].converged, list(out.tables["pricing"].index), sorted(out.figures)
     (True, ['MaxEnt'], ['elasticities', 'revenue_curve'])
     """
@@ -192,19 +203,18 @@ def run(data: ChoiceData, settings: Settings | None = None, *, log: Callable[[st
         train, test = data, None
     out = Analysis(data=data, train=train, test=test, settings=settings)
     out.tables["tiers"] = tier_table(data).drop(columns="description")
-    steps = len(settings.models) + 1
-    for step, name in enumerate(settings.models, start=1):
+    names = settings.names
+    steps = len(names) + 1
+    for step, name in enumerate(names, start=1):
         start = time.perf_counter()
         log(f"[{step}/{steps}] fitting {name} on {train.n_situations} situations ...")
-        if name == MAXENT:
-            fit = fit_maxent(train, reference=reference)  # attribute sums + shares: MNL-2's twin
-            out.tables[f"estimates_{name}"] = fit.summary()
-        else:
-            fit = _sample(train, name, settings, reference)
-            out.tables[f"estimates_{name}"] = _posterior_summary(fit[1])
+        out.models[name] = model = _model(train, name, settings, reference)
+        fit = _fit(model, name, settings)
+        out.tables[f"estimates_{name}"] = fit.estimates()
         out.fits[name] = fit
         out.timings[name] = time.perf_counter() - start
-        log(f"      {name}: {out.timings[name]:.1f} s, {_health(fit)}")
+        health = ", ".join(f"{k} {v}" for k, v in convergence(fit).items())
+        log(f"      {name}: {out.timings[name]:.1f} s, {health}")
     start = time.perf_counter()
     log(f"[{steps}/{steps}] comparison, model selection, information gain"
         + (", elasticities and pricing" if settings.price else "") + " ...")
@@ -213,39 +223,29 @@ def run(data: ChoiceData, settings: Settings | None = None, *, log: Callable[[st
     return out
 
 
-def _sample(train: ChoiceData, name: str, settings: Settings, reference):
+def _model(train: ChoiceData, name: str, settings: Settings, reference) -> ChoiceModel:
+    """The :class:`~pymc_maxent.ChoiceModel` of one named fit of the settings."""
+    if name == MAXENT:
+        return ChoiceModel(train, "MNL-2", reference=reference)
     tier = name.removesuffix(G_PRIOR)
-    model = build_model(train, tier, reference=reference, random=settings.random,
-                        correlated=settings.correlated, g_prior="gme" if name.endswith(G_PRIOR) else None)
+    return ChoiceModel(train, tier, reference=reference, random=settings.random,
+                       correlated=settings.correlated and tier.startswith("MXL"),
+                       g_prior="gme" if name.endswith(G_PRIOR) else None)
+
+
+def _fit(cm: ChoiceModel, name: str, settings: Settings):
+    if name == MAXENT:
+        return cm.fit(method="maxent")
     tune = settings.tune if settings.tune is not None else settings.draws
     kwargs = {"cores": 1} if settings.sampler == "pymc" else {}
-    idata = sample(model, draws=settings.draws, tune=tune, chains=settings.chains, random_seed=settings.seed,
-                   nuts_sampler=settings.sampler, progressbar=settings.progress,
-                   compute_convergence_checks=False, **kwargs)
-    return model, idata
-
-
-def _posterior_summary(idata) -> pd.DataFrame:
-    names = [v for v in POPULATION_VARIABLES if v in idata["posterior"]]
-    return az.summary(idata, var_names=names, kind="all", ci_prob=0.94)[SUMMARY_COLUMNS]
-
-
-def _health(fit) -> str:
-    if isinstance(fit, MaxEntResult):
-        return (f"converged={fit.converged} ({fit.message}), max constraint violation "
-                f"{fit.max_violation:.1e}")
-    return f"{int(fit[1]['sample_stats']['diverging'].sum())} divergences"
+    return cm.fit(draws=settings.draws, tune=tune, chains=settings.chains, random_seed=settings.seed,
+                  nuts_sampler=settings.sampler, progressbar=settings.progress,
+                  compute_convergence_checks=False, **kwargs)
 
 
 def convergence(fit) -> dict:
-    """Sampler or solver health of one fit, as plain numbers."""
-    if isinstance(fit, MaxEntResult):
-        return {"converged": fit.converged, "message": str(fit.message), "iterations": fit.nit,
-                "max_violation": fit.max_violation}
-    idata = fit[1]
-    summary = _posterior_summary(idata)
-    return {"divergences": int(idata["sample_stats"]["diverging"].sum()),
-            "max_r_hat": float(summary["r_hat"].max()), "min_ess_bulk": float(summary["ess_bulk"].min())}
+    """Sampler or solver health of one fit, as plain numbers (:meth:`Fit.convergence`)."""
+    return fit.convergence()
 
 
 def analyse(out: Analysis) -> None:
@@ -263,20 +263,18 @@ def analyse(out: Analysis) -> None:
     maxent = fits.get(MAXENT)
     focus = fits[s.focus] if s.focus else None
     if focus is not None and maxent is not None:
-        table = compare_estimates(focus[1], maxent)
+        table = compare_estimates(focus, maxent)
         if len(table):
             tables["comparison"] = table
-            figures["posterior_vs_maxent"] = plot_posterior_vs_maxent(focus[1], maxent,
-                                                                      labels=(s.focus, MAXENT))
-        g_twin = s.focus + G_PRIOR
-        if g_twin in fits:
-            tables["comparison_g_prior"] = compare_estimates(fits[g_twin][1], maxent)
+            figures["posterior_vs_maxent"] = plot_posterior_vs_maxent(focus, maxent, labels=(s.focus, MAXENT))
+        g_twin = s.focus.removesuffix(G_PRIOR) + G_PRIOR
+        if g_twin in fits and g_twin != s.focus:
+            tables["comparison_g_prior"] = compare_estimates(fits[g_twin], maxent)
     tables["selection"] = model_selection(fits, out.train, out.test, random_seed=s.seed)
 
     if focus is not None:
-        model, idata = focus
-        prior = pm.sample_prior_predictive(draws=1000, model=model, random_seed=s.seed)
-        tables["parameter_information"] = posterior_information_gain(idata, prior, random_seed=s.seed)
+        prior = pm.sample_prior_predictive(draws=1000, model=focus.model, random_seed=s.seed)
+        tables["parameter_information"] = posterior_information_gain(focus.idata, prior, random_seed=s.seed)
         figures["information_gain"] = plot_information_gain(
             tables["parameter_information"], title=f"{s.focus}: KL(posterior || prior)")
     tables["choice_information"] = compare_information(fits, random_seed=s.seed)
@@ -288,11 +286,9 @@ def analyse(out: Analysis) -> None:
     fig, axes = plt.subplots(1, len(named), figsize=(5.5 * len(named), 4.2), squeeze=False)
     for ax, (name, fit) in zip(axes[0], named, strict=True):
         E = elasticities(fit, s.price)
-        if isinstance(fit, MaxEntResult):
-            tables["elasticities_maxent"] = E["estimate"].to_pandas()
-            tables["elasticities_maxent_se"] = E["se"].to_pandas()
-        else:
-            tables["elasticities"] = E.mean(("chain", "draw")).to_pandas()
+        suffix = "" if name == s.focus else "_maxent"
+        tables[f"elasticities{suffix}"] = E["estimate"].to_pandas()
+        tables[f"elasticities{suffix}_sd"] = E["sd"].to_pandas()
         plot_elasticity_heatmap(E, ax=ax, title=f"{name}: elasticities to {s.price}")
     fig.tight_layout()
     figures["elasticities"] = fig
@@ -323,17 +319,11 @@ def _default_price_alternative(data: ChoiceData, s: Settings):
 
 def _wtp_table(named, price: str, attributes: list[str], data: ChoiceData) -> pd.DataFrame:
     """Willingness to pay of the first individual (constant across individuals for fixed
-    coefficients; one draw of the population for random ones)."""
+    coefficients; one draw of the population for random ones): estimate and sd."""
     columns = {}
     alternative = plain(data.alternatives[-1])
     for name, fit in named:
         wtp = willingness_to_pay(fit, price, attributes).isel(individual=0).sel(alternative=alternative)
-        if isinstance(fit, MaxEntResult):
-            columns[f"{name} estimate"] = wtp["estimate"].to_pandas()
-            columns[f"{name} se"] = wtp["se"].to_pandas()
-        else:
-            band = wtp.quantile([0.03, 0.97], dim=("chain", "draw"))
-            columns[f"{name} mean"] = wtp.mean(("chain", "draw")).to_pandas()
-            columns[f"{name} eti94_lb"] = band.sel(quantile=0.03).to_pandas()
-            columns[f"{name} eti94_ub"] = band.sel(quantile=0.97).to_pandas()
+        columns[f"{name} estimate"] = wtp["estimate"].to_pandas()
+        columns[f"{name} sd"] = wtp["sd"].to_pandas()
     return pd.DataFrame(columns)

@@ -1,6 +1,9 @@
 """What the fits say: information gain, effects and elasticities, counterfactual prices and
-revenue, posterior against MaxEnt, and model selection. Each function takes a posterior
-(a PyMC model and its DataTree) or a :class:`~pymc_maxent.MaxEntResult` alike."""
+revenue, one fit against another, and model selection. Each function takes any
+:class:`~pymc_maxent.fit.Fit` (a :class:`~pymc_maxent.PosteriorFit` or a
+:class:`~pymc_maxent.MaxEntResult`) through the same call and returns the same type for both:
+statistics as a Dataset of ``estimate`` and ``sd`` (with the per-sample ``draws`` when the fit
+has draws), tables as DataFrames."""
 
 from pymc_maxent.diagnostics.comparison import compare_estimates
 from pymc_maxent.diagnostics.counterfactuals import (
@@ -25,7 +28,7 @@ from pymc_maxent.diagnostics.information import (
     posterior_information_gain,
 )
 from pymc_maxent.diagnostics.probabilities import ChoiceEvaluator, choice_evaluator
-from pymc_maxent.diagnostics.selection import model_selection, parameter_count, split_by_individual
+from pymc_maxent.diagnostics.selection import fitted_probabilities, model_selection, split_by_individual
 
 __all__ = [
     "ChoiceEvaluator",
@@ -39,11 +42,11 @@ __all__ = [
     "compare_information",
     "elasticities",
     "expected_revenue",
+    "fitted_probabilities",
     "marginal_effects",
     "maxent_information",
     "model_selection",
     "optimal_prices",
-    "parameter_count",
     "point_elasticities",
     "posterior_information_gain",
     "revenue_curve",

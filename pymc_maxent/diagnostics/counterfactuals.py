@@ -27,7 +27,7 @@ from arviz_stats import eti, hdi
 from scipy import optimize, stats
 
 from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
-from pymc_maxent.diagnostics.probabilities import DELTA, choice_evaluator
+from pymc_maxent.diagnostics.probabilities import choice_evaluator
 from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning
 
 MODES = ("scale", "level")
@@ -153,15 +153,15 @@ class _Pricing:
 
 
 def _band(ev, da, ci_prob, method):
-    """Mean (or estimate), lower and upper of a per-sample statistic."""
-    if DELTA in da.dims:
-        out = ev.finish(da)
-        est, half = out["estimate"], stats.norm.ppf(0.5 + ci_prob / 2) * out["se"]
-        return xr.Dataset({"mean": est, "se": out["se"], "lower": est - half, "upper": est + half})
+    """Estimate, sd, lower and upper of a per-sample statistic: an interval of the draws
+    (ETI or HDI), or a normal interval of the delta method."""
+    out = ev.finish(da)
+    if "draws" not in out:
+        est, half = out["estimate"], stats.norm.ppf(0.5 + ci_prob / 2) * out["sd"]
+        return out.assign(lower=est - half, upper=est + half)
     interval = (eti if method == "eti" else hdi)(da, prob=ci_prob, dim=list(ev.sample_dims))
-    return xr.Dataset({"revenue": da, "mean": da.mean(ev.sample_dims),
-                       "lower": interval.sel(ci_bound="lower", drop=True),
-                       "upper": interval.sel(ci_bound="upper", drop=True)})
+    return out.assign(lower=interval.sel(ci_bound="lower", drop=True),
+                      upper=interval.sel(ci_bound="upper", drop=True))
 
 
 def revenue_curve(fit, price: str, alternative, grid, data: ChoiceData | None = None, *,
@@ -216,8 +216,8 @@ class PricingResult(optimize.OptimizeResult):
         Expected revenue at ``x`` (posterior mean; MaxEnt: at the estimate).
     revenue_observed : float
         The same at the status quo.
-    revenue_samples : DataArray or Dataset
-        Revenue at ``x``: posterior draws, or MaxEnt ``estimate`` and ``se``.
+    revenue_samples : Dataset
+        Revenue at ``x``: its ``estimate`` and ``sd`` (and the posterior ``draws``).
     fun, jac : float, ndarray
         The minimised objective (``−revenue / |revenue_observed|``) and its gradient.
     success, message, nit, nfev, mode, bounds

@@ -7,7 +7,7 @@ fit-level :func:`marginal_effects` and :func:`elasticities`, which take a poster
 :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator` alike. Posteriors give full
 distributions over ``(chain, draw)``; MaxEnt fits a Dataset of the ``estimate`` and its
 delta-method ``se``. ``alternative`` is the alternative whose probability responds,
-``alternative_`` the one whose attribute changes. Unavailable alternatives get 0, never NaN.
+``changed_alternative`` the one whose attribute changes. Unavailable alternatives get 0, never NaN.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import xarray as xr
 
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
-from pymc_maxent.diagnostics.probabilities import ALTERNATIVE_, choice_evaluator
+from pymc_maxent.diagnostics.probabilities import CHANGED_ALTERNATIVE, choice_evaluator
 from pymc_maxent.exceptions import ChoiceDataError
 
 KINDS = ("situation", "mean", "aggregate")
@@ -32,7 +32,7 @@ def point_elasticities(p, dp_dx, x) -> xr.DataArray:
     Parameters
     ----------
     p : DataArray (..., situation, alternative)
-    dp_dx : DataArray (..., situation, alternative, ``alternative_``) of one attribute
+    dp_dx : DataArray (..., situation, alternative, ``changed_alternative``) of one attribute
     x : DataArray (situation, alternative) of that attribute
 
     Examples
@@ -41,19 +41,19 @@ def point_elasticities(p, dp_dx, x) -> xr.DataArray:
     >>> from pymc_maxent.diagnostics.effects import point_elasticities
     >>> p = xr.DataArray([[0.5, 0.5]], dims=("situation", "alternative"))
     >>> beta, x = -1.0, xr.DataArray([[2.0, 1.0]], dims=("situation", "alternative"))
-    >>> delta = xr.DataArray(np.eye(2), dims=("alternative", "alternative_"))
-    >>> dp = beta * p * (delta - p.rename(alternative="alternative_"))  # MNL: β p_j (δ_jm − p_m)
+    >>> delta = xr.DataArray(np.eye(2), dims=("alternative", "changed_alternative"))
+    >>> dp = beta * p * (delta - p.rename(alternative="changed_alternative"))  # MNL: β p_j (δ_jm − p_m)
     >>> point_elasticities(p, dp, x).values.round(2).tolist()  # own: β x (1 − p); cross: −β x_m p_m
     [[[-1.0, 0.5], [1.0, -0.5]]]
     """
-    return _safe_ratio(dp_dx * x.rename({ALTERNATIVE: ALTERNATIVE_}), p)
+    return _safe_ratio(dp_dx * x.rename({ALTERNATIVE: CHANGED_ALTERNATIVE}), p)
 
 
 def aggregate_elasticities(p, dp_dx, x) -> xr.DataArray:
     """Elasticity of the aggregate demand ``Σ_i p_ij`` to a uniform 1% change of ``x`` for
     alternative ``m``: ``Σ_i ∂p_ij/∂x_im x_im / Σ_i p_ij`` (the share-weighted mean of
     :func:`point_elasticities`)."""
-    num = (dp_dx * x.rename({ALTERNATIVE: ALTERNATIVE_})).sum(SITUATION)
+    num = (dp_dx * x.rename({ALTERNATIVE: CHANGED_ALTERNATIVE})).sum(SITUATION)
     return _safe_ratio(num, p.sum(SITUATION))
 
 
@@ -61,15 +61,15 @@ def mean_over_situations(values, available) -> xr.DataArray:
     """Mean over the situations in which the alternatives involved are available (0 where
     there are none)."""
     mask = available
-    if ALTERNATIVE_ in values.dims:
-        mask = available & available.rename({ALTERNATIVE: ALTERNATIVE_})
+    if CHANGED_ALTERNATIVE in values.dims:
+        mask = available & available.rename({ALTERNATIVE: CHANGED_ALTERNATIVE})
     return values.where(mask).mean(SITUATION).fillna(0.0)
 
 
 def individual_effects(dp_dx) -> xr.DataArray:
     """``∂p_ij/∂x_i`` of an attribute of the decision maker (the same for every alternative,
     such as income): the sum of ``∂p_ij/∂x_im`` over ``m``."""
-    return dp_dx.sum(ALTERNATIVE_)
+    return dp_dx.sum(CHANGED_ALTERNATIVE)
 
 
 def _individual_value(x, available) -> xr.DataArray:
@@ -93,9 +93,9 @@ def marginal_effects(fit, data: ChoiceData | None = None, *, attributes=None, **
 
     Returns
     -------
-    DataArray (chain, draw, situation, alternative, ``alternative_``, attribute), or for MaxEnt a
+    DataArray (chain, draw, situation, alternative, ``changed_alternative``, attribute), or for MaxEnt a
     Dataset of ``estimate`` and ``se`` without the sample dims. For an attribute of the decision
-    maker, :func:`individual_effects` sums over ``alternative_``.
+    maker, :func:`individual_effects` sums over ``changed_alternative``.
     """
     ev = choice_evaluator(fit, data, **kwargs)
     _, dp = ev.effects()
@@ -109,8 +109,8 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
     """Elasticities of choice probabilities to ``attribute``.
 
     For an attribute that varies across alternatives (a price), a ``J × J`` matrix
-    ``(alternative, alternative_)``: the response of ``alternative``'s probability to a 1%
-    change of ``alternative_``'s attribute. For an attribute of the decision maker (the same
+    ``(alternative, changed_alternative)``: the response of ``alternative``'s probability to a 1%
+    change of ``changed_alternative``'s attribute. For an attribute of the decision maker (the same
     for every alternative, e.g. income) a vector over ``alternative``: the response to a 1%
     change of that value.
 
@@ -136,7 +136,7 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
     >>> import pymc_maxent as pmx
     >>> res = pmx.fit_maxent(pmx.load_travel_mode())
     >>> E = elasticities(res, "gc")
-    >>> float(E["estimate"].sel(alternative="air", alternative_="air")) < 0, sorted(E.data_vars)
+    >>> float(E["estimate"].sel(alternative="air", changed_alternative="air")) < 0, sorted(E.data_vars)
     (True, ['estimate', 'se'])
     """
     if kind not in KINDS:

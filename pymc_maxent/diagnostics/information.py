@@ -18,15 +18,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 from arviz_stats import kl_divergence
 from scipy.special import rel_entr
 from scipy.stats import gaussian_kde
 
-from pymc_maxent.bayes.predict import predict_choice_probabilities
-from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
-from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.data.choice_data import SITUATION
+from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
 from pymc_maxent.maxent.result import MaxEntResult
 
 #: Top-level parameters of the tier ladder (latent ``z``, ``z_new`` and ``p`` are left out).
@@ -217,55 +215,25 @@ def _uniform(available: np.ndarray) -> np.ndarray:
     return available / available.sum(axis=-1, keepdims=True)
 
 
-def posterior_probabilities(model: pm.Model, idata, data: ChoiceData | None = None,
-                            random_seed=0) -> xr.DataArray:
-    """Posterior mean choice probabilities (situation, alternative) of the fitted data: the stored
-    ``p``, else :func:`~pymc_maxent.predict_choice_probabilities` on ``data``."""
-    posterior = _group(idata, "posterior")
-    if "p" in posterior:
-        return posterior["p"].mean(SAMPLE_DIMS).transpose(SITUATION, ALTERNATIVE)
-    if data is None:
-        raise ChoiceDataError("the posterior holds no 'p' (model built with store_probabilities=False): "
-                              "pass data= to predict the choice probabilities")
-    p = predict_choice_probabilities(model, idata, data, random_seed=random_seed)
-    return p.mean(SAMPLE_DIMS).transpose(SITUATION, ALTERNATIVE)
-
-
-def _prior_probabilities(model: pm.Model, prior, draws: int, random_seed) -> np.ndarray:
-    if prior is None:
-        prior = pm.sample_prior_predictive(draws, model=model, var_names=["p"], random_seed=random_seed)
-    prior = _group(prior, "prior")
-    if "p" not in prior:
-        raise ChoiceDataError("the prior draws hold no 'p': build the model with store_probabilities=True")
-    return prior["p"].mean(SAMPLE_DIMS).transpose(SITUATION, ALTERNATIVE).to_numpy()
-
-
 def choice_information_gain(
     fit,
     *,
     reference: str = "uniform",
-    prior=None,
-    data: ChoiceData | None = None,
     prior_draws: int = 500,
     per_situation: bool = False,
     random_seed: int = 0,
 ):
-    """Mean over situations of ``KL(predicted choice probabilities ‖ reference)``, in nats.
+    """Mean over situations of ``KL(fitted choice probabilities ‖ reference)``, in nats.
 
     Parameters
     ----------
-    fit : (pm.Model, DataTree) or MaxEntResult
-        A posterior (its predicted probabilities: the posterior mean of ``p``, or of
-        :func:`~pymc_maxent.predict_choice_probabilities` on ``data`` when ``p`` was not
-        stored) or a MaxEnt fit (``result.p``).
+    fit : Fit
+        A :class:`~pymc_maxent.PosteriorFit` (its posterior mean of ``p``) or a
+        :class:`~pymc_maxent.MaxEntResult` (``p`` at the estimate).
     reference : {"uniform", "prior"}
         Uniform over the available alternatives (default; the same for every estimator), or
-        the prior: the prior predictive mean of ``p`` (from ``prior``, else from
-        ``prior_draws`` draws of ``pm.sample_prior_predictive``), or MaxEnt's ``p0``.
-    prior : DataTree or Dataset, optional
-        Prior draws holding ``p``.
-    data : ChoiceData, optional
-        The fitted data, needed only when the posterior holds no ``p``.
+        the fit's prior: the prior predictive mean of ``p`` (``prior_draws`` draws), or
+        MaxEnt's ``p0``.
     per_situation : bool
         Return the per-situation KL as a DataArray (situation) instead of its mean.
 
@@ -282,40 +250,26 @@ def choice_information_gain(
     >>> bool(np.isclose(choice_information_gain(res), res.kl_p / data.n_situations))
     True
     """
+    from pymc_maxent.diagnostics.selection import fitted_probabilities
+
     if reference not in ("uniform", "prior"):
-        raise ChoiceDataError(f"reference must be 'uniform' or 'prior'; got {reference!r}")
-    if isinstance(fit, MaxEntResult):
-        p, available = fit.p, fit.available
-        situations = fit.coords[SITUATION]
-        q = fit.p0 if reference == "prior" and fit.p0 is not None else _uniform(available)
+        raise SpecificationError(f"reference must be 'uniform' or 'prior'; got {reference!r}")
+    p = fitted_probabilities(fit)
+    if reference == "prior":
+        q = fit.prior_probabilities(prior_draws, random_seed=random_seed)
     else:
-        try:
-            model, idata = fit
-        except (TypeError, ValueError) as err:
-            raise ChoiceDataError(f"fit must be (model, idata) or a MaxEntResult; "
-                                  f"got {type(fit).__name__}") from err
-        p = posterior_probabilities(model, idata, data, random_seed)
-        situations, p = p[SITUATION].to_numpy(), p.to_numpy()
-        if reference == "prior":
-            q = _prior_probabilities(model, prior, prior_draws, random_seed)
-        else:
-            available = data.available if data is not None else model["available"].get_value()
-            q = _uniform(available)
-    if q.shape != p.shape:
-        raise ChoiceDataError(f"reference probabilities of shape {q.shape} do not match the predicted "
-                              f"{p.shape} (situation, alternative)")
+        q = _uniform(fit.data.available)
     kl = _kl_rows(p, q)
     if per_situation:
+        situations = fit.data.situations.tolist()
         return xr.DataArray(kl, dims=(SITUATION,), coords={SITUATION: situations}, name="kl")
     return float(kl.mean())
 
 
 def compare_information(
-    fits: Mapping[str, tuple | MaxEntResult],
+    fits: Mapping[str, object],
     *,
     reference: str = "uniform",
-    priors: Mapping[str, object] | None = None,
-    data: ChoiceData | None = None,
     random_seed: int = 0,
 ) -> pd.DataFrame:
     """Every fitted model ranked by :func:`choice_information_gain`, most informative first.
@@ -323,12 +277,10 @@ def compare_information(
     Parameters
     ----------
     fits : mapping
-        Name → ``(model, idata)`` or :class:`~pymc_maxent.MaxEntResult`, fitted to the same data.
+        Name → :class:`~pymc_maxent.fit.Fit`, fitted to the same data.
     reference : {"uniform", "prior"}
         See :func:`choice_information_gain`; ``"uniform"`` makes the rows comparable across
         estimators with different priors.
-    priors : mapping, optional
-        Name → prior draws holding ``p`` (with ``reference="prior"``).
 
     Returns
     -------
@@ -348,9 +300,8 @@ def compare_information(
     """
     rows = {}
     for name, fit in fits.items():
-        kl = choice_information_gain(fit, reference=reference, prior=(priors or {}).get(name), data=data,
-                                     per_situation=True, random_seed=random_seed)
-        rows[name] = {"estimator": "maxent" if isinstance(fit, MaxEntResult) else "bayes",
+        kl = choice_information_gain(fit, reference=reference, per_situation=True, random_seed=random_seed)
+        rows[name] = {"estimator": fit.estimator,
                       "kl_nats": float(kl.mean()), "n_situations": kl.sizes[SITUATION]}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.insert(2, "kl_bits", table["kl_nats"] / LN2)

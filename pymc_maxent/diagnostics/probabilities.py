@@ -17,44 +17,25 @@ asymptotic-normal pseudo-posterior ``N(λ̂, Cov)`` (``draws=``).
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 
 import numpy as np
-import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 from pytensor.graph.replace import clone_replace, vectorize_graph
-from pytensor.graph.traversal import ancestors
 
-from pymc_maxent.bayes.build import UTILITY
-from pymc_maxent.bayes.predict import REDRAWN
-from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, INDIVIDUAL, SITUATION, ChoiceData
-from pymc_maxent.data.containers import NEW_INDIVIDUAL, NEW_INDIVIDUAL_PLACEHOLDER, set_choice_data
-from pymc_maxent.exceptions import ChoiceDataError, MaxEntError
-from pymc_maxent.maxent.result import MaxEntResult
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
+from pymc_maxent.data.containers import (
+    NEW_INDIVIDUAL,
+    NEW_INDIVIDUAL_PLACEHOLDER,
+    restored_containers,
+    set_choice_data,
+)
+from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
 
 #: The alternative whose attribute changes, in ``∂p_ij/∂x_im`` (``alternative`` is ``j``).
-ALTERNATIVE_ = "alternative_"
-#: MaxEnt samples: the estimate, then ``+h_c`` and ``−h_c`` steps of each multiplier.
-DELTA = "delta"
-POSTERIOR_DIMS = ("chain", "draw")
+CHANGED_ALTERNATIVE = "changed_alternative"
 CONTAINERS = ("X", "available", "chosen_index", "individual_index")
-
-
-@contextmanager
-def restored_containers(model: pm.Model):
-    """Put the model's data containers (and the situation / new-individual coords) back as
-    they were on leaving the block."""
-    held = {name: model[name].get_value() for name in CONTAINERS}
-    situations = list(model.coords[SITUATION])
-    new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else None
-    try:
-        yield
-    finally:
-        if new is not None:
-            model.set_dim(NEW_INDIVIDUAL, len(new), coord_values=new)
-        pm.set_data(held, model=model, coords={SITUATION: situations})
 
 
 class ChoiceEvaluator:
@@ -62,43 +43,39 @@ class ChoiceEvaluator:
 
     Parameters
     ----------
-    fit : (pm.Model, DataTree) or MaxEntResult
-        A model from :func:`~pymc_maxent.build_model` (with ``store_probabilities=True``) and its
-        posterior, or a MaxEnt fit (direct form, the default).
+    fit : Fit
+        A :class:`~pymc_maxent.PosteriorFit` or a :class:`~pymc_maxent.MaxEntResult` (direct
+        form, the default): anything with ``probability_graph()`` and ``parameter_samples()``.
     data : ChoiceData, optional
-        Situations to evaluate; default the data in the model's containers. They are swapped
-        in with :func:`~pymc_maxent.set_choice_data` to match individuals, and the containers
-        are put back afterwards.
+        Situations to evaluate; default the fitted data. They are swapped into the model's
+        containers only to match individuals, and the containers are put back at once.
     draws : int, optional
-        MaxEnt only: use ``draws`` draws of ``N(λ̂, Cov)`` (dims ``chain, draw``) instead of the
-        delta method.
+        Passed to ``fit.parameter_samples``: for a MaxEnt fit, ``draws`` draws of ``N(λ̂, Cov)``
+        (dims ``chain, draw``) instead of the delta method.
     robust : bool
-        MaxEnt only: the sandwich covariance instead of the inverse dual Hessian.
+        MaxEnt: the sandwich covariance instead of the inverse dual Hessian.
     random_seed : int
-        Seeds the population draws of individuals the model has not seen and of situation-level
-        deviations of situations it was not fitted on (``z_new``, ``z_situation``: one draw
-        per posterior draw, fixed at :meth:`load`, so that repeated evaluations, e.g. of an
-        optimiser, see the same draws), and the MaxEnt pseudo-posterior.
+        Seeds the population draws of individuals the fit has not seen and of situation-level
+        deviations of situations it was not fitted on (one draw per sample, fixed at
+        :meth:`load`, so that repeated evaluations, e.g. of an optimiser, see the same draws),
+        and the MaxEnt pseudo-posterior.
     max_bytes : int
-        Bound on the Jacobian held per chunk of draws.
+        Bound on the Jacobian held per chunk of samples.
 
     Notes
     -----
-    Known individuals keep their posterior ``z``; situations the model was fitted on (matched
-    by label) keep their posterior ``z_situation`` (a counterfactual of a fitted situation is of
-    that situation), where :func:`~pymc_maxent.predict_choice_probabilities` redraws them. New
-    individuals and new situations integrate over the population distribution by averaging
-    over draws, as prediction does.
+    Known individuals keep their posterior deviations; situations the model was fitted on
+    (matched by label) keep their situation-level deviations (a counterfactual of a fitted
+    situation is of that situation). New individuals and new situations integrate over the
+    population distribution by averaging over samples.
 
     Examples
     --------
     >>> import pymc_maxent as pmx
-    >>> from pymc_maxent.diagnostics.probabilities import ChoiceEvaluator
     >>> data = pmx.load_travel_mode()
-    >>> ev = ChoiceEvaluator(pmx.fit_maxent(data))
-    >>> p, dpdx = ev.effects()
+    >>> p, dpdx = pmx.fit_maxent(data).evaluator().effects()
     >>> dict(dpdx.sizes)
-    {'delta': 13, 'situation': 210, 'alternative': 4, 'alternative_': 4, 'attribute': 3}
+    {'delta': 13, 'situation': 210, 'alternative': 4, 'changed_alternative': 4, 'attribute': 3}
     """
 
     def __init__(self, fit, data: ChoiceData | None = None, *, draws: int | None = None,
@@ -106,91 +83,25 @@ class ChoiceEvaluator:
         self.max_bytes = int(max_bytes)
         self.random_seed = random_seed
         self._functions = {}
-        if isinstance(fit, MaxEntResult):
-            self._init_maxent(fit, draws, robust)
-        else:
-            try:
-                model, idata = fit
-            except (TypeError, ValueError):
-                raise ChoiceDataError(
-                    "fit must be a MaxEntResult or a (model, idata) pair; got "
-                    f"{type(fit).__name__}") from None
-            self._init_posterior(model, idata)
+        self.fit = fit
+        self.model = fit.model
+        graph = fit.probability_graph()
+        self.samples = fit.parameter_samples(draws=draws, robust=robust, random_seed=random_seed)
+        self._params = [v.type() for v in graph.parameters]
+        replace = dict(zip(graph.parameters, self._params, strict=True))
+        c = graph.containers
+        self._data_inputs = [v.type() for v in (c.X, c.available, c.chosen, c.individual)]
+        replace |= dict(zip((c.X, c.available, c.chosen, c.individual), self._data_inputs, strict=True))
+        self._p, self._U = clone_replace([graph.p, graph.utility], replace)
+        self._roles = {"new_individual": _position(graph.parameters, graph.new_individual),
+                       "situation": _position(graph.parameters, graph.situation)}
+        self.sample_dims = tuple(self.samples.dims)
+        self.sample_coords = dict(self.samples.coords)
+        self.n_samples = self.samples.n
+        self.weights = np.asarray(self.samples.weights, dtype=float)
         self.alternatives = list(self.model.coords[ALTERNATIVE])
         self.attributes = list(self.model.coords[ATTRIBUTE])
         self.load(data)
-
-    # ------------------------------------------------------------------ set-up
-    def _inputs(self, containers):
-        """Fresh inputs standing for the containers ``X, available, chosen, individual``."""
-        self._data_inputs = [c.type() for c in containers]
-        return dict(zip(containers, self._data_inputs, strict=True))
-
-    def _init_posterior(self, model: pm.Model, idata):
-        if "p" not in model.named_vars:
-            raise ChoiceDataError("the model was built with store_probabilities=False; rebuild it with True")
-        self.kind = "posterior"
-        self.model = model
-        p = model["p"]
-        in_graph = set(ancestors([p]))
-        self._rvs = [rv for rv in model.free_RVs if rv in in_graph]
-        posterior = idata["posterior"]
-        self._posterior = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
-        missing = [rv.name for rv in self._rvs if rv.name not in self._posterior]
-        if missing:
-            raise ChoiceDataError(f"the posterior has no draws of {missing}")
-        params = [rv.type() for rv in self._rvs]
-        replace = dict(zip(self._rvs, params, strict=True))
-        replace |= self._inputs([model[name] for name in CONTAINERS])
-        self._params = params
-        self._p, self._U = clone_replace([p, utility_graph(model)], replace)
-        sizes = self._posterior.sizes
-        self.sample_dims = POSTERIOR_DIMS
-        self.sample_coords = {d: self._posterior[d].values for d in POSTERIOR_DIMS}
-        self.n_samples = sizes["chain"] * sizes["draw"]
-        self.weights = np.full(self.n_samples, 1.0 / self.n_samples)
-
-    def _init_maxent(self, result: MaxEntResult, draws, robust):
-        est = result._estimator
-        est._require_dual()
-        if not est.dual.direct:
-            raise MaxEntError("effects of a MaxEnt fit need the direct form of p (probability_support="
-                              "None): in the support-point form p is an implicit function of x")
-        self.kind = "maxent"
-        self.model = est.model
-        self.result = result
-        self._dual = est.dual
-        lam = pt.vector("lam", dtype="float64")
-        terms = est.dual.terms(lam)
-        c = est.containers
-        self._p, self._U = clone_replace([terms["p"], terms["U"]],
-                                         self._inputs([c.X, c.available, c.chosen, c.individual]))
-        self._params = [lam]
-        cov = result.cov_robust if robust else result.cov
-        if not np.all(np.isfinite(cov)):
-            raise MaxEntError("the fit has no finite covariance of the multipliers (primal solver with a "
-                              "nonlinear constraint?): no standard errors")
-        self.cov = cov
-        self.labels = list(result.labels)
-        C = result.lam.size
-        if draws is None:
-            se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-            # steps on the scale of each multiplier's uncertainty: central differences are then
-            # exact to ~1e-8 relative whatever the units of the moments
-            self.steps = np.where(se > 0, 1e-4 * se, 1e-6 * np.maximum(1.0, np.abs(result.lam)))
-            E = np.diag(self.steps)
-            lam_s = np.vstack([result.lam, result.lam + E, result.lam - E])
-            self.sample_dims = (DELTA,)
-            self.sample_coords = {DELTA: np.arange(1 + 2 * C)}
-            self.weights = np.eye(1, 1 + 2 * C)[0]  # the estimate only
-        else:
-            rng = np.random.default_rng(self.random_seed)
-            lam_s = rng.multivariate_normal(result.lam, cov, size=int(draws), method="eigh")
-            self.sample_dims = POSTERIOR_DIMS
-            self.sample_coords = {"chain": np.arange(1), "draw": np.arange(int(draws))}
-            self.weights = np.full(int(draws), 1.0 / int(draws))
-        self._lam_samples = lam_s
-        self.n_samples = lam_s.shape[0]
 
     def _attribute_position(self, attribute: str) -> int:
         if attribute not in self.attributes:
@@ -222,54 +133,43 @@ class ChoiceEvaluator:
 
     # ------------------------------------------------------------------ data
     def load(self, data: ChoiceData | None = None) -> ChoiceEvaluator:
-        """Load situations to evaluate (default: those in the containers); returns ``self``."""
+        """Load situations to evaluate (default: the fitted data); returns ``self``."""
+        data = self.fit.data if data is None else data
         model = self.model
         with restored_containers(model):
-            if data is not None:
-                set_choice_data(data, model)
+            set_choice_data(data, model)
             held = [np.asarray(model[name].get_value()) for name in CONTAINERS]
-            self.situations = list(model.coords[SITUATION])
             new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else []
-            if data is not None:
-                self.situation_individuals = data.individuals[data.individual].tolist()
-            else:  # the containers' index into the known individuals, then the new ones
-                labels = list(model.coords[INDIVIDUAL]) + [n for n in new if n != NEW_INDIVIDUAL_PLACEHOLDER]
-                self.situation_individuals = [labels[i] for i in held[3]]
+        self.situations = data.situations.tolist()
+        self.situation_individuals = data.individuals[data.individual].tolist()
         self.X = np.array(held[0], dtype=float)
         self.X.setflags(write=False)
         self.available = held[1].astype(bool)
         self._held = [h.astype(v.dtype) for h, v in zip(held, self._data_inputs, strict=True)]
-        if self.kind == "maxent":
-            log_p0 = self._dual.log_p0
-            if log_p0 is not None and log_p0.get_value().shape[0] != self.X.shape[0]:
-                raise MaxEntError(f"the prior p0 was given for {log_p0.get_value().shape[0]} situations; "
-                                  f"these data have {self.X.shape[0]}")
-            self._values = [self._lam_samples]
-        else:
-            self._values = self._posterior_values(new)
+        self._values = self._sample_values(new)
         return self
 
     def with_data(self, data: ChoiceData) -> ChoiceEvaluator:
         """A copy loaded with ``data`` that shares the compiled functions."""
         return copy.copy(self).load(data)
 
-    def _posterior_values(self, new: list) -> list[np.ndarray]:
+    def _sample_values(self, new: list) -> list[np.ndarray]:
+        """The fit's parameter values, with fresh standard-normal deviations for the individuals
+        it has not seen and for the situations it was not fitted on."""
         rng = np.random.default_rng(self.random_seed)
         S = self.n_samples
-        values = []
-        for rv in self._rvs:
-            da = self._posterior[rv.name]
-            draws = da.values.reshape(S, *da.shape[2:])
-            if rv.name == REDRAWN[0] and new != [NEW_INDIVIDUAL_PLACEHOLDER]:
-                draws = rng.normal(size=(S, len(new), draws.shape[-1]))
-            elif rv.name == REDRAWN[1]:
-                fitted = {label: n for n, label in enumerate(da[SITUATION].values.tolist())}
-                fresh = rng.normal(size=(S, len(self.situations), draws.shape[-1]))
-                pos = np.array([fitted.get(s, -1) for s in self.situations], dtype=int)
-                known = pos >= 0
-                fresh[:, known] = draws[:, pos[known]]
-                draws = fresh
-            values.append(draws)
+        values = list(self.samples.values)
+        k = self._roles["new_individual"]
+        if k is not None and new != [NEW_INDIVIDUAL_PLACEHOLDER]:
+            values[k] = rng.normal(size=(S, len(new), values[k].shape[-1]))
+        k = self._roles["situation"]
+        if k is not None:
+            fitted = {label: n for n, label in enumerate(self.samples.situations)}
+            fresh = rng.normal(size=(S, len(self.situations), values[k].shape[-1]))
+            pos = np.array([fitted.get(s, -1) for s in self.situations], dtype=int)
+            known = pos >= 0
+            fresh[:, known] = values[k][:, pos[known]]
+            values[k] = fresh
         return values
 
     # ------------------------------------------------------------------ evaluation
@@ -335,7 +235,7 @@ class ChoiceEvaluator:
 
     def _data_coords(self):
         return {SITUATION: self.situations, ALTERNATIVE: self.alternatives,
-                ALTERNATIVE_: self.alternatives, ATTRIBUTE: self.attributes}
+                CHANGED_ALTERNATIVE: self.alternatives, ATTRIBUTE: self.attributes}
 
     def probabilities(self, X=None) -> xr.DataArray:
         """``p`` as (sample dims, situation, alternative)."""
@@ -349,7 +249,7 @@ class ChoiceEvaluator:
         p, dp = self.evaluate(X, derivatives=True if attribute is None else attribute)
         c = self._data_coords()
         dims = (SITUATION, ALTERNATIVE)
-        d_dims = (*dims, ALTERNATIVE_) + ((ATTRIBUTE,) if attribute is None else ())
+        d_dims = (*dims, CHANGED_ALTERNATIVE) + ((ATTRIBUTE,) if attribute is None else ())
         return (self.to_dataarray(p, dims, {k: c[k] for k in dims}, name="p"),
                 self.to_dataarray(dp, d_dims, {k: c[k] for k in d_dims}, name="dp_dx"))
 
@@ -365,13 +265,27 @@ class ChoiceEvaluator:
                             coords={k: c[k] for k in (SITUATION, ALTERNATIVE)}, name="available")
 
     # ------------------------------------------------------------------ summaries
-    def finish(self, da: xr.DataArray):
-        """A statistic computed per sample, as the user sees it: the posterior (or MaxEnt
-        pseudo-posterior) draws as they are; for the MaxEnt delta samples a Dataset of the
-        ``estimate`` and its delta-method ``se``."""
-        if DELTA not in self.sample_dims:
-            return da
-        return delta_method(da, self.steps, self.cov, self.labels)
+    def finish(self, da: xr.DataArray) -> xr.Dataset:
+        """A statistic computed per sample, as the user sees it, the same type for every fit: a
+        Dataset of its ``estimate`` and ``sd`` (posterior mean and SD; MaxEnt estimate and
+        delta-method SE), with the per-sample values as ``draws`` when there are draws."""
+        summarize = self.samples.summarize
+        if summarize is not None:
+            out = summarize(da)
+            return out.rename({"se": "sd"}) if "se" in out else out
+        dims = list(self.sample_dims)
+        out = xr.Dataset({"estimate": da.mean(dims), "sd": da.std(dims), "draws": da}, attrs=dict(da.attrs))
+        return out
+
+
+def _position(parameters, variable) -> int | None:
+    """Position of ``variable`` among ``parameters`` (None when absent)."""
+    if variable is None:
+        return None
+    for k, v in enumerate(parameters):
+        if v is variable:
+            return k
+    return None
 
 
 def _add(a, b):
@@ -379,32 +293,13 @@ def _add(a, b):
     return tuple(x + y for x, y in zip(a, b, strict=True)) if isinstance(a, tuple) else a + b
 
 
-def delta_method(da: xr.DataArray, steps, cov, labels) -> xr.Dataset:
-    """``estimate`` and ``se = √(∇g' Cov ∇g)`` of a statistic ``g`` evaluated at ``λ̂`` and at
-    ``λ̂ ± h_c e_c`` (dim ``delta``), the gradient by central differences."""
-    C = len(steps)
-    moment = {"moment": labels}
-    plus = da.isel({DELTA: slice(1, C + 1)}).rename({DELTA: "moment"}).assign_coords(moment)
-    minus = da.isel({DELTA: slice(C + 1, 2 * C + 1)}).rename({DELTA: "moment"}).assign_coords(moment)
-    grad = (plus - minus) / xr.DataArray(2.0 * np.asarray(steps), dims="moment", coords=moment)
-    cov = xr.DataArray(cov, dims=("moment", "moment_"), coords=moment | {"moment_": labels})
-    var = xr.dot(grad, cov, grad.rename(moment="moment_"), dim=["moment", "moment_"])
-    estimate = da.isel({DELTA: 0}, drop=True)
-    return xr.Dataset({"estimate": estimate, "se": np.sqrt(var.clip(min=0.0))}, attrs=dict(da.attrs))
-
-
-def utility_graph(model: pm.Model):
-    """The utility tensor ``U`` (situation × alternative) behind a built model's ``p``."""
-    found = [v for v in ancestors([model["p"]]) if getattr(v, "name", None) == UTILITY]
-    if not found:
-        raise ChoiceDataError("the model has no utility tensor named "
-                              f"{UTILITY!r}: build it with pymc_maxent.build_model")
-    return found[0]
-
-
 def choice_evaluator(fit, data: ChoiceData | None = None, **kwargs) -> ChoiceEvaluator:
     """The evaluator of ``fit`` (passed through when it is one already, loaded with ``data``
-    when given); keyword arguments go to :class:`ChoiceEvaluator`."""
+    when given): the fit's cached :meth:`~pymc_maxent.fit.CachedEvaluator.evaluator`."""
     if isinstance(fit, ChoiceEvaluator):
         return fit if data is None else fit.with_data(data)
-    return ChoiceEvaluator(fit, data, **kwargs)
+    if not hasattr(fit, "probability_graph"):
+        raise SpecificationError(f"expected a fit (PosteriorFit, MaxEntResult) or a ChoiceEvaluator; got "
+                                 f"{type(fit).__name__}: wrap a PyMC model and its posterior as "
+                                 "pmx.PosteriorFit(model, idata)")
+    return fit.evaluator(data, **kwargs)

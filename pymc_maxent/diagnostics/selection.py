@@ -7,21 +7,14 @@ from collections.abc import Mapping
 import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
-from scipy.special import entr, logsumexp
+from scipy.special import entr
 
-from pymc_maxent.bayes.predict import predict_choice_probabilities
 from pymc_maxent.bayes.sample import INDIVIDUAL_LOG_LIKELIHOOD
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.diagnostics.information import posterior_probabilities
-from pymc_maxent.diagnostics.probabilities import restored_containers
 from pymc_maxent.exceptions import ChoiceDataError
-from pymc_maxent.maxent.result import MaxEntResult
 
 #: Pareto k above which PSIS-LOO's estimate for an observation is unreliable.
 PARETO_K_BAD = 0.7
-LATENT = ("z", "z_situation")
-PLACEHOLDER = ("z_new",)
 
 
 def split_by_individual(data: ChoiceData, test_fraction: float = 0.25, seed: int = 0):
@@ -48,15 +41,6 @@ def split_by_individual(data: ChoiceData, test_fraction: float = 0.25, seed: int
     return data.subset(~in_test), data.subset(in_test)
 
 
-def parameter_count(model: pm.Model) -> dict[str, int]:
-    """Free parameters of a built model: population level, and latent (``z``, ``z_situation``)."""
-    sizes = {rv.name: int(np.prod(model.initial_point()[model.rvs_to_values[rv].name].shape))
-             for rv in model.free_RVs}
-    latent = sum(v for k, v in sizes.items() if k in LATENT)
-    population = sum(v for k, v in sizes.items() if k not in LATENT + PLACEHOLDER)
-    return {"parameters": population, "latent": latent}
-
-
 def _normalized_entropy(p: np.ndarray, available: np.ndarray) -> float:
     """``Σ_i H(p_i) / Σ_i ln J_i`` (``0 ln 0 = 0``)."""
     return float(entr(p).sum() / np.log(available.sum(axis=1)).sum())
@@ -72,38 +56,29 @@ def _heldout_scores(p, test: ChoiceData) -> dict[str, float]:
             "heldout_hit_rate": float((p.argmax(axis=1) == test.chosen).mean())}
 
 
-def _bayes_row(model, idata, data: ChoiceData, test: ChoiceData | None, random_seed) -> dict:
-    log_lik = idata["log_likelihood"]
-    var = INDIVIDUAL_LOG_LIKELIHOOD if INDIVIDUAL_LOG_LIKELIHOOD in log_lik else "chosen"
-    loo = az.loo(idata, var_name=var)
-    ll = log_lik["chosen"].to_numpy()
-    ll = ll.reshape(-1, ll.shape[-1])
-    lppd = float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
-    p_fit = posterior_probabilities(model, idata, data, random_seed).to_numpy()
-    row = parameter_count(model) | {
-        "estimator": "bayes", "loglik": lppd, "elpd_loo": float(loo.elpd), "elpd_loo_se": float(loo.se),
-        "p_loo": float(loo.p), "loo_level": "individual" if var != "chosen" else "situation",
-        "pareto_k_bad": int((np.asarray(loo.pareto_k) > PARETO_K_BAD).sum()),
-        "information_index": 1.0 - _normalized_entropy(p_fit, data.available),
-    }
+def fitted_probabilities(fit, data: ChoiceData | None = None) -> np.ndarray:
+    """Mean choice probabilities (situation, alternative) over the fit's samples: the posterior
+    mean of ``p``, or ``p`` at the MaxEnt estimate."""
+    ev = fit.evaluator() if data is None else fit.evaluator(data)
+    return np.tensordot(ev.weights, ev.evaluate(), axes=1)
+
+
+def _row(fit, data: ChoiceData, test: ChoiceData | None, random_seed) -> dict:
+    row = fit.parameter_count() | {"estimator": fit.estimator, "loglik": fit.lppd()}
+    loo = fit.loo()
+    if loo is not None:
+        elpd, level = loo
+        row |= {"elpd_loo": float(elpd.elpd), "elpd_loo_se": float(elpd.se), "p_loo": float(elpd.p),
+                "loo_level": level, "pareto_k_bad": int((np.asarray(elpd.pareto_k) > PARETO_K_BAD).sum())}
+    row["information_index"] = 1.0 - _normalized_entropy(fitted_probabilities(fit, data), data.available)
     if test is not None:
-        with restored_containers(model):
-            p_test = predict_choice_probabilities(model, idata, test, random_seed=random_seed)
+        p_test = fit.predict(test, random_seed=random_seed)
         row |= _heldout_scores(p_test.mean(("chain", "draw")), test)
     return row
 
 
-def _maxent_row(result: MaxEntResult, data: ChoiceData, test: ChoiceData | None) -> dict:
-    row = {"parameters": len(result.terms), "latent": 0, "estimator": "maxent", "loglik": result.loglik,
-           "information_index": result.information_index}
-    if test is not None:
-        with restored_containers(result._estimator.model):
-            row |= _heldout_scores(result.predict(test), test)
-    return row
-
-
 def model_selection(
-    fits: Mapping[str, tuple[pm.Model, object] | MaxEntResult],
+    fits: Mapping[str, object],
     data: ChoiceData,
     test: ChoiceData | None = None,
     *,
@@ -114,9 +89,8 @@ def model_selection(
     Parameters
     ----------
     fits : mapping
-        Name → ``(model, idata)`` from :func:`~pymc_maxent.build_model` and
-        :func:`~pymc_maxent.sample`, or a :class:`~pymc_maxent.MaxEntResult`, all fitted to
-        ``data``.
+        Name → :class:`~pymc_maxent.fit.Fit` (a :class:`~pymc_maxent.PosteriorFit` sampled with
+        its log-likelihood, or a :class:`~pymc_maxent.MaxEntResult`), all fitted to ``data``.
     data : ChoiceData
         The data every model was fitted to.
     test : ChoiceData, optional
@@ -147,17 +121,8 @@ def model_selection(
     >>> table.loc["MaxEnt", "estimator"], int(table.loc["MaxEnt", "parameters"])
     ('maxent', 6)
     """
-    rows, trees = {}, {}
-    for name, fit in fits.items():
-        if isinstance(fit, MaxEntResult):
-            rows[name] = _maxent_row(fit, data, test)
-        else:
-            model, idata = fit
-            if "log_likelihood" not in idata.children:
-                raise ChoiceDataError(f"fit {name!r} has no log_likelihood group: sample it with "
-                                      "pymc_maxent.sample (or idata_kwargs={'log_likelihood': True})")
-            rows[name] = _bayes_row(model, idata, data, test, random_seed)
-            trees[name] = idata
+    rows = {name: _row(fit, data, test, random_seed) for name, fit in fits.items()}
+    trees = {name: fit.to_datatree() for name, fit in fits.items() if "elpd_loo" in rows[name]}
     table = pd.DataFrame.from_dict(rows, orient="index")
     levels = set(table.get("loo_level", pd.Series(dtype=object)).dropna())
     if len(trees) > 1 and len(levels) == 1:

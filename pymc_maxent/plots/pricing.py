@@ -40,7 +40,7 @@ def plot_revenue_curve(curve, *, optimum=None, ax=None, color: str = "C0", label
     ci = curve.attrs.get("ci_prob", np.nan)
     ax.fill_between(grid, curve["lower"].values, curve["upper"].values, color=color, alpha=0.25,
                     label=f"{ci:.0%} band")
-    ax.plot(grid, curve["mean"].values, color=color, label=label or "expected revenue")
+    ax.plot(grid, curve["estimate"].values, color=color, label=label or "expected revenue")
     alternative = curve.attrs.get("alternative", "")
     if optimum is not None:
         names = [str(a) for a in optimum.prices.index]

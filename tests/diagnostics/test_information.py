@@ -19,6 +19,7 @@ from pymc_maxent.diagnostics.information import (  # noqa: E402
     maxent_information,
     posterior_information_gain,
 )
+from pymc_maxent.exceptions import ChoiceDataError, SpecificationError  # noqa: E402
 from pymc_maxent.plots.information import plot_information_gain  # noqa: E402
 
 LN2 = np.log(2.0)
@@ -104,18 +105,25 @@ def test_prior_group_in_the_same_tree_and_bad_input(fits):
     tree["prior"] = prior["prior"]
     assert posterior_information_gain(tree, var_names=["beta"]).index.tolist() == ["beta[x0]", "beta[x1]",
                                                                                  "joint"]
-    with pytest.raises(pmx.ChoiceDataError, match="'prior'"):
+    with pytest.raises(ChoiceDataError, match="'prior'"):
         posterior_information_gain(idata)
-    with pytest.raises(pmx.ChoiceDataError, match="method"):
+    with pytest.raises(ChoiceDataError, match="method"):
         posterior_information_gain(tree, method="histogram")
-    with pytest.raises(pmx.ChoiceDataError, match="mu"):
+    with pytest.raises(ChoiceDataError, match="mu"):
         posterior_information_gain(tree, var_names=["mu"])
 
 
-def fake_posterior(p):
+def fixed_posterior(model, beta):
+    """A posterior whose every draw is ``beta``."""
+    beta = np.asarray(beta, dtype=float)
     return xr.DataTree.from_dict({"posterior": xr.Dataset(
-        {"p": (("chain", "draw", "situation", "alternative"), np.broadcast_to(p, (2, 3, *p.shape)))},
-        coords={"situation": np.arange(p.shape[0]), "alternative": np.arange(p.shape[1])})})
+        {"beta": (("chain", "draw", "coefficient"), np.broadcast_to(beta, (2, 3, beta.size)))},
+        coords={"coefficient": model.coords["coefficient"]})})
+
+
+def softmax(U, available):
+    e = np.where(available, np.exp(U - U.max(axis=-1, keepdims=True)), 0.0)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def test_choice_information_gain_by_hand():
@@ -123,19 +131,26 @@ def test_choice_information_gain_by_hand():
     X = np.array([[[0.0], [1.0], [2.0]], [[1.0], [0.0], [3.0]]])
     data = pmx.ChoiceData.from_arrays(X, [0, 1], available=available, check_identified=False)
     model = pmx.build_model(data, "MNL-1")
+    assert choice_information_gain(pmx.PosteriorFit(model, fixed_posterior(model, [0.0]), data)) == 0.0
+    fit = pmx.PosteriorFit(model, fixed_posterior(model, [-0.7]), data)
+    p = softmax(-0.7 * X[..., 0], available)
     uniform = available / available.sum(1, keepdims=True)
-    assert choice_information_gain((model, fake_posterior(uniform))) == 0.0
-    p = np.array([[0.5, 0.25, 0.25], [0.8, 0.2, 0.0]])
-    hand = [0.5 * np.log(1.5) + 2 * 0.25 * np.log(0.75), 0.8 * np.log(1.6) + 0.2 * np.log(0.4)]
-    per = choice_information_gain((model, fake_posterior(p)), per_situation=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hand = np.where(available, p * np.log(p / uniform), 0.0).sum(axis=1)
+    per = choice_information_gain(fit, per_situation=True)
     np.testing.assert_allclose(per.to_numpy(), hand, rtol=1e-12)
-    assert choice_information_gain((model, fake_posterior(p))) == pytest.approx(np.mean(hand), rel=1e-12)
-    # the prior predictive mean of p as reference: a uniform prior p gives the uniform figure
-    prior = fake_posterior(uniform)["posterior"].to_dataset()
-    assert choice_information_gain((model, fake_posterior(p)), reference="prior",
-                                   prior=prior) == pytest.approx(np.mean(hand), rel=1e-12)
-    with pytest.raises(pmx.ChoiceDataError, match="reference"):
-        choice_information_gain((model, fake_posterior(p)), reference="flat")
+    assert choice_information_gain(fit) == pytest.approx(np.mean(hand), rel=1e-12)
+    # the prior predictive mean of p as reference, by hand from the same prior draws
+    prior_beta = pm.sample_prior_predictive(200, model=model, var_names=["beta"], random_seed=4)
+    prior_beta = prior_beta["prior"]["beta"].to_numpy().reshape(-1)
+    q = np.mean([softmax(b * X[..., 0], available) for b in prior_beta], axis=0)
+    np.testing.assert_allclose(fit.prior_probabilities(200, random_seed=4), q, rtol=1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hand_prior = np.where(available, p * np.log(p / q), 0.0).sum(axis=1).mean()
+    assert choice_information_gain(fit, reference="prior", prior_draws=200,
+                                   random_seed=4) == pytest.approx(hand_prior, rel=1e-10)
+    with pytest.raises(SpecificationError, match="reference"):
+        choice_information_gain(fit, reference="flat")
 
 
 def test_maxent_information_matches_result():
@@ -160,7 +175,7 @@ def test_maxent_information_matches_result():
 
 def test_compare_information_ranks_posterior_and_maxent(fits):
     data, model, idata, _ = fits[1000]
-    fits_ = {"MNL-1": (model, idata), "GME": pmx.fit_maxent(data),
+    fits_ = {"MNL-1": pmx.PosteriorFit(model, idata, data), "GME": pmx.fit_maxent(data),
              "MLE": pmx.fit_maxent(data, error_support=None)}
     table = compare_information(fits_)
     assert table["kl_nats"].is_monotonic_decreasing
@@ -183,7 +198,7 @@ def test_figure_has_one_bar_per_row(fits):
     np.testing.assert_allclose(sorted(b.get_width() for b in bars), sorted(table["kl_bits"]))
     fig2 = plot_information_gain(maxent_information(pmx.fit_maxent(fits[50][0])), unit="nats")
     assert len(fig2.axes[0].patches) == 3
-    with pytest.raises(pmx.ChoiceDataError, match="kl_furlongs"):
+    with pytest.raises(ChoiceDataError, match="kl_furlongs"):
         plot_information_gain(table, unit="furlongs")
     plt.close("all")
 

@@ -15,6 +15,7 @@ from pymc_maxent.data import load_travel_mode
 from pymc_maxent.data.simulate import simulate_choices
 from pymc_maxent.diagnostics import split_by_individual
 from pymc_maxent.maxent import fit_maxent
+from pymc_maxent.model import ChoiceModel
 
 SCRIPT = Path(sys.executable).with_name("pymc-maxent")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -54,6 +55,7 @@ def demo(tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_demo_prints_the_tables(demo):
     _, proc = demo
     for title in ("posterior (MNL-2) vs MaxEnt", "model selection", "revenue-maximising gc",
@@ -62,6 +64,7 @@ def test_demo_prints_the_tables(demo):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_demo_report_is_complete_and_finite(demo):
     out, _ = demo
     summary = _strict_json(out / "summary.json")
@@ -83,6 +86,7 @@ def test_demo_report_is_complete_and_finite(demo):
         assert row["converged"] and row["revenue"] >= row["revenue_status_quo"] - 1e-6
 
 
+@pytest.mark.slow
 def test_demo_maxent_matches_a_direct_fit(demo):
     """The report's MaxEnt numbers are those of fit_maxent on the same 75% split, in the JSON and the
     netCDF."""
@@ -95,9 +99,12 @@ def test_demo_maxent_matches_a_direct_fit(demo):
     tree = xr.open_datatree(out / "fits" / "MaxEnt.nc")
     np.testing.assert_allclose(tree["maxent"]["beta"].sel(coefficient="gc"),
                                direct.loc["beta[gc]", "estimate"], rtol=1e-8)
-    posterior = xr.open_datatree(out / "fits" / "MNL-2.nc")
-    assert posterior["posterior"]["beta"].sizes == {"chain": 2, "draw": 200, "coefficient": 3}
-    assert np.isfinite(posterior["log_likelihood"]["chosen"]).all()
+    loaded = ChoiceModel.load(out / "fits" / "MaxEnt.nc").fit_result
+    np.testing.assert_allclose(loaded.estimates()["estimate"], direct["estimate"], rtol=1e-8)
+    posterior = ChoiceModel.load(out / "fits" / "MNL-2.nc").fit_result
+    assert posterior.posterior["beta"].sizes == {"chain": 2, "draw": 200, "coefficient": 3}
+    assert np.isfinite(posterior.idata["log_likelihood"]["chosen"]).all()
+    assert posterior.data.n_situations == train.n_situations
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +130,7 @@ COLUMNS = ["--situation", "trip", "--alternative", "mode", "--chosen", "picked",
            "--individual", "person", "--availability", "open"]
 
 
+@pytest.mark.slow
 def test_fit_recovers_the_truth_from_a_csv(choice_csv, tmp_path, capsys):
     path, truth, data = choice_csv
     out = tmp_path / "report"
@@ -136,10 +144,10 @@ def test_fit_recovers_the_truth_from_a_csv(choice_csv, tmp_path, capsys):
     estimates = summary["models"]["MNL-2"]["estimates"]
     for k, name in enumerate(["x0", "x1"]):  # 94% interval covers the truth, posterior sd small
         row = estimates[f"beta[{name}]"]
-        assert row["eti94_lb"] < truth["beta"][k] < row["eti94_ub"] and row["sd"] < 0.15, (name, row)
+        assert row["lower"] < truth["beta"][k] < row["upper"] and row["sd"] < 0.15, (name, row)
     for k, alt in enumerate(["alt0", "alt1"]):
         row = estimates[f"alpha[{alt}]"]
-        assert row["eti94_lb"] < truth["alpha"][k] < row["eti94_ub"], (alt, row)
+        assert row["lower"] < truth["alpha"][k] < row["upper"], (alt, row)
     assert "heldout_log_score" not in summary["tables"]["selection"]["MaxEnt"]
 
 

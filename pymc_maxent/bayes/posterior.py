@@ -1,0 +1,189 @@
+"""A PyMC posterior of a built choice model, as a :class:`~pymc_maxent.fit.Fit`."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+from pytensor.graph.traversal import ancestors
+from scipy.special import logsumexp
+
+from pymc_maxent.bayes.build import choice_graph
+from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
+from pymc_maxent.bayes.sample import INDIVIDUAL_LOG_LIKELIHOOD
+from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.data.serialize import choice_data_from_model
+from pymc_maxent.exceptions import SpecificationError
+from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def _posterior(idata) -> xr.Dataset:
+    if "posterior" not in getattr(idata, "children", {}):
+        raise SpecificationError("the DataTree has no 'posterior' group")
+    return idata["posterior"].to_dataset()
+
+
+class PosteriorFit(CachedEvaluator):
+    """A model from :func:`~pymc_maxent.build_model` and its posterior DataTree.
+
+    Parameters
+    ----------
+    model : pm.Model
+        Built by :func:`~pymc_maxent.build_model` (or a :class:`~pymc_maxent.ChoiceModel`).
+    idata : DataTree
+        Its posterior (from :func:`~pymc_maxent.sample`, or :func:`pymc.sample`).
+    data : ChoiceData, optional
+        The fitted data; default what the model's containers hold.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> data = pmx.load_travel_mode()
+    >>> model = pmx.build_model(data, "MNL-2")
+    >>> idata = pmx.sample(model, draws=50, tune=100, chains=1, progressbar=False, random_seed=1,
+    ...                    nuts_sampler="pymc", compute_convergence_checks=False)
+    >>> fit = pmx.PosteriorFit(model, idata)
+    >>> fit.estimates().loc["beta[gc]", "estimate"] < 0
+    np.True_
+    """
+
+    estimator = "bayes"
+
+    def __init__(self, model: pm.Model, idata, data: ChoiceData | None = None):
+        self.graph = choice_graph(model)
+        self.model = model
+        self.idata = idata
+        self.data = choice_data_from_model(model) if data is None else data
+        self.posterior = _posterior(idata)
+        missing = [v.name for v in self._parameters() if v.name not in self.posterior]
+        if missing:
+            raise SpecificationError(f"the posterior has no draws of {missing}")
+
+    @property
+    def spec(self):
+        """The :class:`~pymc_maxent.ModelSpec` of the model."""
+        return self.graph.spec
+
+    def __repr__(self) -> str:
+        sizes = self.posterior.sizes
+        return (f"PosteriorFit({self.spec.name}, {sizes['chain']} chains x {sizes['draw']} draws, "
+                f"{self.data.n_situations} situations)")
+
+    # ------------------------------------------------------------------ estimates
+    def top_level(self) -> list[str]:
+        """The population-level variables in the posterior (``alpha``, ``beta``, ``mu``, ...)."""
+        return [v for v in TOP_LEVEL_PARAMETERS if v in self.posterior]
+
+    def estimates(self, hdi_prob: float = 0.94) -> pd.DataFrame:
+        """Posterior mean, sd, HDI (``lower``, ``upper``), ``ess_bulk`` and ``r_hat`` of each
+        top-level parameter (``alpha[air]``, ``mu[gc]``; ``corr`` above the diagonal)."""
+        names = self.top_level()
+        table = az.summary(self.idata, var_names=names, ci_kind="hdi", ci_prob=hdi_prob, round_to="none")
+        pct = f"{100 * hdi_prob:g}"
+        table = table.rename(columns={"mean": "estimate", f"hdi{pct}_lb": "lower", f"hdi{pct}_ub": "upper"})
+        table = table.loc[[k for k in table.index if k not in self._redundant_corr()]]
+        table.index.name = "parameter"
+        cols = ["estimate", "sd", "lower", "upper"]
+        return table[cols + [c for c in ("ess_bulk", "r_hat") if c in table]].astype(float)
+
+    def _redundant_corr(self) -> set[str]:
+        """``corr[a, b]`` on or below the diagonal (1, or a repeat of one above it)."""
+        if "corr" not in self.posterior:
+            return set()
+        labels = self.posterior["corr"]["random_coefficient"].values.tolist()
+        return {f"corr[{a}, {b}]" for i, a in enumerate(labels) for b in labels[:i + 1]}
+
+    def parameter_draws(self, draws: int | None = None, random_seed=0) -> xr.Dataset:
+        """The posterior draws of the top-level parameters (all of them, or ``draws`` per chain
+        taken evenly)."""
+        post = self.posterior[self.top_level()]
+        if draws is not None and draws < post.sizes["draw"]:
+            post = post.isel(draw=np.linspace(0, post.sizes["draw"] - 1, int(draws)).round().astype(int))
+        return post
+
+    def predict(self, new_data: ChoiceData | None = None, *, random_seed=None) -> xr.DataArray:
+        """Posterior choice probabilities ``(chain, draw, situation, alternative)`` of ``new_data``
+        (default: the fitted data). Known individuals keep their coefficients; new ones get a
+        draw from the population distribution at every posterior draw. The model's containers
+        are left as they were."""
+        ev = self.evaluator(random_seed=0 if random_seed is None else random_seed)
+        return ev.probabilities() if new_data is None else ev.with_data(new_data).probabilities()
+
+    def to_datatree(self):
+        return self.idata
+
+    # ------------------------------------------------------------------ evaluator inputs
+    def _parameters(self) -> list:
+        in_graph = set(ancestors([self.graph.p]))
+        return [rv for rv in self.model.free_RVs if rv in in_graph]
+
+    def probability_graph(self) -> ProbabilityGraph:
+        g = self.graph
+        return ProbabilityGraph(containers=g.containers, p=g.p, utility=g.utility,
+                                parameters=tuple(self._parameters()), new_individual=g.new_individual,
+                                situation=g.situation)
+
+    def parameter_samples(self, *, draws: int | None = None, robust: bool = False,
+                          random_seed=0) -> ParameterSamples:
+        """The posterior draws of every free variable behind ``p`` (``draws`` and ``robust`` are
+        for MaxEnt fits and ignored here)."""
+        post = self.posterior
+        S = post.sizes["chain"] * post.sizes["draw"]
+        values = tuple(post[v.name].transpose(*SAMPLE_DIMS, ...).values.reshape(S, *post[v.name].shape[2:])
+                       for v in self._parameters())
+        situation = self.graph.situation
+        situations = post[situation.name]["situation"].values.tolist() if situation is not None else None
+        return ParameterSamples(values=values, dims=SAMPLE_DIMS,
+                                coords={d: post[d].values for d in SAMPLE_DIMS},
+                                weights=np.full(S, 1.0 / S), situations=situations)
+
+    def convergence(self) -> dict:
+        """Sampler health: divergences, the largest R-hat and the smallest bulk ESS of the
+        top-level parameters (NaN for a one-chain or one-draw fit)."""
+        table = self.estimates()
+        stats = self.idata["sample_stats"] if "sample_stats" in self.idata.children else None
+        divergences = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else 0
+        return {"divergences": divergences, "max_r_hat": float(table["r_hat"].max()),
+                "min_ess_bulk": float(table["ess_bulk"].min())}
+
+    # ------------------------------------------------------------------ model selection
+    def parameter_count(self) -> dict[str, int]:
+        """Free parameters: population level, and latent (individual and situation deviations)."""
+        latent_vars = {v for v in (self.graph.individual, self.graph.situation) if v is not None}
+        skip = {self.graph.new_individual}
+        point = self.model.initial_point()
+        values = self.model.rvs_to_values
+        sizes = {rv: int(np.prod(point[values[rv].name].shape)) for rv in self.model.free_RVs}
+        return {"parameters": sum(n for rv, n in sizes.items() if rv not in latent_vars | skip),
+                "latent": sum(n for rv, n in sizes.items() if rv in latent_vars)}
+
+    def lppd(self) -> float:
+        """Log pointwise predictive density of the fitted choices."""
+        ll = self._log_likelihood()["chosen"].to_numpy()
+        ll = ll.reshape(-1, ll.shape[-1])
+        return float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
+
+    def loo(self):
+        """PSIS-LOO, leaving one individual out on panel data (one situation otherwise), and the
+        level used (``"individual"`` or ``"situation"``)."""
+        log_lik = self._log_likelihood()
+        var = INDIVIDUAL_LOG_LIKELIHOOD if INDIVIDUAL_LOG_LIKELIHOOD in log_lik else "chosen"
+        return az.loo(self.idata, var_name=var), "individual" if var != "chosen" else "situation"
+
+    def _log_likelihood(self) -> xr.Dataset:
+        if "log_likelihood" not in self.idata.children:
+            raise SpecificationError("the posterior has no log_likelihood group: sample it with "
+                                     "pymc_maxent.sample (or idata_kwargs={'log_likelihood': True})")
+        return self.idata["log_likelihood"].to_dataset()
+
+    def prior_probabilities(self, draws: int = 500, random_seed=0) -> np.ndarray:
+        """Prior predictive mean of ``p`` (situation, alternative) of the fitted data."""
+        names = [v.name for v in self._parameters()]
+        prior = pm.sample_prior_predictive(draws, model=self.model, var_names=names, random_seed=random_seed)
+        as_posterior = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        p = PosteriorFit(self.model, as_posterior, self.data).evaluator().evaluate()
+        return p.mean(axis=0)
