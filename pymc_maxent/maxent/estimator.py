@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
-from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
-from pymc_maxent.data.containers import ChoiceContainers, register_choice_data, set_choice_data
+from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
+from pymc_maxent.data.containers import (
+    NEW_INDIVIDUAL,
+    ChoiceContainers,
+    register_choice_data,
+    set_choice_data,
+)
 from pymc_maxent.exceptions import MaxEntError
-from pymc_maxent.maxent.dual import CHUNK, DualProblem, DualSolution
+from pymc_maxent.maxent.covariance import (
+    Identification,
+    check_on_unidentified,
+    covariance,
+    identification,
+    report_unidentified,
+)
+from pymc_maxent.maxent.dual import CHUNK, DualProblem, DualSolution, check_reach
+from pymc_maxent.maxent.estimates import parameter_names
 from pymc_maxent.maxent.features import Moment, MomentSet, default_moments
 from pymc_maxent.maxent.primal import PrimalProblem
-from pymc_maxent.maxent.result import MaxEntResult, _inverse
+from pymc_maxent.maxent.result import MaxEntResult
 from pymc_maxent.maxent.supports import default_error_support, make_supports
 
 SOLVERS = ("dual", "primal")
+#: The data containers of a model (``pm.Data`` names).
+CONTAINERS = ("X", "available", "chosen_index", "individual_index")
+
+
+@contextlib.contextmanager
+def restored_containers(model: pm.Model):
+    """Put the model's data containers, and its ``situation`` (and ``new_individual``) coords,
+    back exactly as they were on leaving the block.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent.estimator import restored_containers
+    >>> data = pmx.load_travel_mode()
+    >>> model = pmx.build_model(data, "MNL-2")
+    >>> with restored_containers(model):
+    ...     _ = pmx.set_choice_data(data.subset(slice(0, 5)), model)
+    >>> model["X"].get_value().shape
+    (210, 4, 3)
+    """
+    held = {name: model[name].get_value() for name in CONTAINERS}
+    situations = list(model.coords[SITUATION])
+    new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else None
+    try:
+        yield
+    finally:
+        if new is not None:
+            model.set_dim(NEW_INDIVIDUAL, len(new), coord_values=new)
+        pm.set_data(held, model=model, coords={SITUATION: situations})
 
 
 def model_containers(data: ChoiceData, model: pm.Model | None) -> tuple[pm.Model, ChoiceContainers]:
@@ -105,7 +148,8 @@ class MaxEntEstimator:
             u = default_error_support(self.containers.available.get_value().shape[0], u.size)
         return u
 
-    def _require_dual(self):
+    def require_dual(self):
+        """Raise :class:`~pymc_maxent.exceptions.MaxEntError` unless the dual is available."""
         if self.dual is None:
             raise MaxEntError("a constraint is nonlinear in (p, eps): only the primal solver applies, "
                               "and the dual's standard errors and predictions are not available")
@@ -127,75 +171,149 @@ class MaxEntEstimator:
         return p0
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, *, solver: str = "dual", tol: float = 1e-10, maxiter: int = 100) -> MaxEntResult:
-        """Solve for the data now in the containers.
+    def fit(self, data: ChoiceData | None = None, *, solver: str = "dual", tol: float = 1e-10,
+            maxiter: int = 100, on_unidentified: str = "warn") -> MaxEntResult:
+        """Solve for ``data``, or for the data now in the containers.
 
         Parameters
         ----------
+        data : ChoiceData, optional
+            Swapped into the containers first (:func:`~pymc_maxent.set_choice_data`); default
+            whatever they hold (the data the estimator was built with, or what ``pm.set_data``
+            put there since).
         solver : {"dual", "primal"}
             The concentrated dual (default; any N) or the primal as written (small N).
         tol : float
             Dual: largest moment residual relative to the moment's reachable range (see
-            :meth:`DualProblem.solve <pymc_maxent.maxent.dual.DualProblem.solve>`).
+            :func:`~pymc_maxent.maxent.dual.solve_dual`).
         maxiter : int
+        on_unidentified : {"warn", "raise"}
+            When the scaled Hessian or choice information is near-singular (condition number
+            above :data:`~pymc_maxent.maxent.covariance.MAX_CONDITION`, or a non-positive pivot):
+            an :class:`~pymc_maxent.exceptions.IdentificationWarning` naming the parameters in
+            the near-null direction and ``identified=False``, or a
+            :class:`~pymc_maxent.exceptions.SpecificationError`.
+
+        Raises
+        ------
+        MaxEntError
+            A moment with no variation within any situation, or out of reach (infeasible).
         """
         if solver not in SOLVERS:
             raise MaxEntError(f"solver must be one of {SOLVERS}; got {solver!r}")
+        check_on_unidentified(on_unidentified)
+        if data is not None:
+            set_choice_data(data, self.model)
+        fitted = self._data_in_containers() if data is None else data
         chosen, available = self._observed()
         if solver == "dual":
-            self._require_dual()
+            self.require_dual()
             sol = self.dual.solve(tol=tol, maxiter=maxiter)
             primal = self.dual.primal(sol.lam, sol.mu)
             violation = float(np.abs(sol.grad).max())
-            converged, message, nit = sol.converged, sol.message, sol.nit
         else:
-            psol = PrimalProblem(self.moments, self.containers, self.supports).solve()
-            primal = {"p": psol.p, "e": psol.e}
-            if psol.w is not None:
-                primal["w"] = psol.w
-            if psol.pi is not None:
-                primal["pi"] = psol.pi
-            violation, converged, message, nit = psol.max_violation, psol.converged, psol.message, psol.nit
-            sol = DualSolution(lam=psol.lam, mu=None, value=np.nan, grad=np.full(self.moments.n, np.nan),
-                               hess=np.full((self.moments.n,) * 2, np.nan), converged=converged,
-                               message=message, nit=nit, nfev=0)
-            if self.dual is not None:
-                self.dual.refresh()
-                mu = None
-                if not self.dual.direct:
-                    mu = self.dual.solve_mu(sol.lam, np.zeros(chosen.shape[0]))
-                sol.mu = mu
-                sol.value, sol.grad, sol.hess = self.dual.evaluate(sol.lam, self.dual.target_adjustment(), mu)
+            sol, primal, violation = self._fit_primal(chosen)
         violation = max(violation, float(np.abs(primal["p"].sum(axis=1) - 1.0).max()))
         if "w" in primal:
             violation = max(violation, float(np.abs(primal["w"].sum(axis=-1)[available] - 1.0).max()))
         C = self.moments.n
+        names = parameter_names(self.moments.terms)
+        message = sol.message
         if self.dual is not None and np.all(np.isfinite(sol.hess)):
-            cov = _inverse(sol.hess)
+            cov, _ = covariance(sol.hess)
             cov_robust = cov @ self.dual.meat(sol.lam, sol.mu) @ cov
+            ident = identification(sol.hess, primal.get("information"), names)
+            if not ident.identified:
+                message = f"{message}; NOT identified: {report_unidentified(ident, on_unidentified)}"
         else:
             cov = cov_robust = np.full((C, C), np.nan)
+            ident = Identification(True, np.nan, np.nan)
         return MaxEntResult(
-            estimator=self, solution=sol, primal=primal, cov=cov, cov_robust=cov_robust,
-            data_coords=self._coords(), chosen=chosen, available=available, p0=self._p0(available),
-            w0=self.supports.w0, solver=solver, converged=converged, message=message, nit=nit,
-            max_violation=violation,
+            problem=self, data=fitted, solution=sol, primal=primal, cov=cov, cov_robust=cov_robust,
+            identification=ident, data_coords=self._coords(), chosen=chosen, available=available,
+            p0=self._p0(available), w0=self.supports.w0, solver=solver, converged=sol.converged,
+            message=message, nit=sol.nit, max_violation=violation,
         )
+
+    def _fit_primal(self, chosen):
+        """The primal solve, with the dual's value, gradient and Hessian at its multipliers."""
+        if self.dual is not None:  # the same checks of the moments as the dual's
+            self.dual.refresh()
+            check_reach(self.dual.reach(self.dual.target_adjustment()), self.moments.labels)
+        psol = PrimalProblem(self.moments, self.containers, self.supports).solve()
+        primal = {"p": psol.p, "e": psol.e}
+        if psol.w is not None:
+            primal["w"] = psol.w
+        if psol.pi is not None:
+            primal["pi"] = psol.pi
+        C = self.moments.n
+        sol = DualSolution(lam=psol.lam, mu=None, value=np.nan, grad=np.full(C, np.nan),
+                           hess=np.full((C, C), np.nan), converged=psol.converged,
+                           message=psol.message, nit=psol.nit, nfev=0)
+        if self.dual is not None:
+            mu = None
+            if not self.dual.direct:
+                mu = self.dual.solve_mu(sol.lam, np.zeros(chosen.shape[0]))
+            sol.mu = mu
+            sol.value, sol.grad, sol.hess = self.dual.evaluate(sol.lam, self.dual.target_adjustment(), mu)
+            primal["information"] = self.dual.primal(sol.lam, mu)["information"]
+        return sol, primal, psol.max_violation
+
+    def _data_in_containers(self) -> ChoiceData:
+        """The data the containers hold: :attr:`data`, unless ``pm.set_data`` moved them."""
+        c, d = self.containers, self.data
+        X, available, chosen = (np.asarray(v.get_value()) for v in (c.X, c.available, c.chosen))
+        situations = list(self.model.coords[SITUATION])
+        if (X.shape == d.X.shape and situations == d.situations.tolist() and np.array_equal(X, d.X)
+                and np.array_equal(available, d.available) and np.array_equal(chosen, d.chosen)):
+            return d
+        index = np.asarray(c.individual.get_value())
+        known = np.asarray(list(self.model.coords.get(INDIVIDUAL, [])))
+        individual = known[index] if index.size and known.size > index.max() else None
+        return ChoiceData.from_arrays(X, chosen, available=available, individual=individual,
+                                      situations=situations, alternatives=d.alternatives,
+                                      attributes=d.attributes, check_identified=False)
 
     # ------------------------------------------------------------------ prediction
     def predict(self, lam, new_data: ChoiceData | None = None) -> xr.DataArray:
-        """Choice probabilities at multipliers ``lam`` for the data in the containers (after
-        swapping ``new_data`` in with :func:`~pymc_maxent.set_choice_data`)."""
-        self._require_dual()
-        if new_data is not None:
-            set_choice_data(new_data, self.model)
-        self.dual.refresh()
+        """Choice probabilities at multipliers ``lam`` for ``new_data``, or for the data in the
+        containers.
+
+        ``new_data`` is swapped in with :func:`~pymc_maxent.set_choice_data` and the containers
+        (which a Bayesian model passed as ``model=`` shares) are put back exactly as they were.
+
+        Parameters
+        ----------
+        lam : array (C,) or (sample, C)
+        new_data : ChoiceData, optional
+
+        Returns
+        -------
+        DataArray (situation, alternative), or (sample, situation, alternative)
+        """
+        self.require_dual()
         lam = np.asarray(lam, dtype=float)
+        rows = np.atleast_2d(lam)
+        context = contextlib.nullcontext() if new_data is None else restored_containers(self.model)
+        try:
+            with context:
+                if new_data is not None:
+                    set_choice_data(new_data, self.model)
+                self.dual.refresh()
+                coords = self._coords()
+                p = np.stack([self._probabilities(row) for row in rows])
+        finally:
+            if new_data is not None:
+                self.dual.refresh()  # the default error support follows the restored N
+        if lam.ndim == 1:
+            return xr.DataArray(p[0], dims=(SITUATION, ALTERNATIVE), coords=coords, name="p")
+        return xr.DataArray(p, dims=("sample", SITUATION, ALTERNATIVE), coords=coords, name="p")
+
+    def _probabilities(self, lam) -> np.ndarray:
         mu = None
         if not self.dual.direct:
             mu = self.dual.solve_mu(lam, np.zeros(self.dual.n_situations))
-        p = self.dual.primal(lam, mu)["p"]
-        return xr.DataArray(p, dims=(SITUATION, ALTERNATIVE), coords=self._coords(), name="p")
+        return self.dual.primal(lam, mu)["p"]
 
     def _coords(self) -> dict[str, list]:
         """Situation and alternative labels of the data now in the containers."""
@@ -205,22 +323,22 @@ class MaxEntEstimator:
 def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, solver: str = "dual",
                error_support="default", w0=None, probability_support=None, pi0=None, p0=None,
                model: pm.Model | None = None, reference=None, tol: float = 1e-10,
-               maxiter: int = 100, chunk_size: int = CHUNK) -> MaxEntResult:
+               maxiter: int = 100, chunk_size: int = CHUNK, on_unidentified: str = "warn") -> MaxEntResult:
     """Fit a MaxEnt (GME) choice model: the one-call form of :class:`MaxEntEstimator`.
 
     See :class:`MaxEntEstimator` for the parameters and :meth:`MaxEntEstimator.fit` for
-    ``solver``, ``tol`` and ``maxiter``.
+    ``solver``, ``tol``, ``maxiter`` and ``on_unidentified``.
 
     Examples
     --------
     >>> import pymc_maxent as pmx
     >>> from pymc_maxent.maxent import fit_maxent
     >>> res = fit_maxent(pmx.load_travel_mode())
-    >>> res.converged, res.max_violation < 1e-8, round(res.hit_rate, 2)
-    (True, True, 0.69)
+    >>> res.converged, res.identified, res.max_violation < 1e-8, round(res.hit_rate, 2)
+    (True, True, True, 0.69)
     """
     estimator = MaxEntEstimator(
         data, moments, error_support=error_support, w0=w0, probability_support=probability_support,
         pi0=pi0, p0=p0, model=model, reference=reference, chunk_size=chunk_size,
     )
-    return estimator.fit(solver=solver, tol=tol, maxiter=maxiter)
+    return estimator.fit(solver=solver, tol=tol, maxiter=maxiter, on_unidentified=on_unidentified)

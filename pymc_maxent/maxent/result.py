@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
-import pandas as pd
+import pytensor.tensor as pt
 import xarray as xr
 from scipy import stats
 from scipy.special import entr
 
 from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION
-from pymc_maxent.maxent.features import ASC, COEFFICIENT, CONSTRAINT
-
-#: Names of the coefficient variables by dim, as in the Bayesian builder.
-PARAMETER_NAMES = {ASC: "alpha", COEFFICIENT: "beta", CONSTRAINT: "gamma"}
+from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
+from pymc_maxent.maxent.delta import DELTA, delta_method, delta_points, delta_steps
+from pymc_maxent.maxent.estimates import MaxEntEstimates
 
 
 def _entropy_rows(x, chunk: int = 1 << 16) -> np.ndarray:
@@ -24,20 +26,34 @@ def _entropy_rows(x, chunk: int = 1 << 16) -> np.ndarray:
     return out
 
 
-def _inverse(H):
-    """Inverse of a symmetric Hessian; the pseudo-inverse if it is singular."""
-    try:
-        return np.linalg.inv(H) if np.linalg.cond(H) < 1e14 else np.linalg.pinv(H)
-    except np.linalg.LinAlgError:
-        return np.linalg.pinv(H)
-
-
-class MaxEntResult:
-    """A fitted MaxEnt (GME) choice model, in the style of ``scipy.optimize.OptimizeResult``.
+class MaxEntResult(MaxEntEstimates, CachedEvaluator):
+    """A fitted MaxEnt (GME) choice model, in the style of ``scipy.optimize.OptimizeResult``;
+    a :class:`~pymc_maxent.fit.Fit` like a posterior.
 
     Attributes
     ----------
+    model : pm.Model
+        The model holding the data containers (a Bayesian model passed as ``model=``, or the
+        estimator's own).
+    spec : tuple of Moment
+        The moments fitted.
+    data : ChoiceData
+        The fitted data.
+    estimator : str
+        ``"maxent"``.
+    problem : MaxEntEstimator
+        The compiled problem (refit, predict at other multipliers).
     converged : bool
+        The solver met its criterion (the dual: every moment residual within ``tol`` of its
+        reachable range; see ``message``).
+    identified : bool
+        False when the Jacobi-scaled dual Hessian or choice information is near-singular
+        (condition number above :data:`~pymc_maxent.maxent.covariance.MAX_CONDITION`): an
+        :class:`~pymc_maxent.exceptions.IdentificationWarning` named the parameters concerned.
+    condition_number : float
+        Of the Jacobi-scaled dual Hessian ``D⁻¹HD⁻¹`` (``D = √diag H``): the same whatever the
+        units of the moments. ``information_condition_number``: of the choice information (the
+        Hessian without the noise term).
     message : str
     nit : int
         Iterations of the solver.
@@ -48,8 +64,9 @@ class MaxEntResult:
     lam : ndarray
         Multipliers, one per moment (``labels``); ``beta = −lam`` in GJP's convention.
     cov, cov_robust : ndarray
-        Covariance of ``lam`` (and of ``−lam``): inverse Hessian of the dual, and the sandwich
-        ``H⁻¹ (Σ_i g_i g_i') H⁻¹``.
+        Covariance of ``lam`` (and of ``−lam``): inverse Hessian of the dual (inverted on the
+        Jacobi-scaled Hessian, :func:`~pymc_maxent.maxent.covariance.covariance`), and the
+        sandwich ``H⁻¹ (Σ_i g_i g_i') H⁻¹``.
     p, eps : ndarray (situation, alternative)
         ``p̂`` (0 where unavailable) and ``ε̂``.
     w, pi : ndarray or None
@@ -73,17 +90,25 @@ class MaxEntResult:
     >>> import pymc_maxent as pmx
     >>> from pymc_maxent.maxent import fit_maxent
     >>> res = fit_maxent(pmx.load_travel_mode())
-    >>> res.converged, res.summary().loc["beta[gc]", "estimate"].round(3)
-    (True, np.float64(-0.009))
+    >>> res.converged, res.identified, res.summary().loc["beta[gc]", "estimate"].round(3)
+    (True, True, np.float64(-0.009))
     """
 
-    def __init__(self, *, estimator, solution, primal, cov, cov_robust, data_coords, chosen, available,
-                 p0, w0, solver, converged, message, nit, max_violation):
-        self._estimator = estimator
-        self.terms = list(estimator.moments.terms)
+    estimator = "maxent"
+
+    def __init__(self, *, problem, data, solution, primal, cov, cov_robust, identification, data_coords,
+                 chosen, available, p0, w0, solver, converged, message, nit, max_violation):
+        self.problem = problem
+        self.model = problem.model
+        self.spec = tuple(problem.moments.moments)
+        self.data = data
+        self.terms = list(problem.moments.terms)
         self.labels = [t.moment for t in self.terms]
         self.solver = solver
         self.converged = bool(converged)
+        self.identified = bool(identification.identified)
+        self.condition_number = float(identification.condition_number)
+        self.information_condition_number = float(identification.information_condition_number)
         self.message = message
         self.nit = int(nit)
         self.max_violation = float(max_violation)
@@ -97,50 +122,10 @@ class MaxEntResult:
         self.w = primal.get("w")
         self.pi = primal.get("pi")
         self.coords = data_coords
-        self.error_support = estimator.current_error_support()
-        self.probability_support = estimator.supports.probability
+        self.error_support = problem.current_error_support()
+        self.probability_support = problem.supports.probability
         self._chosen = chosen
         self._diagnostics(chosen, available, p0, w0)
-
-    # ------------------------------------------------------------------ estimates
-    @property
-    def beta(self) -> np.ndarray:
-        """``−λ``: every multiplier as a logit coefficient."""
-        return -self.lam
-
-    @property
-    def se(self) -> np.ndarray:
-        return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
-
-    @property
-    def se_robust(self) -> np.ndarray:
-        return np.sqrt(np.clip(np.diag(self.cov_robust), 0.0, None))
-
-    def parameter_names(self) -> list[str]:
-        """``alpha[air]``, ``beta[gc]``: the Bayesian models' names, one per moment."""
-        return [f"{PARAMETER_NAMES[t.dim]}[{t.parameter}]" for t in self.terms]
-
-    def summary(self) -> pd.DataFrame:
-        """Estimates (``−λ``), standard errors (inverse Hessian and sandwich), z and p-values."""
-        z = self.beta / np.where(self.se > 0, self.se, np.nan)
-        return pd.DataFrame(
-            {
-                "moment": self.labels,
-                "estimate": self.beta,
-                "se": self.se,
-                "se_robust": self.se_robust,
-                "z": z,
-                "p_value": 2 * stats.norm.sf(np.abs(z)),
-            },
-            index=pd.Index(self.parameter_names(), name="parameter"),
-        )
-
-    def _blocks(self):
-        """Positions of the moments by parameter dim: ``{"asc": [...], ...}``."""
-        out: dict[str, list[int]] = {}
-        for i, t in enumerate(self.terms):
-            out.setdefault(t.dim, []).append(i)
-        return out
 
     # ------------------------------------------------------------------ diagnostics
     def _diagnostics(self, chosen, available, p0, w0):
@@ -178,8 +163,8 @@ class MaxEntResult:
 
     def __repr__(self) -> str:
         lines = [
-            f"MaxEntResult(solver={self.solver!r}, converged={self.converged}, nit={self.nit}, "
-            f"max_violation={self.max_violation:.2e})",
+            f"MaxEntResult(solver={self.solver!r}, converged={self.converged}, identified={self.identified}, "
+            f"nit={self.nit}, max_violation={self.max_violation:.2e})",
             f"  normalized entropy {self.normalized_entropy:.4f}, information index "
             f"{self.information_index:.4f}, ER {self.entropy_ratio:.2f} (dof {self.entropy_ratio_dof}, "
             f"p {self.entropy_ratio_pvalue:.3g}), pseudo-R2 {self.pseudo_r2:.4f}, "
@@ -188,19 +173,112 @@ class MaxEntResult:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, new_data=None) -> xr.DataArray:
-        """Choice probabilities at the fitted multipliers.
+    def predict(self, new_data=None, *, draws: int | None = None, random_seed=None) -> xr.DataArray:
+        """Choice probabilities, at the estimate or over draws of ``N(λ̂, Cov)``.
 
-        With ``new_data`` (a :class:`~pymc_maxent.ChoiceData`), it is first swapped into the
-        shared containers with :func:`~pymc_maxent.set_choice_data`, which moves every model
-        built on them (a Bayesian model passed as ``model=``) too; without it, the containers'
-        current contents are used (e.g. after ``pm.set_data``).
+        Parameters
+        ----------
+        new_data : ChoiceData, optional
+            Situations to predict; swapped into the shared containers and put back exactly as
+            they were afterwards (a Bayesian model passed as ``model=`` is left untouched).
+            Default: the data the containers hold now (e.g. after ``pm.set_data``).
+        draws : int, optional
+            None: the estimate alone (``chain=[0], draw=[0]``); else that many draws of the
+            multipliers from their asymptotic normal.
+        random_seed : int, optional
+            Seeds the draws.
 
         Returns
         -------
-        DataArray (situation, alternative)
+        DataArray (chain, draw, situation, alternative)
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> data = pmx.load_travel_mode()
+        >>> res = pmx.fit_maxent(data)
+        >>> dict(res.predict(data.subset(slice(0, 5)), draws=20, random_seed=1).sizes)
+        {'chain': 1, 'draw': 20, 'situation': 5, 'alternative': 4}
         """
-        return self._estimator.predict(self.lam, new_data)
+        if draws is None:
+            lam = self.lam[None]
+        else:
+            lam = self.multiplier_draws(draws, random_seed=random_seed)
+        p = self.problem.predict(lam, new_data)
+        return (p.rename(sample="draw").expand_dims(chain=[0])
+                .assign_coords(draw=np.arange(lam.shape[0])).transpose("chain", "draw", ...))
+
+    # ------------------------------------------------------------------ the Fit protocol
+    def probability_graph(self) -> ProbabilityGraph:
+        """``p`` and ``U`` (situation × alternative) as graphs of the containers and a fresh
+        multiplier vector ``lam`` (``β = −lam``), the direct form's softmax of the dual.
+
+        Raises
+        ------
+        MaxEntError
+            With a nonlinear constraint (no dual) or a probability support (``p`` is then an
+            implicit function of the data).
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> graph = pmx.fit_maxent(pmx.load_travel_mode()).probability_graph()
+        >>> [v.name for v in graph.parameters], graph.p.ndim
+        (['lam'], 2)
+        """
+        problem = self.problem
+        problem.require_dual()
+        if not problem.dual.direct:
+            raise MaxEntError("effects of a MaxEnt fit need the direct form of p (probability_support="
+                              "None): in the support-point form p is an implicit function of x")
+        lam = pt.vector("lam", dtype="float64")
+        terms = problem.dual.terms(lam)
+        return ProbabilityGraph(problem.containers, terms["p"], terms["U"], parameters=(lam,))
+
+    def parameter_samples(self, *, draws: int | None = None, robust: bool = False,
+                          random_seed=0) -> ParameterSamples:
+        """Multiplier values at which to evaluate :meth:`probability_graph`.
+
+        Parameters
+        ----------
+        draws : int, optional
+            None: the estimate, then ``λ̂ + h_c e_c``, then ``λ̂ − h_c e_c`` for each moment
+            (dim ``delta``, weights on the estimate only), summarised by the delta method
+            (:func:`~pymc_maxent.maxent.delta.delta_method`: ``estimate`` and ``se``); else that
+            many draws of ``N(λ̂, Cov)`` (dims ``chain, draw``), kept as they are.
+        robust : bool
+            The sandwich covariance instead of the inverse Hessian.
+        random_seed : int
+            Seeds the draws.
+
+        Raises
+        ------
+        MaxEntError
+            If the covariance is not finite.
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> res = pmx.fit_maxent(pmx.load_travel_mode())
+        >>> s = res.parameter_samples()
+        >>> s.dims, s.n, s.values[0].shape
+        (('delta',), 13, (13, 6))
+        """
+        cov = self.covariance_matrix(robust)
+        C = self.lam.size
+        if draws is None:
+            steps = delta_steps(self.lam, cov)
+            return ParameterSamples(
+                values=(delta_points(self.lam, steps),), dims=(DELTA,),
+                coords={DELTA: np.arange(1 + 2 * C)}, weights=np.eye(1, 1 + 2 * C)[0],
+                summarize=partial(delta_method, steps=steps, cov=cov, labels=list(self.labels)),
+            )
+        n = int(draws)
+        return ParameterSamples(
+            values=(self.multiplier_draws(n, robust=robust, random_seed=random_seed),),
+            dims=("chain", "draw"), coords={"chain": np.arange(1), "draw": np.arange(n)},
+            weights=np.full(n, 1.0 / n),
+        )
 
     # ------------------------------------------------------------------ DataTree
     def to_datatree(self, *, draws: int = 500, chains: int = 2, robust: bool = False, random_seed=0):
@@ -224,21 +302,11 @@ class MaxEntResult:
         ``observed_data``
             ``chosen`` (situation).
         """
-        rng = np.random.default_rng(random_seed)
-        cov = self.cov_robust if robust else self.cov
-        sample = rng.multivariate_normal(self.beta, cov, size=(chains, draws), method="eigh")
-        blocks = self._blocks()
-        post, point = {}, {}
-        for dim, idx in blocks.items():
-            name = PARAMETER_NAMES[dim]
-            labels = [self.terms[i].parameter for i in idx]
-            post[name] = xr.DataArray(
-                sample[..., idx], dims=("chain", "draw", dim),
-                coords={"chain": np.arange(chains), "draw": np.arange(draws), dim: labels},
-            )
-            point[name] = xr.DataArray(self.beta[idx], dims=(dim,), coords={dim: labels})
-            point[f"{name}_se"] = xr.DataArray(self.se[idx], dims=(dim,), coords={dim: labels})
-            point[f"{name}_se_robust"] = xr.DataArray(self.se_robust[idx], dims=(dim,), coords={dim: labels})
+        posterior = self.normal_draws(chains, draws, robust=robust, random_seed=random_seed)
+        point = {}
+        for values, suffix in ((self.beta, ""), (self.se, "_se"), (self.se_robust, "_se_robust")):
+            for name, da in self.parameter_dataset(values, {}).items():
+                point[f"{name}{suffix}"] = da
         sit = {SITUATION: self.coords[SITUATION], ALTERNATIVE: self.coords[ALTERNATIVE]}
         point["lam"] = xr.DataArray(self.lam, dims=("moment",), coords={"moment": self.labels})
         point["cov"] = xr.DataArray(self.cov, dims=("moment", "moment_"),
@@ -257,21 +325,16 @@ class MaxEntResult:
                                        coords=sit | {"probability_support": self.probability_support})
         attrs = {
             "estimator": "generalized maximum entropy (GME) multinomial choice",
-            "solver": self.solver, "converged": int(self.converged), "iterations": self.nit,
+            "solver": self.solver, "converged": int(self.converged), "identified": int(self.identified),
+            "condition_number": self.condition_number, "iterations": self.nit,
             "max_violation": self.max_violation, "normalized_entropy": self.normalized_entropy,
             "information_index": self.information_index, "entropy_ratio": self.entropy_ratio,
             "entropy_ratio_dof": self.entropy_ratio_dof, "entropy_ratio_pvalue": self.entropy_ratio_pvalue,
             "loglik": self.loglik, "pseudo_r2": self.pseudo_r2, "hit_rate": self.hit_rate, "kl": self.kl,
         }
-        post_attrs = {
-            "pseudo_posterior": "asymptotic normal N(estimate, covariance) of the MaxEnt coefficients; "
-                                "NOT a Bayesian posterior",
-            "covariance": "sandwich" if robust else "inverse dual Hessian",
-            "estimator": "maxent",
-        }
         chosen = np.asarray(self.coords[ALTERNATIVE])[self._y_index()]
         return xr.DataTree.from_dict({
-            "posterior": xr.Dataset(post, attrs=post_attrs),
+            "posterior": posterior,
             "maxent": xr.Dataset(point, attrs=attrs),
             "observed_data": xr.Dataset({"chosen": xr.DataArray(chosen, dims=(SITUATION,),
                                                                 coords={SITUATION: sit[SITUATION]})}),

@@ -46,6 +46,11 @@ def assert_same(res, ref):
     np.testing.assert_allclose(res.se_robust, ref.se_robust, rtol=1e-8)
     np.testing.assert_allclose(res.p.compute(), ref.p, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(res.dual_value, ref.dual_value, rtol=1e-10)
+    assert res.identified and ref.identified and res.message.startswith("converged")
+    np.testing.assert_allclose(res.condition_number, ref.condition_number, rtol=1e-6)
+    np.testing.assert_allclose(res.information_condition_number, ref.information_condition_number, rtol=1e-6)
+    np.testing.assert_allclose(res.estimates().drop(columns="moment"), ref.estimates().drop(columns="moment"),
+                               rtol=1e-8)
 
 
 @pytest.mark.parametrize(

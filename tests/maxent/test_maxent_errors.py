@@ -5,7 +5,7 @@ import pytest
 
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.simulate import simulate_choices
-from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, MaxEntError
+from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, MaxEntError, PymcMaxentError
 from pymc_maxent.maxent import AlternativeShares, AttributeSums, Constraint, Revenue, fit_maxent
 from pymc_maxent.maxent.estimator import MaxEntEstimator
 
@@ -50,8 +50,9 @@ def test_bad_priors(data, kwargs, match):
         MaxEntEstimator(data, [Revenue("x0")], **kwargs)
 
 
-def test_maxent_error_is_a_choice_data_error():
-    assert issubclass(MaxEntError, ChoiceDataError) and issubclass(MaxEntError, ValueError)
+def test_maxent_error_is_a_package_error_not_a_data_error():
+    assert issubclass(MaxEntError, PymcMaxentError) and issubclass(MaxEntError, ValueError)
+    assert not issubclass(MaxEntError, ChoiceDataError)
 
 
 def test_moment_out_of_reach(data):
@@ -92,8 +93,24 @@ def test_non_convergence_warns(data):
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         res = est.fit(maxiter=1)
     assert not res.converged
+    assert res.message.startswith("not converged: max relative moment residual")
 
 
 def test_unknown_solver(data):
     with pytest.raises(MaxEntError, match="solver"):
         fit_maxent(data, solver="newton")
+
+
+def test_unknown_on_unidentified(data):
+    with pytest.raises(MaxEntError, match="on_unidentified"):
+        fit_maxent(data, on_unidentified="ignore")
+
+
+def test_converged_message_says_what_held(data):
+    """A converged fit reports its criterion, not SciPy's last trust-region message."""
+    for moments in (None, [Revenue("x0")], [AttributeSums(), AlternativeShares()]):
+        for error_support in ("default", None):
+            res = fit_maxent(data, moments, error_support=error_support)
+            assert res.converged
+            assert res.message.startswith("converged: max relative moment residual")
+            assert "<= tol" in res.message and "bad approximation" not in res.message

@@ -51,8 +51,8 @@ def test_price_change_moves_both(fitted):
     data, model, mle, res, res0 = fitted
     p_bayes = model.compile_fn(model["p"], inputs=[model["alpha"], model["beta"]], point_fn=False)
     before_b = p_bayes(mle["alpha"], mle["beta"])
-    before_m = res.predict().values
-    before_0 = res0.predict().values
+    before_m = res.predict().values[0, 0]
+    before_0 = res0.predict().values[0, 0]
     np.testing.assert_allclose(before_m, res.p, atol=1e-12)
     gc = data.attribute("gc").copy()
     gc[:, data.alternative_index("air")] *= 1.5
@@ -60,20 +60,20 @@ def test_price_change_moves_both(fitted):
     with model:
         pm.set_data({"X": dearer.X})
     after_b = p_bayes(mle["alpha"], mle["beta"])
-    after_m = res.predict().values  # the same containers: no new data passed
-    after_0 = res0.predict().values
+    after_m = res.predict().values[0, 0]  # the same containers: no new data passed
+    after_0 = res0.predict().values[0, 0]
     air = data.alternative_index("air")
     assert after_b[:, air].mean() < before_b[:, air].mean() - 0.01
     assert after_m[:, air].mean() < before_m[:, air].mean() - 0.01
     # zero-noise MaxEnt is the MLE: the same predictions before and after, situation by situation
     np.testing.assert_allclose(before_0, before_b, atol=1e-5)
     np.testing.assert_allclose(after_0, after_b, atol=1e-5)
-    # new situations through set_choice_data: both see the same 5 situations
+    # new situations: predicted, and the shared containers left as they were
     sub = data.subset(slice(0, 5))
     pred = res.predict(sub)
-    assert pred.dims == ("situation", "alternative") and pred.shape == (5, 4)
+    assert pred.dims == ("chain", "draw", "situation", "alternative") and pred.shape == (1, 1, 5, 4)
     assert list(pred.coords["situation"].values) == sub.situations.tolist()
-    assert p_bayes(mle["alpha"], mle["beta"]).shape == (5, 4)
+    np.testing.assert_allclose(p_bayes(mle["alpha"], mle["beta"]), after_b, rtol=0, atol=0)
     set_choice_data(data, model)  # restore
 
 
