@@ -11,9 +11,9 @@ import xarray as xr
 
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
-    NEW_INDIVIDUAL,
     ChoiceContainers,
     register_choice_data,
+    restored_containers,
     set_choice_data,
 )
 from pymc_maxent.exceptions import MaxEntError
@@ -32,35 +32,9 @@ from pymc_maxent.maxent.result import MaxEntResult
 from pymc_maxent.maxent.supports import default_error_support, make_supports
 
 SOLVERS = ("dual", "primal")
-#: The data containers of a model (``pm.Data`` names).
-CONTAINERS = ("X", "available", "chosen_index", "individual_index")
-
-
-@contextlib.contextmanager
-def restored_containers(model: pm.Model):
-    """Put the model's data containers, and its ``situation`` (and ``new_individual``) coords,
-    back exactly as they were on leaving the block.
-
-    Examples
-    --------
-    >>> import pymc_maxent as pmx
-    >>> from pymc_maxent.maxent.estimator import restored_containers
-    >>> data = pmx.load_travel_mode()
-    >>> model = pmx.build_model(data, "MNL-2")
-    >>> with restored_containers(model):
-    ...     _ = pmx.set_choice_data(data.subset(slice(0, 5)), model)
-    >>> model["X"].get_value().shape
-    (210, 4, 3)
-    """
-    held = {name: model[name].get_value() for name in CONTAINERS}
-    situations = list(model.coords[SITUATION])
-    new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else None
-    try:
-        yield
-    finally:
-        if new is not None:
-            model.set_dim(NEW_INDIVIDUAL, len(new), coord_values=new)
-        pm.set_data(held, model=model, coords={SITUATION: situations})
+def _plain(value):
+    """An array setting as nested lists (JSON), None as None."""
+    return None if value is None else np.asarray(value, dtype=float).tolist()
 
 
 def model_containers(data: ChoiceData, model: pm.Model | None) -> tuple[pm.Model, ChoiceContainers]:
@@ -117,6 +91,19 @@ class MaxEntEstimator:
     chunk_size : int
         Situations per evaluation chunk of the dual.
 
+    Attributes
+    ----------
+    data : ChoiceData
+    model : pm.Model
+    containers : ChoiceContainers
+    moments : MomentSet
+    supports : Supports
+    dual : DualProblem or None
+        None with a constraint nonlinear in ``(p, ε)`` (the primal solver only).
+    options : dict
+        The keyword settings above (supports, priors, ``chunk_size``) as JSON-ready values: with
+        the data and the moments, they rebuild the estimator.
+
     Examples
     --------
     >>> import pymc_maxent as pmx
@@ -140,6 +127,11 @@ class MaxEntEstimator:
         )
         self.dual = (DualProblem(self.moments, self.containers, self.supports, chunk_size)
                      if self.moments.user_linear else None)
+        self.options = {
+            "error_support": error_support if isinstance(error_support, str) else _plain(error_support),
+            "w0": _plain(w0), "probability_support": _plain(probability_support), "pi0": _plain(pi0),
+            "p0": _plain(p0), "chunk_size": int(chunk_size),
+        }
 
     # ------------------------------------------------------------------ helpers
     def current_error_support(self):
@@ -154,12 +146,13 @@ class MaxEntEstimator:
             raise MaxEntError("a constraint is nonlinear in (p, eps): only the primal solver applies, "
                               "and the dual's standard errors and predictions are not available")
 
-    def _observed(self):
+    def observed(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(chosen, available)`` of the data in the containers."""
         available = np.asarray(self.containers.available.get_value(), dtype=bool)
         chosen = np.asarray(self.containers.chosen.get_value())
         return chosen, available
 
-    def _p0(self, available):
+    def prior_p0(self, available):
         """The prior ``p0``, or None when it is uniform over the available alternatives."""
         if self.dual is not None and self.dual.log_p0 is None:
             return None
@@ -205,7 +198,7 @@ class MaxEntEstimator:
         if data is not None:
             set_choice_data(data, self.model)
         fitted = self._data_in_containers() if data is None else data
-        chosen, available = self._observed()
+        chosen, available = self.observed()
         if solver == "dual":
             self.require_dual()
             sol = self.dual.solve(tol=tol, maxiter=maxiter)
@@ -230,8 +223,8 @@ class MaxEntEstimator:
             ident = Identification(True, np.nan, np.nan)
         return MaxEntResult(
             problem=self, data=fitted, solution=sol, primal=primal, cov=cov, cov_robust=cov_robust,
-            identification=ident, data_coords=self._coords(), chosen=chosen, available=available,
-            p0=self._p0(available), w0=self.supports.w0, solver=solver, converged=sol.converged,
+            identification=ident, data_coords=self.coords(), chosen=chosen, available=available,
+            p0=self.prior_p0(available), w0=self.supports.w0, solver=solver, converged=sol.converged,
             message=message, nit=sol.nit, max_violation=violation,
         )
 
@@ -300,7 +293,7 @@ class MaxEntEstimator:
                 if new_data is not None:
                     set_choice_data(new_data, self.model)
                 self.dual.refresh()
-                coords = self._coords()
+                coords = self.coords()
                 p = np.stack([self._probabilities(row) for row in rows])
         finally:
             if new_data is not None:
@@ -315,7 +308,7 @@ class MaxEntEstimator:
             mu = self.dual.solve_mu(lam, np.zeros(self.dual.n_situations))
         return self.dual.primal(lam, mu)["p"]
 
-    def _coords(self) -> dict[str, list]:
+    def coords(self) -> dict[str, list]:
         """Situation and alternative labels of the data now in the containers."""
         return {dim: list(self.model.coords[dim]) for dim in (SITUATION, ALTERNATIVE)}
 

@@ -13,7 +13,9 @@ from scipy.special import entr
 from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
+from pymc_maxent.maxent.covariance import Identification
 from pymc_maxent.maxent.delta import DELTA, delta_method, delta_points, delta_steps
+from pymc_maxent.maxent.dual import DualSolution
 from pymc_maxent.maxent.estimates import MaxEntEstimates
 
 
@@ -315,6 +317,8 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
                                            coords={"moment": self.labels, "moment_": self.labels})
         point["p"] = xr.DataArray(self.p, dims=(SITUATION, ALTERNATIVE), coords=sit)
         point["eps"] = xr.DataArray(self.eps, dims=(SITUATION, ALTERNATIVE), coords=sit)
+        if self.mu is not None:
+            point["mu"] = xr.DataArray(self.mu, dims=(SITUATION,), coords={SITUATION: sit[SITUATION]})
         point["normalized_entropy"] = xr.DataArray(self.normalized_entropy_situation, dims=(SITUATION,),
                                                    coords={SITUATION: sit[SITUATION]})
         if self.w is not None:
@@ -325,8 +329,10 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
                                        coords=sit | {"probability_support": self.probability_support})
         attrs = {
             "estimator": "generalized maximum entropy (GME) multinomial choice",
-            "solver": self.solver, "converged": int(self.converged), "identified": int(self.identified),
-            "condition_number": self.condition_number, "iterations": self.nit,
+            "solver": self.solver, "converged": int(self.converged), "message": self.message,
+            "identified": int(self.identified), "condition_number": self.condition_number,
+            "information_condition_number": self.information_condition_number, "iterations": self.nit,
+            "dual_value": self.dual_value,
             "max_violation": self.max_violation, "normalized_entropy": self.normalized_entropy,
             "information_index": self.information_index, "entropy_ratio": self.entropy_ratio,
             "entropy_ratio_dof": self.entropy_ratio_dof, "entropy_ratio_pvalue": self.entropy_ratio_pvalue,
@@ -339,6 +345,50 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
             "observed_data": xr.Dataset({"chosen": xr.DataArray(chosen, dims=(SITUATION,),
                                                                 coords={SITUATION: sit[SITUATION]})}),
         })
+
+    # ------------------------------------------------------------------ save and load
+    def settings(self) -> dict:
+        """The estimator's settings (supports, priors, ``chunk_size``) and the solver, as
+        JSON-ready values: with the data and the moments, :meth:`from_datatree` rebuilds the fit."""
+        return dict(self.problem.options) | {"solver": self.solver}
+
+    @classmethod
+    def from_datatree(cls, tree, data, moments, *, model=None, solver: str = "dual",
+                      **options) -> MaxEntResult:
+        """The fit saved by :meth:`to_datatree`, without refitting: the estimator is rebuilt (and
+        compiled) from ``data``, ``moments`` and ``options`` (:meth:`settings`), the estimates,
+        covariances and ``p̂, ε̂, ŵ, π̂`` are read from the tree's ``maxent`` group.
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> from pymc_maxent.maxent import MaxEntResult
+        >>> data = pmx.load_travel_mode()
+        >>> res = pmx.fit_maxent(data)
+        >>> again = MaxEntResult.from_datatree(res.to_datatree(), data, res.spec, **res.settings())
+        >>> bool((again.estimates() == res.estimates()).all().all())
+        True
+        """
+        from pymc_maxent.maxent.estimator import MaxEntEstimator
+
+        point = tree["maxent"].to_dataset() if hasattr(tree["maxent"], "to_dataset") else tree["maxent"]
+        attrs = point.attrs
+        problem = MaxEntEstimator(data, list(moments), model=model, **options)
+        chosen, available = problem.observed()
+        mu = point["mu"].values if "mu" in point else None
+        solution = DualSolution(lam=point["lam"].values, mu=mu, value=float(attrs["dual_value"]),
+                                grad=np.full(point["lam"].size, np.nan), hess=None,
+                                converged=bool(attrs["converged"]), message=str(attrs["message"]),
+                                nit=int(attrs["iterations"]), nfev=0)
+        primal = {"p": point["p"].values, "e": point["eps"].values}
+        primal |= {k: point[k].values for k in ("w", "pi") if k in point}
+        ident = Identification(bool(attrs["identified"]), float(attrs["condition_number"]),
+                               float(attrs["information_condition_number"]))
+        return cls(problem=problem, data=data, solution=solution, primal=primal, cov=point["cov"].values,
+                   cov_robust=point["cov_robust"].values, identification=ident, data_coords=problem.coords(),
+                   chosen=chosen, available=available, p0=problem.prior_p0(available), w0=problem.supports.w0,
+                   solver=solver, converged=solution.converged, message=solution.message, nit=solution.nit,
+                   max_violation=float(attrs["max_violation"]))
 
     def _y_index(self):
         return self._chosen

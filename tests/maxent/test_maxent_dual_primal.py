@@ -100,20 +100,21 @@ def test_nonlinear_user_constraint_primal(small):
     np.testing.assert_allclose(res.p, linear.p, atol=1e-6)
 
 
-def test_primal_converges_on_travel_mode():
+def test_primal_converges_on_travel_mode(travel_mode):
     """All 210 situations of TravelMode: trust-constr stops on a collapsed trust region (status 4)
     with the moments met to ~1e-11 and a stationary Lagrangian; that is convergence, and it is
     the dual's solution."""
     import warnings
 
-    from pymc_maxent import ConvergenceWarning, load_travel_mode
+    from pymc_maxent.exceptions import ConvergenceWarning
     from pymc_maxent.maxent import fit_maxent
 
-    data = load_travel_mode()
+    data = travel_mode
     dual = fit_maxent(data, reference="car")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         primal = fit_maxent(data, reference="car", solver="primal")
     assert primal.converged and primal.max_violation < 1e-8
+    assert primal.message.startswith("converged: max constraint violation")
     np.testing.assert_allclose(primal.p, dual.p, atol=1e-6)
     np.testing.assert_allclose(primal.beta, dual.beta, rtol=1e-5)

@@ -2,6 +2,7 @@
 they were, the probability graph and the parameter samples of the evaluator."""
 
 import numpy as np
+import pandas as pd
 import pytensor
 import pytest
 import xarray as xr
@@ -174,3 +175,19 @@ def test_parameter_samples_draws(shared):
     assert list(s.coords["chain"]) == [0] and list(s.coords["draw"]) == list(range(50))
     assert s.summarize is None and s.weights.sum() == pytest.approx(1.0)
     np.testing.assert_array_equal(s.values[0], res.parameter_samples(draws=50, random_seed=2).values[0])
+
+
+def test_saved_fit_is_rebuilt_without_refitting(shared, tmp_path):
+    data, _, res = shared
+    path = tmp_path / "maxent.nc"
+    res.to_datatree().to_netcdf(path, engine="h5netcdf")
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    again = type(res).from_datatree(tree, data, res.spec, **res.settings())
+    assert again.problem is not res.problem and again.solver == res.solver
+    assert (again.converged, again.identified, again.message) == (res.converged, res.identified, res.message)
+    assert again.condition_number == res.condition_number
+    pd.testing.assert_frame_equal(again.estimates(), res.estimates())
+    np.testing.assert_array_equal(again.p, res.p)
+    sub = data.subset(slice(3, 9))
+    np.testing.assert_array_equal(again.predict(sub).values, res.predict(sub).values)
+    assert again.kl == res.kl and again.hit_rate == res.hit_rate
