@@ -43,8 +43,20 @@ def linear_utility(X, coefficients, constants=None):
 
 
 def _with_zero(coefficients):
-    """``concat(θ, 0)`` on the last axis: index ``-1`` of the result is a coefficient fixed at 0."""
+    """``concat(θ, 0)`` on the last axis: its last slot is a coefficient fixed at 0."""
     return pt.concatenate([coefficients, pt.zeros_like(coefficients[..., :1])], axis=-1)
+
+
+def _gather_index(layout: np.ndarray, coefficients) -> np.ndarray:
+    """``layout`` as indices into :func:`_with_zero` of ``coefficients``: ``-1`` becomes the zero
+    slot ``n`` (a non-negative index: numba gathers and scatters those ~10% faster), ``n`` being
+    ``layout.max() + 1`` since every coefficient appears in the layout."""
+    layout = np.asarray(layout, dtype=np.int64)
+    n = int(layout.max()) + 1
+    static = coefficients.type.shape[-1]
+    if static is not None and static != n:
+        raise ValueError(f"the layout uses {n} coefficients; the coefficients have {static}")
+    return np.where(layout < 0, n, layout)
 
 
 def _columns(X, columns: np.ndarray):
@@ -64,6 +76,7 @@ def constant_utility(constants, layout):
         A vector of fixed constants, or one row per situation (or node) of random ones.
     layout : array of int, shape (alternative,)
         Position of each alternative's constant in ``constants``; ``-1`` for the reference.
+        Every constant appears.
 
     Examples
     --------
@@ -72,7 +85,8 @@ def constant_utility(constants, layout):
     >>> constant_utility(np.array([0.5, -1.0]), np.array([1, -1, 0])).eval()
     array([-1. ,  0. ,  0.5])
     """
-    return _with_zero(pt.as_tensor_variable(constants))[..., np.asarray(layout, dtype=np.int64)]
+    constants = pt.as_tensor_variable(constants)
+    return _with_zero(constants)[..., _gather_index(layout, constants)]
 
 
 def block_utility(X, coefficients, layout, columns=None):
@@ -90,7 +104,8 @@ def block_utility(X, coefficients, layout, columns=None):
     layout : array of int, shape (alternative, column)
         ``layout[j, c]``: which coefficient multiplies column ``c`` for alternative ``j``;
         ``-1`` for a coefficient fixed at 0 (the reference alternative's). A column with the
-        same coefficient for every alternative is generic. Every coefficient appears somewhere.
+        same coefficient for every alternative is generic. Every coefficient appears somewhere
+        (``coefficients`` has ``layout.max() + 1`` on its last axis).
     columns : array of int, optional
         Positions of the block's columns in ``X``'s last axis; default all.
 
@@ -118,6 +133,7 @@ def block_utility(X, coefficients, layout, columns=None):
     theta = pt.as_tensor_variable(coefficients)
     layout = np.asarray(layout, dtype=np.int64)
     columns = np.arange(layout.shape[1]) if columns is None else np.asarray(columns, dtype=np.int64)
+    index = _gather_index(layout, theta)
     n = int(layout.max()) + 1
     generic = (layout == layout[:1]).all(axis=0) & (layout[0] >= 0)
     U = 0.0
@@ -129,7 +145,8 @@ def block_utility(X, coefficients, layout, columns=None):
         U = U + (pt.dot(Xg, theta_g) if theta.ndim == 1 else (Xg * theta_g[..., None, :]).sum(axis=-1))
     if not generic.all():
         s = np.flatnonzero(~generic)
-        U = U + (_columns(X, columns[s]) * _with_zero(theta)[..., layout[:, s]]).sum(axis=-1)
+        specific = _with_zero(theta)[..., index[:, s]]  # (..., alternative, column)
+        U = U + (_columns(X, columns[s]) * specific).sum(axis=-1)
     return U
 
 

@@ -94,3 +94,8 @@ def test_block_utility_matches_loops(shape):
         for c, k in enumerate(columns):
             expected[..., j] += x[..., j, k] * padded[..., layout[j, c]]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_block_utility_refuses_coefficients_the_layout_does_not_use():
+    with pytest.raises(ValueError, match="the layout uses 2 coefficients; the coefficients have 3"):
+        block_utility(np.ones((1, 2, 2)), np.ones(3), np.array([[0, 1], [0, -1]]))
