@@ -282,6 +282,41 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
             weights=np.full(n, 1.0 / n),
         )
 
+    def convergence(self) -> dict:
+        """Solver health as plain numbers: ``converged``, ``identified``, ``max_violation``,
+        ``iterations`` and the scaled Hessian's ``condition_number``."""
+        return {"converged": self.converged, "identified": self.identified,
+                "max_violation": self.max_violation, "iterations": self.nit,
+                "condition_number": self.condition_number}
+
+    # ------------------------------------------------------------------ model selection
+    def parameter_count(self) -> dict[str, int]:
+        """Free parameters: one multiplier per moment, and no latent ones."""
+        return {"parameters": int(self.lam.size), "latent": 0}
+
+    def lppd(self) -> float:
+        """The log-likelihood of the fitted choices at the estimate (``loglik``)."""
+        return self.loglik
+
+    def loo(self):
+        """None: a MaxEnt fit has no draws to leave observations out of."""
+        return None
+
+    def prior_probabilities(self, draws: int = 500, random_seed=0) -> np.ndarray:
+        """The prior ``p0`` (situation, alternative) of the fitted data: uniform over the
+        available alternatives unless one was given (``draws`` and ``random_seed`` are there
+        for a posterior's prior predictive mean; a MaxEnt prior is fixed).
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> pmx.fit_maxent(pmx.load_travel_mode()).prior_probabilities()[0].tolist()
+        [0.25, 0.25, 0.25, 0.25]
+        """
+        if self.p0 is not None:
+            return np.array(self.p0, dtype=float)
+        return self.available / self.available.sum(axis=1, keepdims=True)
+
     # ------------------------------------------------------------------ DataTree
     def to_datatree(self, *, draws: int = 500, chains: int = 2, robust: bool = False, random_seed=0):
         """ArviZ-style groups with the Bayesian models' dims and coords.

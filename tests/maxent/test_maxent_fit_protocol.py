@@ -191,3 +191,16 @@ def test_saved_fit_is_rebuilt_without_refitting(shared, tmp_path):
     sub = data.subset(slice(3, 9))
     np.testing.assert_array_equal(again.predict(sub).values, res.predict(sub).values)
     assert again.kl == res.kl and again.hit_rate == res.hit_rate
+
+
+def test_selection_and_health_numbers(shared):
+    data, _, res = shared
+    assert res.parameter_count() == {"parameters": 6, "latent": 0}
+    p_chosen = res.p[np.arange(data.n_situations), data.chosen]
+    assert res.lppd() == pytest.approx(np.log(p_chosen).sum(), rel=1e-12)
+    assert res.loo() is None
+    health = res.convergence()
+    assert health["converged"] is True and health["identified"] is True
+    assert health["max_violation"] == res.max_violation and health["iterations"] == res.nit
+    uniform = data.available / data.available.sum(1, keepdims=True)
+    np.testing.assert_allclose(res.prior_probabilities(), uniform)
