@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent import ChoiceData, ChoiceDataError
+from pymc_maxent import ChoiceData
+from pymc_maxent.exceptions import ChoiceDataError
 
 
 def long_frame():

@@ -14,7 +14,8 @@ import xarray as xr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pymc_maxent import ChoiceData, ChoiceDataError
+from pymc_maxent import ChoiceData
+from pymc_maxent.exceptions import ChoiceDataError
 from pymc_maxent.exceptions import ScaleWarning
 
 SIT, ALT, CHOSEN, PERSON, AVAIL = "trip_id", "mode_lbl", "picked", "person_id", "offered"

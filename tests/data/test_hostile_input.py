@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 
 import pymc_maxent as pmx
-from pymc_maxent import ChoiceData, ChoiceDataError
+from pymc_maxent import ChoiceData
+from pymc_maxent.exceptions import ChoiceDataError
 from pymc_maxent.data import validate
 from pymc_maxent.exceptions import ScaleWarning, SpecificationError
 
