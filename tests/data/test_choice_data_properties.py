@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pymc_maxent import ChoiceData
-from pymc_maxent.exceptions import ChoiceDataError
-from pymc_maxent.exceptions import ScaleWarning
+from pymc_maxent.exceptions import ChoiceDataError, ScaleWarning
 
 SIT, ALT, CHOSEN, PERSON, AVAIL = "trip_id", "mode_lbl", "picked", "person_id", "offered"
 ATTRS = ["attr_a", "attr_b", "attr_c"]

@@ -13,9 +13,8 @@ import xarray as xr
 
 import pymc_maxent as pmx
 from pymc_maxent import ChoiceData
-from pymc_maxent.exceptions import ChoiceDataError
 from pymc_maxent.data import validate
-from pymc_maxent.exceptions import ScaleWarning, SpecificationError
+from pymc_maxent.exceptions import ChoiceDataError, ScaleWarning, SpecificationError
 
 ARGS = dict(situation="sit", alternative="alt", chosen="y", attributes=["price", "time"], individual="person")
 
