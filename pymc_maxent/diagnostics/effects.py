@@ -137,7 +137,7 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
     >>> res = pmx.fit_maxent(pmx.load_travel_mode())
     >>> E = elasticities(res, "gc")
     >>> float(E["estimate"].sel(alternative="air", changed_alternative="air")) < 0, sorted(E.data_vars)
-    (True, ['estimate', 'se'])
+    (True, ['estimate', 'sd'])
     """
     if kind not in KINDS:
         raise ChoiceDataError(f"kind must be one of {KINDS}; got {kind!r}")

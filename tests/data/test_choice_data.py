@@ -4,6 +4,7 @@ import pytest
 
 import pymc_maxent as pmx
 from pymc_maxent import ChoiceData
+from pymc_maxent.data import travel_mode_frame
 from pymc_maxent.exceptions import ChoiceDataError
 
 
@@ -128,7 +129,7 @@ def test_bad_arrays():
 
 
 def test_travel_mode_bundle():
-    df = pmx.travel_mode_frame()
+    df = travel_mode_frame()
     assert df.shape == (840, 10) and df["choice"].sum() == 210
     data = pmx.load_travel_mode(["gc", "ttme", "hinc"])
     assert data.dims == {"situation": 210, "alternative": 4, "attribute": 3, "individual": 210}

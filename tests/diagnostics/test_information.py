@@ -118,7 +118,7 @@ def fixed_posterior(model, beta):
     beta = np.asarray(beta, dtype=float)
     return xr.DataTree.from_dict({"posterior": xr.Dataset(
         {"beta": (("chain", "draw", "coefficient"), np.broadcast_to(beta, (2, 3, beta.size)))},
-        coords={"coefficient": model.coords["coefficient"]})})
+        coords={"coefficient": list(model.coords["coefficient"])})})
 
 
 def softmax(U, available):
