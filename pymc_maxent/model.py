@@ -19,6 +19,7 @@ import xarray as xr
 from pymc_extras.prior import Prior
 
 from pymc_maxent.bayes.build import build_model
+from pymc_maxent.bayes.point import map_estimate
 from pymc_maxent.bayes.posterior import PosteriorFit
 from pymc_maxent.bayes.sample import sample
 from pymc_maxent.bayes.specification import Coefficient, ModelSpec, as_spec
@@ -88,7 +89,8 @@ class ChoiceModel:
         ----------
         method : {"nuts", "map", "maxent"}
             ``"nuts"``: :func:`~pymc_maxent.sample` (keyword arguments go there);
-            ``"map"``: :func:`pymc.find_MAP`, kept as a one-draw posterior;
+            ``"map"``: :func:`~pymc_maxent.bayes.point.map_estimate` (keyword arguments go
+            there), kept as a one-draw posterior;
             ``"maxent"``: :func:`~pymc_maxent.fit_maxent` with the specification's moments (its
             MaxEnt twin; keyword arguments go there), over the same data containers.
 
@@ -237,17 +239,16 @@ def maxent_moments(spec: ModelSpec, data: ChoiceData) -> list:
 
 
 def _map_tree(model: pm.Model, **kwargs) -> xr.DataTree:
-    """``pm.find_MAP`` as a one-chain, one-draw posterior."""
-    with model:
-        point = pm.find_MAP(progressbar=False, **kwargs)
+    """:func:`~pymc_maxent.bayes.point.map_estimate` as a one-chain, one-draw posterior."""
+    point = map_estimate(model, **kwargs).x
     names = [rv.name for rv in model.free_RVs] + [d.name for d in model.deterministics]
     dims = model.named_vars_to_dims
     post = {}
     for name in names:
         value = np.asarray(point[name])[None, None]
         var_dims = ("chain", "draw", *dims.get(name, [f"{name}_dim_{i}" for i in range(value.ndim - 2)]))
-        post[name] = xr.DataArray(value, dims=var_dims,
-                                  coords={d: model.coords[d] for d in var_dims[2:] if d in model.coords})
+        coords = {d: list(model.coords[d]) for d in var_dims[2:] if d in model.coords}  # not tuples
+        post[name] = xr.DataArray(value, dims=var_dims, coords=coords)
     return xr.DataTree.from_dict({"posterior": xr.Dataset(post, attrs={"point_estimate": "MAP"})})
 
 

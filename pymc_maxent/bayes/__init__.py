@@ -1,4 +1,5 @@
-"""The Bayesian tier ladder: specifications, model builders, sampling, prediction and posterior fits."""
+"""The Bayesian tier ladder: specifications, model builders, sampling, prediction, posterior fits
+and posterior modes to round-off (:func:`~pymc_maxent.bayes.point.map_estimate`)."""
 
 from pymc_maxent.bayes.build import ChoiceGraph, build_model, choice_graph, define_choice_model
 from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
@@ -37,3 +38,7 @@ __all__ += ["individual_log_likelihood", "predict_choice_probabilities", "sample
 from pymc_maxent.bayes.posterior import PosteriorFit  # noqa: E402
 
 __all__ += ["PosteriorFit"]
+
+from pymc_maxent.bayes.point import PointEstimate, map_estimate, ml_estimate  # noqa: E402
+
+__all__ += ["PointEstimate", "map_estimate", "ml_estimate"]
