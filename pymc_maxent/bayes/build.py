@@ -128,8 +128,10 @@ def build_model(
         number). ``Prior("Flat")`` gives maximum likelihood at the MAP.
     g_prior : float or "gme", optional
         Models without random components only: a Zellner g-prior on the utility index,
-        ``θ = (α, β) ~ N(0, g (F'F)⁻¹)`` with ``F_ij = ∂U_ij/∂θ`` over the available
-        alternatives, i.e. the penalty ``Σ_ij U_ij² / 2g``. ``"gme"`` takes ``g = 1/Var(u)`` of
+        ``θ = (α, β) ~ N(0, g (F̃'F̃)⁻¹)`` with ``F̃_ij = ∂Ũ_ij/∂θ`` over the available
+        alternatives, i.e. the penalty ``Σ_ij Ũ_ij² / 2g`` on the utility centred within each
+        situation (``Ũ_ij = U_ij − mean_l U_il``; unchanged by a shift of an attribute's
+        origin, as the logit is). ``"gme"`` takes ``g = 1/Var(u)`` of
         the default GME error support (``1.5 N``): the quadratic approximation of GME's noise
         term, so the MAP lands close to the :func:`~pymc_maxent.fit_maxent` estimate.
         ``alpha`` and ``beta`` are then deterministics of the vector ``theta``.
@@ -251,19 +253,23 @@ def fixed_parameters(resolved: ResolvedSpec, priors):
 
 
 def g_prior_parameters(containers: ChoiceContainers, resolved: ResolvedSpec, g: float):
-    """``θ = (α, β) ~ N(0, g (F'F)⁻¹)``, the precision ``F'F/g`` being the Gram matrix of
-    the utility's design over the available alternatives (``U`` is linear in ``θ``)."""
+    """``θ = (α, β) ~ N(0, g (F̃'F̃)⁻¹)``, the precision ``F̃'F̃/g`` being the Gram matrix of
+    the utility's design centred within each situation over its available alternatives (``U``
+    is linear in ``θ``): GME's centred noise term to second order, and unchanged by a shift of
+    an attribute's origin."""
     n_asc = len(resolved.asc_labels)
     n = n_asc + len(resolved.fixed.labels)
     theta = pt.vector("theta", shape=(n,))
     U = fixed_utility(containers.X, resolved, theta[:n_asc] if n_asc else None,
                       theta[n_asc:] if n > n_asc else None)
-    F = pytensor.function([theta], U[containers.available.nonzero()])  # U at unit θ: F's columns
+    available = containers.available.astype("bool")
+    mean = pt.switch(available, U, 0.0).sum(axis=1, keepdims=True) / available.sum(axis=1, keepdims=True)
+    F = pytensor.function([theta], (U - mean)[available.nonzero()])  # Ũ at unit θ: F̃'s columns
     design = np.stack([F(e) for e in np.eye(n)], axis=1)
     gram = design.T @ design
     if np.linalg.matrix_rank(gram) < n:
-        raise SpecificationError("g_prior: the utility design F'F is singular (an attribute or constant "
-                              "is collinear with the others)")
+        raise SpecificationError("g_prior: the centred utility design F̃'F̃ is singular (an attribute or "
+                                 "constant is collinear with the others)")
     labels = [f"alpha[{a}]" for a in resolved.asc_labels] + [f"beta[{b}]" for b in resolved.fixed.labels]
     pm.modelcontext(None).add_coord("g_parameter", labels)
     theta = pm.MvNormal("theta", mu=np.zeros(n), tau=gram / g, dims="g_parameter")
