@@ -60,6 +60,7 @@ def test_both_fits_implement_the_protocol(travel_fits):
     assert posterior.estimator == "bayes" and maxent.estimator == "maxent"
 
 
+@pytest.mark.slow
 def test_every_diagnostic_takes_both_fits_and_returns_one_type(travel_fits, travel_mode):
     _, posterior, maxent = travel_fits
     train, test = dx.split_by_individual(travel_mode, 0.25, seed=1)

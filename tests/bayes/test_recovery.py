@@ -59,6 +59,7 @@ def check_recovery(idata, truth, max_width=1.6, sigma_situation_max_width=2.5):
     return checked
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tier", list(SIZES))
 def test_tier_recovers_truth(tier):
     _, truth, idata = fit(tier, SIZES[tier], seed=SEEDS.get(tier, 11))
@@ -69,6 +70,7 @@ def test_tier_recovers_truth(tier):
     assert int(idata["sample_stats"]["diverging"].sum()) <= 5
 
 
+@pytest.mark.slow
 def test_correlated_lognormal_tier_recovers_correlation():
     spec = tier_spec("MXL-1", ["x0", "x1"], correlated=True,
                          random={"x0": "neg_lognormal", "x1": "normal"})

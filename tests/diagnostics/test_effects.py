@@ -82,6 +82,7 @@ def test_income_elasticity_against_finite_differences(travel):
     np.testing.assert_allclose(flat(E), fd * x[:, :1] / p, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_mixed_effects_against_finite_differences(mixed):
     data, fit = mixed
     dp = marginal_effects(fit)["draws"]
@@ -114,6 +115,7 @@ def test_mixed_effects_against_finite_differences(mixed):
     set_choice_data(data, model)
 
 
+@pytest.mark.slow
 def test_new_individuals_use_fixed_population_draws(mixed):
     data, fit = mixed
     model = fit.model
@@ -170,6 +172,7 @@ def test_bad_input():
         elasticities(support, "gc")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tier", ["MNL-1", "MXL-2", "MXL-3", "MXL-4"])
 def test_every_tier_at_prior_draws(tier):
     """Prior draws stand in for a posterior: the evaluator's p is the model's deterministic p
