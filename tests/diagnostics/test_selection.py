@@ -79,6 +79,9 @@ def test_flat_posterior_agrees_with_the_noise_free_maxent():
     assert table["maxent_in_interval"].all()
     # the posterior SDs match the MLE's inverse-Hessian SEs
     np.testing.assert_allclose(table["bayes_sd"], table["maxent_sd"], rtol=0.2)
-    # the default GME noise shrinks gc by about two posterior SDs: the table shows it
-    gme = compare_estimates(posterior, pmx.fit_maxent(data))
-    assert gme.loc["beta[gc]", "difference_sd"] > 1.5
+    # the default GME noise (centred within situations) shrinks every coefficient a little toward 0,
+    # by a fraction of a posterior SD
+    gme_fit = pmx.fit_maxent(data)
+    gme = compare_estimates(posterior, gme_fit)
+    shrunk = gme_fit.estimates()["estimate"].abs() < mle.estimates()["estimate"].abs()
+    assert shrunk.all() and gme["difference_sd"].abs().max() < 1.0
