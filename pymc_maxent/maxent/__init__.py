@@ -24,7 +24,7 @@ from pymc_maxent.maxent.features import (
     default_moments,
 )
 from pymc_maxent.maxent.result import MaxEntResult
-from pymc_maxent.maxent.supports import default_error_support
+from pymc_maxent.maxent.supports import OriginWarning, default_error_support
 
 __all__ = [
     "AlternativeShares",
@@ -34,6 +34,7 @@ __all__ = [
     "MaxEntEstimator",
     "MaxEntResult",
     "Moment",
+    "OriginWarning",
     "ResolvedMoment",
     "Revenue",
     "default_error_support",

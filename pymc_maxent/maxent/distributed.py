@@ -50,7 +50,7 @@ from pymc_maxent.maxent.covariance import (
 from pymc_maxent.maxent.dual import CHUNK, DualProblem, Reach, single_thread_blas, solve_dual
 from pymc_maxent.maxent.estimates import MaxEntEstimates, parameter_names
 from pymc_maxent.maxent.features import Constraint, Moment, MomentSet, default_moments
-from pymc_maxent.maxent.supports import default_error_support, make_supports
+from pymc_maxent.maxent.supports import check_centre_noise, default_error_support, make_supports
 
 __all__ = ["DaskMaxEntResult", "DaskSpec", "fit_maxent_dask"]
 
@@ -71,11 +71,13 @@ class DaskSpec:
     error: tuple | None  # the error support of the whole data (it depends on the total N)
     w0: tuple | None
     chunk_size: int
+    centre_noise: bool = True
 
     @property
     def key(self) -> str:
         return repr((self.alternatives, self.attributes, self.varies, self.moments,
-                     None if self.error is None else len(self.error), self.w0, self.chunk_size))
+                     None if self.error is None else len(self.error), self.w0, self.chunk_size,
+                     self.centre_noise))
 
     def template(self) -> ChoiceData:
         J, K = len(self.alternatives), len(self.attributes)
@@ -104,7 +106,7 @@ def _problem(spec: DaskSpec) -> DualProblem:
             supports = make_supports(np.asarray(template.available),
                                      error_support=None if spec.error is None else np.asarray(spec.error),
                                      w0=None if spec.w0 is None else np.asarray(spec.w0))
-            problem = DualProblem(moments, containers, supports, spec.chunk_size)
+            problem = DualProblem(moments, containers, supports, spec.chunk_size, spec.centre_noise)
             _PROBLEMS[key] = problem
     if problem.noise:
         problem.u.set_value(np.asarray(spec.error))
@@ -234,7 +236,7 @@ def fit_maxent_dask(
     X, available, chosen, *, alternatives: Sequence, attributes: Sequence,
     moments: Sequence[Moment] | None = None, error_support="default", w0=None, reference=None,
     client=None, persist: bool = True, tol: float = 1e-10, maxiter: int = 100, chunk_size: int = CHUNK,
-    on_unidentified: str = "warn",
+    on_unidentified: str = "warn", centre_noise: bool = True,
 ) -> DaskMaxEntResult:
     """Fit the MaxEnt (GME) dual over ``dask.array`` data, as a map-reduce of the compiled graph.
 
@@ -247,7 +249,7 @@ def fit_maxent_dask(
         Position of the chosen alternative.
     alternatives, attributes : sequence
         Labels, as in :class:`~pymc_maxent.ChoiceData`.
-    moments, error_support, w0, reference, tol, maxiter, chunk_size, on_unidentified
+    moments, error_support, w0, reference, tol, maxiter, chunk_size, on_unidentified, centre_noise
         As in :func:`~pymc_maxent.fit_maxent` (direct form, uniform ``p0``, standard moments).
     client : dask.distributed.Client, optional
         Where to compute; default Dask's current scheduler (a live Client if there is one).
@@ -271,6 +273,7 @@ def fit_maxent_dask(
     """
     spec_moments = _supported(moments, error_support)  # before any pass over the data
     check_on_unidentified(on_unidentified)
+    centre_noise = check_centre_noise(centre_noise, error_support is not None)
     X, available, chosen = _as_blocks(X, available, chosen)
     if persist:
         X, available, chosen = client.persist([X, available, chosen]) if client else dask.persist(
@@ -298,7 +301,8 @@ def fit_maxent_dask(
         error, w0 = tuple(supports.error.tolist()), tuple(supports.w0.tolist())
     elif w0 is not None:
         raise MaxEntError("prior weights w0 given without an error support")
-    spec = DaskSpec(alternatives, attributes, spec.varies, tuple(spec_moments), error, w0, int(chunk_size))
+    spec = DaskSpec(alternatives, attributes, spec.varies, tuple(spec_moments), error, w0, int(chunk_size),
+                    centre_noise)
     moment_set = MomentSet(spec_moments, template, None)
     passes = _MapReduce(spec, blocks, compute)
     sol = solve_dual(lambda lam: passes(_block_evaluate, np.asarray(lam, dtype=float)),

@@ -2,17 +2,22 @@
 
 Direct probabilities (GJP 1996), with ``η_ij = Σ_c λ_c F_ijc``::
 
-    D(λ) = Σ_c λ_c m_c + Σ_i ln Σ_j p0_ij e^{−η_ij} + Σ_ij ln Σ_h w0_h e^{−u_h η_ij}
+    D(λ) = Σ_c λ_c m_c + Σ_i ln Σ_j p0_ij e^{−η_ij} + Σ_ij ln Σ_h w0_h e^{−u_h η̃_ij}
 
 is smooth, convex and unconstrained; ``p = softmax(−η + ln p0)`` over the available
 alternatives is built with the package's utility graph (``U = linear_utility(F, β)``,
-``β = −λ``, ``log p = log_choice_probabilities(U + log p0, available)``). Its gradient is the
-constraint residual ``m − Σ F (p + ε)``; gradient and per-situation scores come from
-``pytensor.grad`` of the graph. The Hessian ``F'(diag p − pp')F + F' diag(σ²) F`` is
-assembled in the same pass (its agreement with ``pytensor.gradient.hessian`` of the graph
-is tested). Everything is compiled once, over the ``pm.Data`` containers, and evaluated in
-chunks of situations so that no ``N × J × C`` temporary is ever built. SciPy's
-``trust-exact`` (Newton with a trust region) converges in a handful of passes.
+``β = −λ``, ``log p = log_choice_probabilities(U + log p0, available)``). The noise sees the
+features centred within each situation over its available alternatives,
+``F̃_ijc = F_ijc − mean_{l∈C_i} F_ilc`` and ``η̃ = Σ_c λ_c F̃_ijc`` (``centre_noise=True``,
+the default; ``F̃ = F`` is GJP 1996 as written, whose estimates depend on the attributes'
+origins). Its gradient is the constraint residual ``m − Σ F p − Σ F̃ ε``; gradient and
+per-situation scores come from ``pytensor.grad`` of the graph. The Hessian
+``Σ_i (F_i − p_i'F_i)' diag(p_i) (F_i − p_i'F_i) + F̃' diag(σ²) F̃`` (the choice part centred
+at the fitted mean, which is ``F'(diag p − pp')F`` without its cancellation) is assembled in
+the same pass (its agreement with ``pytensor.gradient.hessian`` of the graph is tested).
+Everything is compiled once, over the ``pm.Data`` containers, and evaluated in chunks of
+situations so that no ``N × J × C`` temporary is ever built. SciPy's ``trust-exact`` (Newton
+with a trust region) converges in a handful of passes.
 
 The note's support-point form ``p_ij = Σ_m s_m π_ijm`` adds one adding-up multiplier
 ``μ_i`` per situation; the μ block is separable, so ``μ(λ)`` is solved per situation by a
@@ -34,7 +39,7 @@ from pytensor.tensor.extra_ops import to_one_hot
 from scipy import optimize
 
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
-from pymc_maxent.maxent.features import MomentSet
+from pymc_maxent.maxent.features import MomentSet, centre_within_situations
 from pymc_maxent.maxent.supports import Supports, default_error_support
 from pymc_maxent.utility import linear_utility, log_choice_probabilities, mask_unavailable
 
@@ -104,7 +109,8 @@ class Reach(NamedTuple):
 
 def check_reach(reach: Reach, labels) -> np.ndarray:
     """Raise if a moment says nothing about ``p``, or lies outside (or on the edge of) what
-    ``p`` and ``ε`` can reach; return each moment's scale ``|lo| + |hi|``.
+    ``p`` and ``ε`` can reach; return each moment's scale ``hi − lo``, the width of its
+    reachable range (which adding a constant to a feature within situations leaves unchanged).
 
     Raises
     ------
@@ -128,7 +134,7 @@ def check_reach(reach: Reach, labels) -> np.ndarray:
             "it and its multiplier would be fitted through the noise term alone; drop it (a price "
             "equal across the alternatives of every situation says nothing about its coefficient)"
         )
-    scale = np.abs(lo) + np.abs(hi)
+    scale = hi - lo
     bad = (m <= lo + 1e-12 * scale) | (m >= hi - 1e-12 * scale)
     if bad.any():
         c = int(np.flatnonzero(bad)[0])
@@ -169,8 +175,8 @@ def solve_dual(evaluate: Callable, reach: Callable, n_moments: int, labels, *, l
         Starting multipliers (default 0: the prior).
     tol : float
         Converged means ``|m_c − Σ F (p + ε)| ≤ tol · scale_c`` for every moment, with
-        ``scale_c = |lo_c| + |hi_c|`` from its reachable range: a criterion that does not depend
-        on the units of the moments.
+        ``scale_c = hi_c − lo_c`` the width of its reachable range: a criterion that depends on
+        neither the units nor the origins of the moments.
     maxiter : int
         Iterations of ``trust-exact``.
 
@@ -247,9 +253,13 @@ class DualProblem:
     supports : Supports
     chunk_size : int
         Situations per evaluation chunk.
+    centre_noise : bool
+        The noise term sees the features centred within each situation (default), so that the
+        estimates do not depend on the attributes' origins; False: GJP 1996 as written.
     """
 
-    def __init__(self, moments: MomentSet, containers, supports: Supports, chunk_size: int = CHUNK):
+    def __init__(self, moments: MomentSet, containers, supports: Supports, chunk_size: int = CHUNK,
+                 centre_noise: bool = True):
         moments.require_linear()
         self.moments = moments
         self.c = containers
@@ -258,6 +268,7 @@ class DualProblem:
         self.C = moments.n
         self.direct = supports.direct
         self.noise = supports.error is not None
+        self.centre_noise = bool(centre_noise)
         if self.noise:
             self.u = pytensor.shared(supports.error, name="error_support")
             self.log_w0 = pytensor.shared(np.log(supports.w0), name="log_w0")
@@ -279,7 +290,18 @@ class DualProblem:
         chosen = c.chosen[start:stop]
         Fp, Fe = self.moments.features(X, avail, start, stop)
         y = to_one_hot(chosen, avail.shape[1])
-        return X, avail.astype("bool"), y, Fp, Fe
+        avail = avail.astype("bool")
+        if self.noise and self.centre_noise:
+            Fe = centre_within_situations(Fe, avail)
+        return X, avail, y, Fp, Fe
+
+    def _noise_index(self, U, Fe, coef, avail):
+        """``η̃ = Σ_c λ_c F̃_ijc``, the index of the error weights. Without user constraints the
+        noise's features are the moments' own, and ``η̃`` is ``−U`` (centred: centring commutes
+        with ``Σ_c λ_c``)."""
+        if self.moments.user:
+            return -linear_utility(Fe, -coef)
+        return centre_within_situations(-U, avail) if self.centre_noise else -U
 
     @staticmethod
     def _support_terms(log_prior, support, index, avail):
@@ -321,10 +343,12 @@ class DualProblem:
         e = pt.zeros_like(p)
         evar = None
         if self.noise:
-            zeta = -U if Fe is Fp else -linear_utility(Fe, -coef)
+            zeta = self._noise_index(U, Fe, coef, avail)
             log_psi, e, evar, w = self._support_terms(self.log_w0, self.u, zeta, avail)
             value = value + log_psi.sum()
             out["w"] = w
+            if self.centre_noise:  # ε as it enters the moments: Σ_j F_ij ε̃_ij = Σ_j F̃_ij ε_ij
+                e = centre_within_situations(e, avail)
         out.update(value=value, p=p, e=e, pvar=pvar, evar=evar)
         return out
 
@@ -339,21 +363,38 @@ class DualProblem:
             F2 = F.reshape((-1, C))
             return pt.dot((F2 * weight.reshape((-1,))[:, None]).T, F2)
 
-        # with the same features for p and ε, one weighted product covers both blocks
-        shared = noise and Fe is Fp
         if self.direct:
+            # F'(diag p − pp')F as a covariance about the fitted mean G_i = Σ_j p_ij F_ij: the
+            # same sum without the cancellation of F'diag(p)F − G'G when F is far from 0
             G = (Fp * p[:, :, None]).sum(axis=1)  # (n, C)
-            H = weighted_gram(Fp, p + t["evar"] if shared else p) - pt.dot(G.T, G)
+            Fc = Fp - G[:, None, :]
+            if noise and not self.moments.user:  # ε's features are F (centred or not): one product
+                return self._direct_hessian_shared(t, Fc, G, weighted_gram), ()
+            H = weighted_gram(Fc, p)  # p = 0 where unavailable
             extra = ()
         else:
             v = t["pvar"]
-            H = weighted_gram(Fp, v + t["evar"] if shared else v)
+            H = weighted_gram(Fp, v)
             H_lm = (Fp * v[:, :, None]).sum(axis=1)  # (n, C): ∂²D/∂λ∂μ_i
             h_mm = v.sum(axis=1)
             extra = (H_lm, h_mm)
-        if noise and not shared:
+        if noise:
             H = H + weighted_gram(Fe, t["evar"])
         return H, extra
+
+    def _direct_hessian_shared(self, t, Fc, G, weighted_gram):
+        """``Σ p (F − G)(F − G)' + Σ σ² (F − c)(F − c)'`` in one weighted product about ``G``:
+        with ``D_i = c_i − G_i`` (``c`` the situation's mean of ``F``, or 0 uncentred) and
+        ``S_i = Σ_j σ²_ij (F_ij − G_i)``, the noise part is ``Σ σ² (F − G)(F − G)' − D'S − S'D
+        + D' diag(Σ_j σ²) D``."""
+        avail, p, evar = t["avail"], t["p"], t["evar"]
+        if self.centre_noise:
+            D = pt.switch(avail[:, :, None], Fc, 0.0).sum(axis=1) / avail.sum(axis=1)[:, None]
+        else:
+            D = -G
+        S = (Fc * evar[:, :, None]).sum(axis=1)
+        SD = pt.dot(S.T, D)
+        return weighted_gram(Fc, p + evar) - SD - SD.T + pt.dot(D.T, D * evar.sum(axis=1)[:, None])
 
     def _compile(self):
         lam = pt.vector("lam", dtype="float64")

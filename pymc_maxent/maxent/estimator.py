@@ -29,7 +29,7 @@ from pymc_maxent.maxent.estimates import parameter_names
 from pymc_maxent.maxent.features import Moment, MomentSet, default_moments
 from pymc_maxent.maxent.primal import PrimalProblem
 from pymc_maxent.maxent.result import MaxEntResult
-from pymc_maxent.maxent.supports import default_error_support, make_supports
+from pymc_maxent.maxent.supports import check_centre_noise, default_error_support, make_supports
 
 SOLVERS = ("dual", "primal")
 def _plain(value):
@@ -90,6 +90,14 @@ class MaxEntEstimator:
         Reference alternative of the default moments.
     chunk_size : int
         Situations per evaluation chunk of the dual.
+    centre_noise : bool
+        True (default): the noise term sees each feature centred within each situation over
+        its available alternatives (``F̃_ijc = F_ijc − mean_{l∈C_i} F_ilc``; equivalently the
+        noise enters the moments as ``ε̃_ij = ε_ij − mean_{l∈C_i} ε_il``), so that the
+        estimates do not change when a constant is added to an attribute in every alternative.
+        False: GJP 1996 as written, whose estimates depend on the attributes' origins (an
+        :class:`~pymc_maxent.maxent.supports.OriginWarning`). Without a noise term
+        (``error_support=None``) both are the same.
 
     Attributes
     ----------
@@ -101,8 +109,8 @@ class MaxEntEstimator:
     dual : DualProblem or None
         None with a constraint nonlinear in ``(p, ε)`` (the primal solver only).
     options : dict
-        The keyword settings above (supports, priors, ``chunk_size``) as JSON-ready values: with
-        the data and the moments, they rebuild the estimator.
+        The keyword settings above (supports, priors, ``chunk_size``, ``centre_noise``) as
+        JSON-ready values: with the data and the moments, they rebuild the estimator.
 
     Examples
     --------
@@ -116,7 +124,8 @@ class MaxEntEstimator:
 
     def __init__(self, data: ChoiceData, moments: Sequence[Moment] | None = None, *,
                  error_support="default", w0=None, probability_support=None, pi0=None, p0=None,
-                 model: pm.Model | None = None, reference=None, chunk_size: int = CHUNK):
+                 model: pm.Model | None = None, reference=None, chunk_size: int = CHUNK,
+                 centre_noise: bool = True):
         self.data = data
         self.model, self.containers = model_containers(data, model)
         moments = default_moments(data, reference) if moments is None else list(moments)
@@ -125,12 +134,13 @@ class MaxEntEstimator:
             np.asarray(data.available), error_support=error_support, w0=w0,
             probability_support=probability_support, pi0=pi0, p0=p0,
         )
-        self.dual = (DualProblem(self.moments, self.containers, self.supports, chunk_size)
+        self.centre_noise = check_centre_noise(centre_noise, self.supports.error is not None)
+        self.dual = (DualProblem(self.moments, self.containers, self.supports, chunk_size, self.centre_noise)
                      if self.moments.user_linear else None)
         self.options = {
             "error_support": error_support if isinstance(error_support, str) else _plain(error_support),
             "w0": _plain(w0), "probability_support": _plain(probability_support), "pi0": _plain(pi0),
-            "p0": _plain(p0), "chunk_size": int(chunk_size),
+            "p0": _plain(p0), "chunk_size": int(chunk_size), "centre_noise": self.centre_noise,
         }
 
     # ------------------------------------------------------------------ helpers
@@ -233,7 +243,7 @@ class MaxEntEstimator:
         if self.dual is not None:  # the same checks of the moments as the dual's
             self.dual.refresh()
             check_reach(self.dual.reach(self.dual.target_adjustment()), self.moments.labels)
-        psol = PrimalProblem(self.moments, self.containers, self.supports).solve()
+        psol = PrimalProblem(self.moments, self.containers, self.supports, self.centre_noise).solve()
         primal = {"p": psol.p, "e": psol.e}
         if psol.w is not None:
             primal["w"] = psol.w
@@ -316,7 +326,8 @@ class MaxEntEstimator:
 def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, solver: str = "dual",
                error_support="default", w0=None, probability_support=None, pi0=None, p0=None,
                model: pm.Model | None = None, reference=None, tol: float = 1e-10,
-               maxiter: int = 100, chunk_size: int = CHUNK, on_unidentified: str = "warn") -> MaxEntResult:
+               maxiter: int = 100, chunk_size: int = CHUNK, on_unidentified: str = "warn",
+               centre_noise: bool = True) -> MaxEntResult:
     """Fit a MaxEnt (GME) choice model: the one-call form of :class:`MaxEntEstimator`.
 
     See :class:`MaxEntEstimator` for the parameters and :meth:`MaxEntEstimator.fit` for
@@ -332,6 +343,6 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, sol
     """
     estimator = MaxEntEstimator(
         data, moments, error_support=error_support, w0=w0, probability_support=probability_support,
-        pi0=pi0, p0=p0, model=model, reference=reference, chunk_size=chunk_size,
+        pi0=pi0, p0=p0, model=model, reference=reference, chunk_size=chunk_size, centre_noise=centre_noise,
     )
     return estimator.fit(solver=solver, tol=tol, maxiter=maxiter, on_unidentified=on_unidentified)

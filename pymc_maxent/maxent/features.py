@@ -44,6 +44,31 @@ class Term:
     dim: str
 
 
+def centre_within_situations(x, available):
+    """``x`` less its mean over each situation's available alternatives (0 where unavailable).
+
+    ``x`` is ``(situation, alternative)`` or ``(situation, alternative, moment)``. It is how the
+    noise enters the moments (GME's noise term, centred): ``Σ_j F_ij ε̃_ij = Σ_j F̃_ij ε_ij``
+    with both ``ε̃`` and ``F̃`` centred so, which adding the same constant to a feature over the
+    alternatives of a situation leaves unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.maxent.features import centre_within_situations
+    >>> x = np.array([[1.0, 2.0, 6.0], [5.0, 7.0, 0.0]])
+    >>> available = np.array([[True, True, True], [True, True, False]])
+    >>> centre_within_situations(x, available).eval().tolist()
+    [[-2.0, -1.0, 3.0], [-1.0, 1.0, 0.0]]
+    """
+    x = pt.as_tensor_variable(x)
+    mask = pt.as_tensor_variable(available).astype("bool")
+    mask = mask if x.ndim == 2 else mask[:, :, None]
+    inside = pt.switch(mask, x, 0.0)
+    mean = inside.sum(axis=1, keepdims=True) / mask.sum(axis=1, keepdims=True)
+    return pt.switch(mask, x - mean, 0.0)
+
+
 def _index(positions):
     """Attribute positions as a shared int vector: an input of the compiled graphs rather than
     a constant baked into their C code, so that the compiled code is reused across problems."""

@@ -3,16 +3,20 @@
 Unknowns are the weights of the available (situation, alternative) pairs: ``p`` directly
 (GJP 1996) or ``π`` over a probability support, and ``w`` over the error support. The
 objective ``KL(p‖p0) + KL(w‖w0)`` (``KL(π‖π0)`` in the support form; ``0 log 0 = 0``), its
-gradient, the constraints and their Jacobians are PyTensor graphs of the
-data containers; SciPy's ``trust-constr`` (equality-constrained SQP) solves it, with the
-objective's exact gradient and diagonal Hessian. Linear constraints (every standard moment,
-adding-up, normalisations, linear user constraints) are passed as one sparse
-``LinearConstraint`` whose matrix is the graph's Jacobian; nonlinear user constraints as a
-``NonlinearConstraint`` with the graph's Jacobian. The entropy's domain ``z > 0`` is kept by
+gradient, the constraints and their Jacobians are PyTensor graphs of the data containers;
+SciPy's ``trust-constr`` (equality-constrained SQP) solves it, with the objective's exact
+gradient and diagonal Hessian. Linear constraints (every standard moment, adding-up,
+normalisations, linear user constraints) are passed as one sparse ``LinearConstraint`` whose
+matrix is the graph's Jacobian, its rows scaled to a largest coefficient of 1 (so that a
+moment's units do not decide how closely it is met); nonlinear user constraints as a
+``NonlinearConstraint`` with the graph's Jacobian. The noise enters every constraint centred
+within each situation over its available alternatives, ``ε̃_ij = ε_ij − mean_{l∈C_i} ε_il``
+(``centre_noise=True``, the dual's ``F̃``: ``Σ_j F_ij ε̃_ij = Σ_j F̃_ij ε_ij``), or as it is
+(``centre_noise=False``, GJP 1996 as written). The entropy's domain ``z > 0`` is kept by
 returning ``+inf`` outside it, which makes the trust region reject such steps (explicit
 bounds switch SciPy to its barrier method, which stalls here; SLSQP is exact but needs
-minutes at N = 200). ``N·J·(1 + H)`` unknowns: for small
-problems and as an independent check of the dual.
+minutes at N = 200). ``N·J·(1 + H)`` unknowns: for small problems and as an independent check
+of the dual.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from scipy import optimize, sparse
 
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
 from pymc_maxent.maxent.dual import single_thread_blas
-from pymc_maxent.maxent.features import MomentSet
+from pymc_maxent.maxent.features import MomentSet, centre_within_situations
 from pymc_maxent.maxent.supports import Supports, default_error_support
 
 #: Largest number of primal unknowns accepted (the dense Jacobian graph grows with it).
@@ -59,9 +63,10 @@ def nonlinear_names(problem) -> list[str]:
 
 
 class PrimalProblem:
-    """The primal over the current contents of the data containers."""
+    """The primal over the current contents of the data containers (``centre_noise``: as in
+    :class:`~pymc_maxent.maxent.dual.DualProblem`)."""
 
-    def __init__(self, moments: MomentSet, containers, supports: Supports):
+    def __init__(self, moments: MomentSet, containers, supports: Supports, centre_noise: bool = True):
         self.moments = moments
         self.c = containers
         self.supports = supports
@@ -101,6 +106,8 @@ class PrimalProblem:
             w_mat = zw.reshape((P, H))
             e = pt.set_subtensor(pt.zeros((N, J))[rows, cols], pt.dot(w_mat, u))
             objective = objective + (_xlogx(w_mat) - w_mat * np.log(supports.w0)).sum()
+            if centre_noise:
+                e = centre_within_situations(e, avail)
         else:
             w_mat = None
             e = pt.zeros((N, J))
@@ -163,7 +170,11 @@ class PrimalProblem:
         z0 = self.start()
         c0, A = self._f_lin(z0)
         b = A @ z0 - c0  # c(z) = A z − b
-        constraints = [optimize.LinearConstraint(sparse.csr_matrix(A), b, b)]
+        # rows scaled to a largest coefficient of 1: a moment's units (or origin) then no longer
+        # decide how closely it is met, nor the conditioning of the SQP steps
+        row_scale = 1.0 / np.maximum(np.abs(A).max(axis=1), 1e-300)
+        constraints = [optimize.LinearConstraint(sparse.csr_matrix(A * row_scale[:, None]), b * row_scale,
+                                                 b * row_scale)]
         if self._nonlinear is not None:
             f_nl = self._nonlinear
             constraints.append(optimize.NonlinearConstraint(
@@ -186,26 +197,31 @@ class PrimalProblem:
             )
         z = res.x
         resid = self._f_lin(z)[0]
+        scaled = resid * row_scale
         if self._nonlinear is not None:
             resid = np.concatenate([resid, self._nonlinear(z)[0]])
+            scaled = np.concatenate([scaled, self._nonlinear(z)[0]])
         violation = float(np.abs(resid).max())
+        relative = float(np.abs(scaled).max())
         # trust-constr's multipliers of the moment rows "Σ F (p + ε) = m" are the dual's λ
         # (tested against the dual); rows come in order: linear, then nonlinear
         v = np.concatenate([np.atleast_1d(x) for x in res.v])
-        lam = v[: self.n_moment_rows]
+        lam = v[: self.n_moment_rows] * row_scale[: self.n_moment_rows]
         if self._nonlinear is not None:
             lam = np.concatenate([lam, v[c0.size:c0.size + len(nonlinear_names(self))]])
         p, e = self._f_pe(z)
         w = z[self.n_p:].reshape(self.P, self.H) if self.H else None
         pi = None if self.supports.direct else z[: self.n_p].reshape(self.P, self.M)
         # KKT met: trust-constr's own stop (gtol/xtol), or its trust region collapsing (status 4:
-        # the constraints are met to 1e-11 but not to gtol = 1e-12) with a stationary Lagrangian
-        ok = violation < 1e-6 and (res.status in (1, 2) or res.optimality < 1e-6)
+        # the constraints are met to round-off but not to gtol = 1e-12) with a stationary Lagrangian
+        ok = relative < 1e-6 and (res.status in (1, 2) or res.optimality < 1e-6)
         if ok:
-            message = (f"converged: max constraint violation {violation:.3g} < 1e-6, Lagrangian gradient "
-                       f"{res.optimality:.3g} (trust-constr status {res.status})")
+            message = (f"converged: max constraint violation {relative:.3g} < 1e-6 (rows scaled to a largest "
+                       f"coefficient of 1), Lagrangian gradient {res.optimality:.3g} (trust-constr status "
+                       f"{res.status})")
         else:
-            message = f"not converged: {res.message} (max violation {violation:.3g})"
+            message = (f"not converged: {res.message} (max violation {relative:.3g} of rows scaled to a "
+                       f"largest coefficient of 1, Lagrangian gradient {res.optimality:.3g})")
             warnings.warn(f"MaxEnt primal did not converge: {message}", ConvergenceWarning, stacklevel=3)
         return PrimalSolution(
             p=p, e=e, w=self._scatter(w), pi=self._scatter(pi), lam=lam,

@@ -70,7 +70,9 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
         Jacobi-scaled Hessian, :func:`~pymc_maxent.maxent.covariance.covariance`), and the
         sandwich ``H⁻¹ (Σ_i g_i g_i') H⁻¹``.
     p, eps : ndarray (situation, alternative)
-        ``p̂`` (0 where unavailable) and ``ε̂``.
+        ``p̂`` (0 where unavailable) and ``ε̂`` as it enters the moments, ``Σ F (p̂ + ε̂) = m``:
+        ``Σ_h u_h ŵ_ijh`` less its mean over the situation's available alternatives (adding up
+        to 0, as ``y = p + ε`` implies), or as it is with ``centre_noise=False``.
     w, pi : ndarray or None
         Error weights ``ŵ`` (situation, alternative, support) and support-point weights ``π̂``.
     entropy, normalized_entropy, normalized_entropy_situation, information_index,
@@ -93,7 +95,7 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
     >>> from pymc_maxent.maxent import fit_maxent
     >>> res = fit_maxent(pmx.load_travel_mode())
     >>> res.converged, res.identified, res.summary().loc["beta[gc]", "estimate"].round(3)
-    (True, True, np.float64(-0.009))
+    (True, True, np.float64(-0.015))
     """
 
     estimator = "maxent"
@@ -383,8 +385,9 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
 
     # ------------------------------------------------------------------ save and load
     def settings(self) -> dict:
-        """The estimator's settings (supports, priors, ``chunk_size``) and the solver, as
-        JSON-ready values: with the data and the moments, :meth:`from_datatree` rebuilds the fit."""
+        """The estimator's settings (supports, priors, ``chunk_size``, ``centre_noise``) and the
+        solver, as JSON-ready values: with the data and the moments, :meth:`from_datatree`
+        rebuilds the fit."""
         return dict(self.problem.options) | {"solver": self.solver}
 
     @classmethod

@@ -9,14 +9,51 @@ the cross entropy ``KL(p‖p0) + KL(w‖w0)``; they default to uniform.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.exceptions import MaxEntError, ScaleWarning
 
 #: Tolerance on prior weights summing to one.
 PRIOR_SUM_TOL = 1e-8
+
+
+class OriginWarning(ScaleWarning):
+    """The uncentred noise term (``centre_noise=False``, GJP 1996 as written) weighs the moments
+    by the features' levels: the estimates then depend on the attributes' origins (adding a
+    constant to a price in every alternative changes them)."""
+
+
+def check_centre_noise(centre_noise, noise: bool, stacklevel: int = 3) -> bool:
+    """``centre_noise`` as a bool; an :class:`OriginWarning` when it is False with a noise term.
+
+    Raises
+    ------
+    MaxEntError
+        If it is not a bool.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from pymc_maxent.maxent.supports import OriginWarning, check_centre_noise
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_centre_noise(False, noise=True), caught[0].category is OriginWarning
+    (False, True)
+    """
+    if not isinstance(centre_noise, bool | np.bool_):
+        raise MaxEntError(f"centre_noise must be True or False; got {centre_noise!r}")
+    if noise and not centre_noise:
+        warnings.warn(
+            "centre_noise=False: the noise term weighs each moment by its features' levels (GJP 1996 as "
+            "written), so the estimates depend on the attributes' origins: adding a constant to an "
+            "attribute in every alternative changes them, and can change a coefficient's sign; the "
+            "default (centre_noise=True) centres the features the noise sees within each situation",
+            OriginWarning, stacklevel=stacklevel,
+        )
+    return bool(centre_noise)
 
 
 def default_error_support(n_situations: int, n_points: int = 3) -> np.ndarray:
