@@ -183,7 +183,11 @@ class ChoiceModel:
         """The model saved by :meth:`save`, with its fit: it predicts without refitting."""
         from pymc_maxent import __version__
 
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        opened = xr.open_datatree(path, engine="h5netcdf")
+        try:
+            tree = opened.load()  # into memory: the file is closed (and can be written again) on return
+        finally:
+            opened.close()
         if tree.attrs.get("format") != FORMAT:
             raise SpecificationError(f"{path} is not a saved pymc-maxent choice model")
         saved = tree.attrs.get("pymc_maxent_version")
