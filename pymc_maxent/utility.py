@@ -13,6 +13,8 @@ contract it with ``x``: the one place the models' utility is written, for fixed 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytensor.tensor as pt
 
@@ -163,3 +165,87 @@ def log_choice_probabilities(U, available):
 def choice_probabilities(U, available):
     """Masked softmax over the alternative axis (last): exactly 0 where unavailable."""
     return pt.special.softmax(mask_unavailable(U, available), axis=-1)
+
+
+@dataclass(frozen=True)
+class UtilityLayout:
+    """Where every parameter enters ``U``: constants and coefficient blocks over the
+    alternatives, for the fixed parameters ``α``, ``β`` and the random components ``θ``.
+
+    Hashable (tuples), so that it can be an Op's property
+    (:class:`~pymc_maxent.bayes.likelihood.ChoiceLogLikelihood`).
+
+    Attributes
+    ----------
+    n_alternatives, n_attributes : int
+        ``X``'s last two axes.
+    asc : tuple of int, shape (alternative,)
+        Position of each alternative's fixed constant in ``α``; ``-1``: none (fixed at 0).
+    fixed, fixed_columns : tuple
+        The fixed coefficients' ``(alternative, column)`` layout into ``β`` and the columns'
+        positions in ``X`` (:func:`block_utility`).
+    random_asc, random, random_columns : tuple
+        The same for the random components ``θ`` (random constants first, then coefficients).
+    n_random_asc : int
+        How many random constants lead ``θ``.
+    """
+
+    n_alternatives: int
+    n_attributes: int
+    asc: tuple = ()
+    fixed: tuple = ()
+    fixed_columns: tuple = ()
+    random_asc: tuple = ()
+    random: tuple = ()
+    random_columns: tuple = ()
+    n_random_asc: int = 0
+
+    def utility(self, X, alpha=None, beta=None, theta=None):
+        """``U`` (..., alternative): ``α``, ``β`` vectors or rows broadcasting against
+        ``X.shape[:-2]``, ``θ`` rows (one per situation) on the natural scale."""
+        U = self.fixed_utility(X, alpha, beta)
+        return U if theta is None else U + self.random_utility(X, theta)
+
+    def fixed_utility(self, X, alpha=None, beta=None):
+        """``α_j + Σ_k x_k β_k(j)``: the fixed parameters' part of ``U``."""
+        X = pt.as_tensor_variable(X)
+        U = pt.zeros(X.shape[:-1])
+        if self.asc:
+            U = U + constant_utility(alpha, np.array(self.asc))
+        if self.fixed:
+            U = U + block_utility(X, beta, np.array(self.fixed), np.array(self.fixed_columns))
+        return U
+
+    def random_utility(self, X, theta):
+        """The random components' part of ``U`` at ``θ`` (natural scale; leading axes broadcast
+        against ``X.shape[:-2]``)."""
+        U = 0.0
+        if self.random_asc:
+            U = U + constant_utility(theta[..., :self.n_random_asc], np.array(self.random_asc))
+        if self.random:
+            U = U + block_utility(X, theta[..., self.n_random_asc:], np.array(self.random),
+                                  np.array(self.random_columns))
+        return U
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The layout as four int64 arrays, ``-1`` where nothing enters: fixed constants
+        (alternative,) into ``α``, fixed coefficients (alternative, attribute) into ``β``,
+        random constants (alternative,) and random coefficients (alternative, attribute) into
+        ``θ``'s columns (the kernels' form)."""
+        J = self.n_alternatives
+
+        def constants(layout, offset=0):
+            out = np.full(J, -1, dtype=np.int64)
+            if layout:
+                out[:] = np.where(np.array(layout) >= 0, np.array(layout) + offset, -1)
+            return out
+
+        def coefficients(layout, columns, offset=0):
+            out = np.full((J, self.n_attributes), -1, dtype=np.int64)
+            if layout:
+                m = np.array(layout)
+                out[:, list(columns)] = np.where(m >= 0, m + offset, -1)
+            return out
+
+        return (constants(self.asc), coefficients(self.fixed, self.fixed_columns),
+                constants(self.random_asc), coefficients(self.random, self.random_columns, self.n_random_asc))

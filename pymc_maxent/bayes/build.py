@@ -14,18 +14,22 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.raise_op import Assert
 
+from pymc_maxent.bayes.likelihood import ChoiceLogLikelihood
 from pymc_maxent.bayes.priors import CORR_DIMS, check_priors, parameter_prior
 from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
     NEW_INDIVIDUAL,
-    NEW_INDIVIDUAL_PLACEHOLDER,
     ChoiceContainers,
     register_choice_data,
 )
 from pymc_maxent.exceptions import SpecificationError
 from pymc_maxent.maxent.supports import default_error_support
-from pymc_maxent.utility import block_utility, choice_probabilities, constant_utility, mask_unavailable
+from pymc_maxent.utility import (
+    UtilityLayout,
+    choice_probabilities,
+    mask_unavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,10 @@ class ChoiceGraph:
     containers : ChoiceContainers
         The data containers the graph reads.
     utility, p : TensorVariable
-        ``U`` and the choice probabilities (situation × alternative); ``p`` is the model's
-        deterministic ``"p"`` when built with ``store_probabilities=True``, else an unnamed
-        tensor of the same graph.
+        ``U`` and the choice probabilities (situation × alternative) of the prediction graph:
+        the known individuals' coefficients, and the population draws ``z_new`` for new ones.
+        (The model's deterministic ``"p"``, when built with ``store_probabilities=True``, is
+        of the fitted situations.)
     individual, new_individual, situation : TensorVariable or None
         The standard-normal deviations ``z`` (individual × random_coefficient), ``z_new``
         (new_individual × random_coefficient: redrawn for individuals not in the fitted data)
@@ -196,14 +201,14 @@ def g_prior_scale(g_prior, data: ChoiceData, resolved: ResolvedSpec, priors) -> 
 def parameter_coords(resolved: ResolvedSpec) -> dict[str, list]:
     coords = {"asc": resolved.asc_labels, "coefficient": resolved.fixed.labels}
     if resolved.n_random:
-        coords |= {"random_coefficient": resolved.random_labels, NEW_INDIVIDUAL: [NEW_INDIVIDUAL_PLACEHOLDER]}
+        coords |= {"random_coefficient": resolved.random_labels, NEW_INDIVIDUAL: []}
         if resolved.spec.correlated:
             coords[CORR_DIMS[1]] = resolved.random_labels
     if len(resolved.situation_components):
         coords["situation_coefficient"] = [
             resolved.random_labels[c] for c in resolved.situation_components
         ]
-    return {k: v for k, v in coords.items() if len(v)}
+    return {k: v for k, v in coords.items() if len(v) or k == NEW_INDIVIDUAL}
 
 
 def define_choice_model(
@@ -226,20 +231,66 @@ def define_choice_model(
         alpha, beta = fixed_parameters(resolved, priors)
     else:
         alpha, beta = g_prior_parameters(containers, resolved, g_prior)
-    U = fixed_utility(containers.X, resolved, alpha, beta)
-    latent = {}
+    layout = utility_layout(resolved)
+    latent, theta, rows, predicted_rows = {}, None, containers.individual, None
     if resolved.n_random:
-        U_random, latent = random_utility(containers, resolved, priors)
-        U = U + U_random
-    logit = mask_unavailable(U, containers.available)
-    pm.Categorical("chosen", logit_p=logit, observed=containers.chosen, dims=SITUATION)
+        theta, rows, predicted_rows, latent = random_components(containers, resolved, priors)
+    observe_choices(layout, containers, alpha, beta, theta, rows)
+    U = layout.utility(containers.X, alpha, beta, predicted_rows)
     p = choice_probabilities(U, containers.available)
-    if store_probabilities:
-        p = pm.Deterministic("p", p, dims=(SITUATION, ALTERNATIVE))
+    if store_probabilities:  # of the fitted situations (new individuals have no draws of z)
+        fitted = U if theta is None else layout.utility(containers.X, alpha, beta, theta[rows])
+        pm.Deterministic("p", choice_probabilities(fitted, containers.available),
+                         dims=(SITUATION, ALTERNATIVE))
     graph = ChoiceGraph(spec=resolved.spec, resolved=resolved, priors=priors, g_prior=g_prior,
                         containers=containers, utility=U, p=p, **latent)
     _GRAPHS[model] = graph
     return graph
+
+
+def utility_layout(resolved: ResolvedSpec) -> UtilityLayout:
+    """Where the specification's parameters enter the utility (the fused likelihood's and
+    the prediction graph's layout)."""
+    J = len(resolved.alternatives)
+
+    def rows(m):
+        return tuple(tuple(int(v) for v in row) for row in m)
+
+    def vector(v):
+        return () if v is None else tuple(int(x) for x in v)
+
+    n_random_asc = resolved.n_random - len(resolved.random.labels)
+    return UtilityLayout(
+        n_alternatives=J, n_attributes=resolved.n_attributes,
+        asc=vector(resolved.asc_layout) if resolved.asc_labels else (),
+        fixed=rows(resolved.fixed.matrix(J)) if resolved.fixed.labels else (),
+        fixed_columns=tuple(resolved.fixed.columns),
+        random_asc=vector(resolved.random_asc_layout) if n_random_asc else (),
+        random=rows(resolved.random.matrix(J)) if resolved.random.labels else (),
+        random_columns=tuple(resolved.random.columns), n_random_asc=n_random_asc)
+
+
+def observe_choices(layout: UtilityLayout, containers: ChoiceContainers, alpha, beta, theta, rows):
+    """The observed ``chosen``: log-likelihood by the fused Op
+    (:class:`~pymc_maxent.bayes.likelihood.ChoiceLogLikelihood`, pointwise per situation),
+    draws (prior and posterior predictive) from the categorical of the utility graph.
+    ``theta``: the random components' rows on the natural scale, ``rows[n]`` the one of
+    situation ``n``."""
+    alpha = pt.zeros(0) if alpha is None else alpha
+    beta = pt.zeros(0) if beta is None else beta
+    if theta is None:
+        theta, rows = pt.zeros((1, 0)), pt.zeros_like(containers.individual)
+
+    def logp(value, X, available, rows, alpha, beta, theta):
+        return ChoiceLogLikelihood(layout)(X, available, value, rows, alpha, beta, theta)[0]
+
+    def dist(X, available, rows, alpha, beta, theta, size):
+        U = layout.utility(X, alpha if layout.asc else None, beta if layout.fixed else None, theta[rows])
+        return pm.Categorical.dist(logit_p=mask_unavailable(U, available))
+
+    return pm.CustomDist("chosen", containers.X, containers.available, rows, alpha, beta, theta,
+                         dist=dist, logp=logp, observed=containers.chosen, dims=SITUATION,
+                         signature="(n,j,k),(n,j),(n),(a),(b),(m,r)->(n)")
 
 
 def fixed_parameters(resolved: ResolvedSpec, priors):
@@ -280,48 +331,46 @@ def g_prior_parameters(containers: ChoiceContainers, resolved: ResolvedSpec, g: 
 
 def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
     """``U = α_j + Σ_k x_k β_k(j)`` of the fixed parameters (``None`` where the spec has none)."""
-    U = pt.zeros(X.shape[:-1])
-    if alpha is not None:
-        U = U + constant_utility(alpha, resolved.asc_layout)
-    if beta is not None:
-        J = len(resolved.alternatives)
-        U = U + block_utility(X, beta, resolved.fixed.matrix(J), resolved.fixed.columns)
-    return U
+    return utility_layout(resolved).fixed_utility(X, alpha, beta)
 
 
 def component_utility(X, theta, resolved: ResolvedSpec):
     """Utility of the random components at ``θ``, shape ``(..., component)`` on the normal
     scale (random constants first; lognormal components enter as ``±exp(θ)``), with leading
-    axes that broadcast against ``X.shape[:-2]``: one row per situation in the model, one per
-    quadrature node in :func:`~pymc_maxent.bayes.minibatch.fit_minibatch`."""
+    axes that broadcast against ``X.shape[:-2]``: one row per quadrature node in
+    :func:`~pymc_maxent.bayes.minibatch.fit_minibatch`."""
+    return utility_layout(resolved).random_utility(X, natural_scale(theta, resolved))
+
+
+def natural_scale(theta, resolved: ResolvedSpec):
+    """Random components on the utility's scale: lognormal components as ``±exp(θ)``."""
     is_log = resolved.random_sign != 0
-    if is_log.any():
-        idx = np.flatnonzero(is_log)
-        theta = pt.set_subtensor(theta[..., idx], resolved.random_sign[idx] * pt.exp(theta[..., idx]))
-    n_asc = resolved.n_random - len(resolved.random.labels)
-    U = 0.0
-    if n_asc:
-        U = U + constant_utility(theta[..., :n_asc], resolved.random_asc_layout)
-    if resolved.random.labels:
-        J = len(resolved.alternatives)
-        U = U + block_utility(X, theta[..., n_asc:], resolved.random.matrix(J), resolved.random.columns)
-    return U
+    if not is_log.any():
+        return theta
+    idx = np.flatnonzero(is_log)
+    return pt.set_subtensor(theta[..., idx], resolved.random_sign[idx] * pt.exp(theta[..., idx]))
 
 
-def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
-    """Utility of the random components: constants and coefficients varying by individual
-    (and, for situation-level ones, by situation); and the standard-normal deviations
-    (``individual``, ``new_individual``, ``situation``: the :class:`ChoiceGraph` fields)."""
+def random_components(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
+    """The random components: ``θ_i = μ + σ ∘ z_i`` (or ``μ + L z_i``) per individual.
+
+    Returns
+    -------
+    theta, rows
+        The likelihood's rows of ``θ`` on the natural scale and each situation's row: one row
+        per individual, or one per situation with situation-level components.
+    predicted_rows
+        ``θ`` per situation for the prediction graph, over the fitted individuals and the new
+        ones, whose deviations ``z_new`` are an input (not sampled: the evaluator draws them
+        from the population for each posterior draw).
+    latent : dict
+        ``individual`` (``z``), ``new_individual`` (``z_new``), ``situation`` (``z_situation``).
+    """
     D = resolved.n_random
     mu = parameter_prior("mu", resolved, priors).create_variable("mu")
     sd_prior = parameter_prior("sigma", resolved, priors)
-
     z = pm.Normal("z", 0.0, 1.0, dims=(INDIVIDUAL, "random_coefficient"))
-    # Individuals absent from the fitted data: while fitting, one placeholder whose z is a
-    # draw from the population; `predict_choice_probabilities` redraws it per posterior
-    # draw for each new individual, which integrates over the population distribution.
-    z_new = pm.Normal("z_new", 0.0, 1.0, dims=(NEW_INDIVIDUAL, "random_coefficient"))
-    z_all = pt.concatenate([z, z_new], axis=0)
+    z_new = pt.matrix("z_new", shape=(None, D))
     if resolved.spec.correlated:
         eta = parameter_prior("lkj_eta", resolved, priors)
         sd_dist = sd_prior.pymc_distribution.dist(**sd_prior.parameters, shape=D)
@@ -330,19 +379,28 @@ def random_utility(containers: ChoiceContainers, resolved: ResolvedSpec, priors)
         )
         pm.Deterministic("sigma", sigma, dims="random_coefficient")
         pm.Deterministic("corr", corr, dims=CORR_DIMS)
-        theta = mu + z_all @ chol.T
-    else:
-        theta = mu + sd_prior.create_variable("sigma") * z_all
 
+        def population(deviations):
+            return mu + deviations @ chol.T
+    else:
+        sigma = sd_prior.create_variable("sigma")
+
+        def population(deviations):
+            return mu + sigma * deviations
+
+    theta, theta_all = population(z), population(pt.concatenate([z, z_new], axis=0))
     index = Assert("individual_index points past the known and new individuals")(
-        containers.individual, pt.all(containers.individual < theta.shape[0])
+        containers.individual, pt.all(containers.individual < theta_all.shape[0])
     )
-    theta = theta[index]  # (situation, random_coefficient)
+    predicted = theta_all[index]  # (situation, random_coefficient)
+    rows = containers.individual
     S = resolved.situation_components
     z_sit = None
     if len(S):
         sd_sit = parameter_prior("sigma_situation", resolved, priors).create_variable("sigma_situation")
         z_sit = pm.Normal("z_situation", 0.0, 1.0, dims=(SITUATION, "situation_coefficient"))
-        theta = pt.inc_subtensor(theta[:, S], sd_sit * z_sit)
+        theta = pt.inc_subtensor(theta[rows][:, S], sd_sit * z_sit)
+        rows = pt.arange(theta.shape[0])
+        predicted = pt.inc_subtensor(predicted[:, S], sd_sit * z_sit)
     latent = {"individual": z, "new_individual": z_new, "situation": z_sit}
-    return component_utility(containers.X, theta, resolved), latent
+    return natural_scale(theta, resolved), rows, natural_scale(predicted, resolved), latent

@@ -121,10 +121,16 @@ class PosteriorFit(CachedEvaluator):
         in_graph = set(ancestors([self.graph.p]))
         return [rv for rv in self.model.free_RVs if rv in in_graph]
 
+    def _inputs(self) -> list:
+        """The probability graph's parameters: the free variables behind it, and ``z_new``
+        (the new individuals' deviations, drawn by the evaluator) where the model has one."""
+        new = self.graph.new_individual
+        return self._parameters() + ([new] if new is not None else [])
+
     def probability_graph(self) -> ProbabilityGraph:
         g = self.graph
         return ProbabilityGraph(containers=g.containers, p=g.p, utility=g.utility,
-                                parameters=tuple(self._parameters()), new_individual=g.new_individual,
+                                parameters=tuple(self._inputs()), new_individual=g.new_individual,
                                 situation=g.situation)
 
     def parameter_samples(self, *, draws: int | None = None, robust: bool = False,
@@ -135,6 +141,8 @@ class PosteriorFit(CachedEvaluator):
         S = post.sizes["chain"] * post.sizes["draw"]
         values = tuple(post[v.name].transpose(*SAMPLE_DIMS, ...).values.reshape(S, *post[v.name].shape[2:])
                        for v in self._parameters())
+        if self.graph.new_individual is not None:  # no new individual yet (the evaluator draws them)
+            values += (np.zeros((S, 0, self.graph.new_individual.type.shape[-1])),)
         situation = self.graph.situation
         situations = post[situation.name]["situation"].values.tolist() if situation is not None else None
         return ParameterSamples(values=values, dims=SAMPLE_DIMS,

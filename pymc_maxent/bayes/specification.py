@@ -306,6 +306,7 @@ class ResolvedSpec:
     random_sign: np.ndarray            # per random component: 0 normal, ±1 (neg_)lognormal
     random_scale: np.ndarray
     situation_components: np.ndarray   # random components with a situation-level deviation
+    n_attributes: int = 0              # X's last axis
 
     @property
     def n_random(self) -> int:
@@ -383,6 +384,7 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
         random_sign=np.array(random_sign),
         random_scale=np.array(random_scale),
         situation_components=np.array(situation_level, dtype=np.int64),
+        n_attributes=data.n_attributes,
     )
     check_identified(resolved, data)
     return resolved

@@ -14,8 +14,6 @@ from pymc_maxent.exceptions import ChoiceDataError
 #: The ``pm.Data`` names of the containers, as :func:`register_choice_data` registers them.
 CONTAINERS = ("X", "available", "chosen_index", "individual_index")
 NEW_INDIVIDUAL = "new_individual"
-#: The one entry of ``new_individual`` while fitting: its ``z`` is a draw from the population.
-NEW_INDIVIDUAL_PLACEHOLDER = "population draw"
 
 
 @dataclass(frozen=True)
@@ -82,8 +80,7 @@ def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
     new_ids = [i for i in dict.fromkeys(ids.tolist()) if i not in known]
     if NEW_INDIVIDUAL in model.coords:
         lookup = known | {label: len(known) + n for n, label in enumerate(new_ids)}
-        labels = new_ids or [NEW_INDIVIDUAL_PLACEHOLDER]  # as fitted when none is new
-        model.set_dim(NEW_INDIVIDUAL, len(labels), coord_values=labels)
+        model.set_dim(NEW_INDIVIDUAL, len(new_ids), coord_values=new_ids)
     else:  # no individual-level parameters: the index is not used
         lookup = known | dict.fromkeys(new_ids, 0)
     pm.set_data(

@@ -155,3 +155,75 @@ def simulate_choices(
         occasion=skeleton.occasion,
     )
     return data, truth
+
+
+#: The electricity-supplier design (Train's panel): attributes, population means and SDs of
+#: the normal random coefficients.
+ELECTRICITY_ATTRIBUTES = ("pf", "cl", "loc", "wk", "tod", "seas")
+ELECTRICITY_MU = (-1.0, -0.22, 2.3, 1.7, -9.7, -9.7)
+ELECTRICITY_SIGMA = (0.22, 0.41, 1.8, 1.2, 2.3, 1.5)
+
+
+def simulate_electricity_panel(n_individuals: int = 361, n_situations: int = 12, *, short: float = 0.03,
+                               mu=ELECTRICITY_MU, sigma=ELECTRICITY_SIGMA, seed: int = 0):
+    """A panel with the design and scales of Train's electricity-supplier data.
+
+    Four unlabelled suppliers per situation. Each offer is a fixed price (``pf`` 7 or 9
+    cents/kWh; half the offers), a time-of-day rate (``tod`` = 1, ``pf`` = 0) or a seasonal
+    rate (``seas`` = 1, ``pf`` = 0); contract length ``cl`` is 0, 1 or 5 years; ``loc``
+    (local utility) and ``wk`` (well-known company) are dummies. All six coefficients are
+    normal random over individuals, no constants, with means near ±10 on ``tod``/``seas``.
+
+    Parameters
+    ----------
+    n_individuals, n_situations : int
+        Individuals and the most situations each faces.
+    short : float
+        Share of individuals with fewer situations (between 4 and ``n_situations - 1``): an
+        unbalanced panel, as real ones are.
+    mu, sigma : sequence of 6 floats
+        Population means and SDs of the coefficients (default: near Train's estimates).
+    seed : int
+
+    Returns
+    -------
+    data : ChoiceData
+    spec : ModelSpec
+        MXL-1 over the six attributes, normal random coefficients, no constants.
+    truth : dict
+        ``mu``, ``sigma`` and ``theta`` (individual × coefficient).
+
+    Examples
+    --------
+    >>> from pymc_maxent.data.simulate import simulate_electricity_panel
+    >>> data, spec, truth = simulate_electricity_panel(40, seed=1)
+    >>> data.attributes.tolist(), truth["theta"].shape
+    (['pf', 'cl', 'loc', 'wk', 'tod', 'seas'], (40, 6))
+    """
+    from pymc_maxent.bayes.specification import Coefficient, ModelSpec
+
+    rng = np.random.default_rng(seed)
+    I, J = n_individuals, 4
+    counts = np.full(I, n_situations)
+    few = rng.random(I) < short
+    counts[few] = rng.integers(min(4, n_situations), n_situations, few.sum(), endpoint=False)
+    individual = np.repeat(np.arange(I), counts)
+    N = individual.size
+    kind = rng.choice(3, size=(N, J), p=[0.5, 0.25, 0.25])  # fixed price, time-of-day, seasonal
+    X = np.zeros((N, J, 6))
+    X[..., 0] = np.where(kind == 0, rng.choice([7.0, 9.0], size=(N, J)), 0.0)
+    X[..., 1] = rng.choice([0.0, 1.0, 5.0], size=(N, J))
+    X[..., 2] = rng.random((N, J)) < 0.3
+    X[..., 3] = rng.random((N, J)) < 0.4
+    X[..., 4] = kind == 1
+    X[..., 5] = kind == 2
+    mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
+    theta = mu + sigma * rng.normal(size=(I, 6))
+    U = np.einsum("njk,nk->nj", X, theta[individual]) + rng.gumbel(size=(N, J))
+    occasion = np.concatenate([np.arange(c) for c in counts])
+    data = ChoiceData.from_arrays(X, U.argmax(axis=1), individual=individual, individuals=np.arange(I),
+                                  alternatives=np.arange(1, J + 1), attributes=list(ELECTRICITY_ATTRIBUTES),
+                                  occasion=occasion)
+    spec = ModelSpec(tuple(Coefficient(a, random="normal") for a in ELECTRICITY_ATTRIBUTES), constants="none",
+                     name="MXL-1, electricity design")
+    return data, spec, {"mu": mu, "sigma": sigma, "theta": theta}

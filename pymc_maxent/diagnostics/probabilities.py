@@ -27,7 +27,6 @@ from pytensor.graph.replace import clone_replace, vectorize_graph
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
     NEW_INDIVIDUAL,
-    NEW_INDIVIDUAL_PLACEHOLDER,
     restored_containers,
     set_choice_data,
 )
@@ -160,7 +159,7 @@ class ChoiceEvaluator:
         S = self.n_samples
         values = list(self.samples.values)
         k = self._roles["new_individual"]
-        if k is not None and new != [NEW_INDIVIDUAL_PLACEHOLDER]:
+        if k is not None:
             values[k] = rng.normal(size=(S, len(new), values[k].shape[-1]))
         k = self._roles["situation"]
         if k is not None:

@@ -21,10 +21,13 @@ def panel():
     return data
 
 
-def evaluate(model, outputs, point):
-    """The graphs (of the model's random variables) at the values of ``point``."""
+def evaluate(model, outputs, point, extra=()):
+    """The graphs (of the model's random variables) at the values of ``point`` (and of the
+    plain inputs ``extra``, name -> value)."""
     outputs = model.replace_rvs_by_values(outputs)
-    return model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    inputs = [*model.value_vars, *(v for v, _ in extra)]
+    return model.compile_fn(outputs, inputs=inputs, on_unused_input="ignore")(
+        point | {v.name: value for v, value in extra})
 
 
 def test_mixed_model_graph(panel):
@@ -36,11 +39,14 @@ def test_mixed_model_graph(panel):
     assert graph.resolved.random_labels == ["asc[alt1]", "asc[alt2]", "x0[alt0]", "x0[alt1]", "x0[alt2]"]
     assert graph.priors == priors and graph.g_prior is None
     assert graph.containers.X is model["X"] and graph.containers.individual is model["individual_index"]
-    assert (graph.individual, graph.new_individual, graph.situation) == (
-        model["z"], model["z_new"], model["z_situation"])
-    assert graph.p is model["p"]
+    assert (graph.individual, graph.situation) == (model["z"], model["z_situation"])
+    # new individuals' deviations are an input of the prediction graph, not sampled
+    assert graph.new_individual.name == "z_new" and "z_new" not in model.named_vars
+    assert graph.new_individual not in model.free_RVs
     point = model.initial_point() | {"mu": np.array([0.5, -0.5, 1.0, -1.0, 0.3])}
-    U, p = evaluate(model, [graph.utility, graph.p], point)
+    U, p, stored = evaluate(model, [graph.utility, graph.p, model["p"]], point,
+                            [(graph.new_individual, np.zeros((0, 5)))])
+    np.testing.assert_array_equal(stored, p)  # the stored p: the fitted situations' prediction
     # at z = 0 every situation's coefficients are mu: U is the population utility
     asc = np.array([0.0, 0.5, -0.5])
     expected = asc + panel.X[:, :, 0] * np.array([1.0, -1.0, 0.3])

@@ -88,17 +88,19 @@ def test_new_individuals_integrate_over_population(mxl_fit):
     U = alpha[:, None, None, :] + np.einsum("njk,srk->srnj", X, beta)
     population = softmax(U, np.ones(3, dtype=bool)).mean(axis=(0, 1))
     new_rows = [0, 1, 3]
-    np.testing.assert_allclose(got[new_rows], population[new_rows], atol=0.03)
+    # one population draw per posterior draw: Monte Carlo error of the mean over 400 samples
+    se = p.std(("chain", "draw")).values / np.sqrt(p.sizes["chain"] * p.sizes["draw"])
+    assert (np.abs(got[new_rows] - population[new_rows]) < 4 * se[new_rows] + 0.003).all()
     # individual 0 is known: its own coefficients, exactly
     own = mu + sigma * draws(idata, "z")[:, 0]
     expected_known = softmax(alpha + np.einsum("jk,sk->sj", X[2], own), np.ones(3, dtype=bool))
     np.testing.assert_allclose(got[2], expected_known.mean(axis=0), rtol=1e-10)
     assert np.isfinite(p.values).all()
-    # swapping data with new individuals in and the fitted data back: one population placeholder
+    # swapping data with new individuals in and the fitted data back: none new
     set_choice_data(new, model=model)
     assert model.coords["new_individual"] == ("new_a", "new_b", "new_c")
     set_choice_data(data, model=model)
-    assert model.coords["new_individual"] == ("population draw",)
+    assert model.coords["new_individual"] == ()
 
 
 def container_state(model):
