@@ -1,145 +1,165 @@
-"""B1: a panel mixed logit, the project's builder against the hand-written PyMC model.
+"""B1: a panel mixed logit on a realistic design, the builder against the hand-written PyMC
+model and simulated maximum likelihood.
 
-The data are simulated at the size of Train's electricity-supplier panel (361 people, 12
-situations, 4 unlabelled suppliers, 6 attributes): 360 individuals x 12 situations x 4
-alternatives, six attributes with normal random coefficients and, as in that panel, no
-alternative constants (the suppliers are unlabelled). The builder's model is
-``pmx.build_model(data, spec)`` sampled with ``pmx.sample``; the hand-written one is what a
-PyMC user writes (non-centred ``beta_i = mu + sigma * z_i`` indexed by individual,
-``pm.Categorical(logit_p=U)``) sampled with ``pm.sample``. Same priors.
+Designs (rows): ``electricity``, the design and scales of Train's electricity-supplier panel
+(:func:`~pymc_maxent.data.simulate.simulate_electricity_panel`: 361 individuals, up to 12
+situations each, 4 unlabelled suppliers, attributes ``pf`` (7 or 9, 0 for time-of-day and
+seasonal offers), ``cl`` (0/1/5), ``loc``, ``wk``, ``tod``, ``seas`` dummies; means about
+(−1.0, −0.22, 2.3, 1.7, −9.7, −9.7), SDs (0.22, 0.41, 1.8, 1.2, 2.3, 1.5)), and ``standard
+normal`` (360 × 12 × 4, six standard-normal attributes and coefficients).
 
-Run: ``.venv/bin/python benchmarks/bench_b1_mixed_logit.py [--samplers pymc nutpie numpyro]
-[--draws 1000 --tune 1000] [--jax-platform gpu]``. Prints one row per (model, sampler), and
-one for the builder with shorter tuning (``--short-tune``, 400 steps: nutpie's and numpyro's
-adaptation settle well before 1000; the goal is a converged posterior, checked by R-hat and
-ESS in the same row). Columns: the overhead (compilation, and for the builder the
-pointwise log-likelihood), the sampling wall time (2 chains, tuning included; for the JAX
-samplers it includes XLA compilation, which PyMC does not time separately), the total wall
-time, the minimum ESS_bulk and maximum R-hat over every ``mu`` and ``sigma``, divergences,
-and the figure of merit: minimum ESS_bulk per second of sampling. A sampler that is not
-installed gets a row saying so.
+Fits, each timed from building the model to the returned result (compilation, sampling and
+everything the call does by default, the pointwise log-likelihood included):
+- ``hand-written``: what a PyMC user writes (non-centred ``β_i = μ + σ z_i``, ``β[individual]``,
+  ``pm.Categorical(logit_p=U)``), ``pm.sample(nuts_sampler="nutpie")`` with PyMC's defaults
+  (1000 tuning steps), the builder's default priors;
+- ``builder``: ``pmx.build_model(data, spec)`` + ``pmx.sample(model, chains=2)`` with its defaults;
+- ``msl``: simulated maximum likelihood, 600 scrambled Halton draws, analytic gradient, BFGS
+  (``benchmarks/msl.py``; NumPy/SciPy: xlogit does not install here), a point estimate.
+
+Columns: wall s, min ESS_bulk and max R-hat over every ``μ`` and ``σ``, ESS/s (min ESS_bulk per
+wall second), leapfrog steps per draw, divergences, and agreement: the largest
+``|mean − other| / posterior SD`` over ``μ`` and ``σ`` against the MSL estimate and against
+the hand-written posterior. Ratios in the last table: the builder's ESS/s over the
+hand-written model's, and its wall time over the MSL fit's.
+
+Run: ``.venv/bin/python benchmarks/bench_b1_mixed_logit.py [--designs electricity "standard normal"]
+[--draws 1000]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")  # 2 CPU chains in parallel
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
 
-import arviz as az  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pymc as pm  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from msl import fit_msl  # noqa: E402
 
 import pymc_maxent as pmx  # noqa: E402
-from pymc_maxent.bayes.specification import Coefficient, ModelSpec  # noqa: E402
+from pymc_maxent.bayes.priors import random_scales  # noqa: E402
+from pymc_maxent.bayes.specification import Coefficient, ModelSpec, resolve  # noqa: E402
+from pymc_maxent.data.simulate import simulate_electricity_panel  # noqa: E402
 
-SIZE = {"n_individuals": 360, "n_situations": 12, "n_alternatives": 4, "n_attributes": 6}
-ATTRIBUTES = [f"x{k}" for k in range(SIZE["n_attributes"])]
-SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
-PACKAGE = {"pymc": "pymc", "nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}
-
-
-def b1_data(seed: int = 20):
-    spec = ModelSpec(tuple(Coefficient(a, random="normal") for a in ATTRIBUTES), constants="none",
-                     name="B1: MXL-1, 6 normal random coefficients, no constants")
-    data, truth = pmx.simulate_choices(spec, **SIZE, seed=seed)
-    return data, spec, truth
+DESIGNS = ("electricity", "standard normal")
 
 
-def hand_written_model(data) -> pm.Model:
-    """The model a PyMC user writes by hand (same priors as the builder's: attributes are
-    standard normal, so the builder's scales are ~1)."""
-    coords = {"individual": data.individuals, "coefficient": ATTRIBUTES}
+def design(name: str, seed: int = 20):
+    """``(data, spec)`` of a design."""
+    if name == "electricity":
+        data, spec, _ = simulate_electricity_panel(seed=seed)
+        return data, spec
+    attributes = [f"x{k}" for k in range(6)]
+    spec = ModelSpec(tuple(Coefficient(a, random="normal") for a in attributes), constants="none",
+                     name="MXL-1, standard normal")
+    data, _ = pmx.simulate_choices(spec, n_individuals=360, n_situations=12, n_alternatives=4,
+                                   n_attributes=6, seed=seed)
+    return data, spec
+
+
+def hand_written_model(data, spec) -> pm.Model:
+    """The model a PyMC user writes by hand, with the builder's default priors."""
+    _, mu_scale, sd_scale = random_scales(resolve(spec, data))
+    coords = {"individual": data.individuals, "random_coefficient": data.attributes.tolist()}
     with pm.Model(coords=coords) as model:
         X = pm.Data("X", data.X)
         individual = pm.Data("individual_index", data.individual)
-        mu = pm.Normal("mu", 0.0, 2.5, dims="coefficient")
-        sigma = pm.HalfNormal("sigma", 2.5, dims="coefficient")
-        z = pm.Normal("z", 0.0, 1.0, dims=("individual", "coefficient"))
+        mu = pm.Normal("mu", 0.0, mu_scale, dims="random_coefficient")
+        sigma = pm.HalfNormal("sigma", sd_scale, dims="random_coefficient")
+        z = pm.Normal("z", 0.0, 1.0, dims=("individual", "random_coefficient"))
         beta = mu + sigma * z
         U = (X * beta[individual][:, None, :]).sum(axis=-1)
         pm.Categorical("chosen", logit_p=U, observed=data.chosen)
     return model
 
 
-def run(label, model, sampler, args, via_pmx, tune=None):
-    row = {"model": label, "sampler": sampler}
-    if importlib.util.find_spec(PACKAGE[sampler]) is None:
-        return row | {"note": "not installed"}
-    kwargs = {"draws": args.draws, "tune": tune or args.tune, "chains": 2, "cores": 2, "random_seed": 7,
-              "progressbar": False, "nuts_sampler": sampler, "compute_convergence_checks": False}
-    if sampler in ("numpyro", "blackjax"):
-        kwargs["nuts"] = {"chain_method": args.chain_method}
-    start = time.perf_counter()
-    try:
-        if via_pmx:
-            idata = pmx.sample(model, **kwargs)
-        else:
-            with model:
-                idata = pm.sample(**kwargs)
-    except Exception as error:  # a broken backend must not stop the table
-        return row | {"note": f"failed: {type(error).__name__}: {str(error)[:60]}"}
-    total = time.perf_counter() - start
-    attrs = idata["posterior"].attrs | idata["sample_stats"].attrs
-    sampling = float(attrs.get("sampling_time", total))
+def posterior_row(label, idata, wall):
     posterior = idata["posterior"].to_dataset()[["mu", "sigma"]]
     ess = float(az.ess(posterior, method="bulk").to_dataarray().min())
     rhat = float(az.rhat(posterior).to_dataarray().max())
-    full = ess >= 400 and rhat <= 1.01
-    return row | {
-        "overhead_s": round(total - sampling, 1), "sampling_s": round(sampling, 1),
-        "total_s": round(total, 1), "min_ess_bulk": round(ess), "max_rhat": round(rhat, 3),
-        "divergences": int(idata["sample_stats"]["diverging"].sum()),
-        "ess_per_s": round(ess / sampling, 1), "full_posterior": full, "note": "",
-    }
+    stats = idata["sample_stats"]
+    steps = stats["n_steps"] if "n_steps" in stats else stats.get("tree_size")
+    return {"fit": label, "wall_s": round(wall, 1), "min_ess_bulk": round(ess), "max_rhat": round(rhat, 3),
+            "ess_per_s": round(ess / wall, 2),
+            "steps_per_draw": round(float(steps.mean()), 1) if steps is not None else np.nan,
+            "divergences": int(stats["diverging"].sum()),
+            "full_posterior": bool(ess >= 400 and rhat <= 1.01)}
+
+
+def summary(idata):
+    """Posterior means and SDs of ``(μ, σ)``."""
+    post = idata["posterior"].to_dataset()[["mu", "sigma"]]
+    return (np.concatenate([v.values for v in post.mean(("chain", "draw")).data_vars.values()]),
+            np.concatenate([v.values for v in post.std(("chain", "draw")).data_vars.values()]))
+
+
+def run_design(name, args):
+    data, spec = design(name)
+    rows, means = [], {}
+    start = time.perf_counter()
+    mu, sigma, result = fit_msl(data, n_draws=600)
+    msl = np.concatenate([mu, sigma])
+    status = "converged" if result.success else result.message
+    rows.append({"fit": "msl", "wall_s": round(time.perf_counter() - start, 1),
+                 "note": f"BFGS {result.nit} iterations, {status}"})
+    print(rows[-1], file=sys.stderr, flush=True)
+    kwargs = {"draws": args.draws, "chains": 2, "cores": 2, "random_seed": 7, "progressbar": False}
+    for label in args.fits:
+        start = time.perf_counter()
+        if label == "builder":
+            idata = pmx.sample(pmx.build_model(data, spec), **kwargs)
+        else:
+            with hand_written_model(data, spec):
+                idata = pm.sample(nuts_sampler="nutpie", **kwargs)
+        row = posterior_row(label, idata, time.perf_counter() - start)
+        mean, sd = summary(idata)
+        means[label] = (mean, sd)
+        row["vs_msl_sd"] = round(float(np.max(np.abs(mean - msl) / sd)), 2)
+        rows.append(row)
+        print(rows[-1], file=sys.stderr, flush=True)
+    if {"builder", "hand-written"} <= set(means):
+        (b, sd), (h, _) = means["builder"], means["hand-written"]
+        builder = [r["fit"] for r in rows].index("builder")
+        rows[builder]["vs_hand_sd"] = round(float(np.max(np.abs(b - h) / sd)), 2)
+    table = pd.DataFrame(rows).assign(design=name).set_index(["design", "fit"])
+    return table, data
 
 
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samplers", nargs="+", default=["pymc", "nutpie", "numpyro"], choices=SAMPLERS)
-    parser.add_argument("--models", nargs="+", default=["hand-written", "builder"],
-                        choices=["hand-written", "builder"])
+    parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS)
+    fits = ["hand-written", "builder"]
+    parser.add_argument("--fits", nargs="+", default=fits, choices=fits)
     parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
-    parser.add_argument("--short-tune", type=int, default=400,
-                        help="also run the builder with this many tuning steps (0: no)")
-    parser.add_argument("--short-tune-samplers", nargs="+", default=["nutpie", "numpyro"])
-    parser.add_argument("--jax-platform", default=None, help="cpu or gpu (JAX samplers)")
-    parser.add_argument("--chain-method", default=None, help="numpyro/blackjax: parallel or vectorized")
     args = parser.parse_args(argv)
-    if args.chain_method is None:
-        args.chain_method = "vectorized" if args.jax_platform == "gpu" else "parallel"
-    if args.jax_platform and importlib.util.find_spec("jax"):
-        import jax
-
-        jax.config.update("jax_platforms", args.jax_platform)
-    data, spec, _ = b1_data()
-    rows = []
-    for sampler in args.samplers:
-        for label in args.models:
-            if label == "builder":
-                model, via_pmx = pmx.build_model(data, spec, store_probabilities=False), True
-            else:
-                model, via_pmx = hand_written_model(data), False
-            rows.append(run(label, model, sampler, args, via_pmx))
-            print(rows[-1], file=sys.stderr, flush=True)
-        if args.short_tune and sampler in args.short_tune_samplers and "builder" in args.models:
-            model = pmx.build_model(data, spec, store_probabilities=False)
-            rows.append(run(f"builder, tune {args.short_tune}", model, sampler, args, True, args.short_tune))
-            print(rows[-1], file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows).set_index(["sampler", "model"])
-    print(f"B1 mixed logit: {data.n_situations} situations ({SIZE['n_individuals']} individuals x "
-          f"{SIZE['n_situations']}) x {SIZE['n_alternatives']} alternatives, {len(ATTRIBUTES)} normal "
-          f"random coefficients; 2 chains x {args.draws} draws after {args.tune} tuning")
-    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
-          f"on {os.cpu_count()} CPUs; numpy {np.__version__}, pymc {pm.__version__}")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    tables = []
+    for name in args.designs:
+        table, data = run_design(name, args)
+        tables.append(table)
+        print(f"B1 {name}: {data.n_situations} situations, {data.n_individuals} individuals, "
+              f"{data.n_alternatives} alternatives, 6 normal random coefficients; "
+              f"2 chains x {args.draws} draws", flush=True)
+    table = pd.concat(tables)
+    print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; "
+          f"pymc {pm.__version__}, pymc_maxent {pmx.__version__}")
+    with pd.option_context("display.width", 220, "display.max_columns", 20):
         print(table.fillna("").to_string())
+        ratios = {}
+        for name in args.designs:
+            t = table.loc[name]
+            if {"builder", "hand-written", "msl"} <= set(t.index):
+                ratios[name] = {
+                    "builder ESS/s ÷ hand-written ESS/s":
+                        round(t.loc["builder", "ess_per_s"] / t.loc["hand-written", "ess_per_s"], 2),
+                    "builder wall ÷ MSL wall": round(t.loc["builder", "wall_s"] / t.loc["msl", "wall_s"], 2)}
+        if ratios:
+            print(pd.DataFrame(ratios).T.to_string())
     return table
 
 

@@ -227,6 +227,14 @@ class UtilityLayout:
                                   np.array(self.random_columns))
         return U
 
+    def sizes(self) -> tuple[int, int, int]:
+        """How many fixed constants, fixed coefficients and random components the layout uses
+        (the lengths of ``α``, ``β`` and of ``θ``'s rows)."""
+        def used(layout):
+            return int(np.max(layout)) + 1 if len(layout) else 0
+
+        return used(self.asc), used(self.fixed), self.n_random_asc + used(self.random)
+
     def dense(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The layout as four int64 arrays, ``-1`` where nothing enters: fixed constants
         (alternative,) into ``α``, fixed coefficients (alternative, attribute) into ``β``,

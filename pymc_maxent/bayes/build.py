@@ -112,7 +112,7 @@ def build_model(
     reference=None,
     priors: Mapping[str, Prior | float] | None = None,
     g_prior: float | str | None = None,
-    store_probabilities: bool = True,
+    store_probabilities: bool = False,
 ) -> pm.Model:
     """A PyMC model of the choices in ``data``.
 
@@ -141,7 +141,9 @@ def build_model(
         term, so the MAP lands close to the :func:`~pymc_maxent.fit_maxent` estimate.
         ``alpha`` and ``beta`` are then deterministics of the vector ``theta``.
     store_probabilities : bool
-        Record the choice probabilities ``p`` (situation × alternative) as a deterministic.
+        Record the choice probabilities ``p`` (situation × alternative) as a deterministic at
+        every draw (off by default: ``situation × alternative`` floats per draw; fits predict
+        them on demand, :meth:`PosteriorFit.predict <pymc_maxent.PosteriorFit.predict>`).
 
     Returns
     -------

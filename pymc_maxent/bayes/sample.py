@@ -6,14 +6,18 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from pymc_maxent.bayes.likelihood import register_jax
 from pymc_maxent.data.choice_data import INDIVIDUAL, SITUATION
 
 INDIVIDUAL_LOG_LIKELIHOOD = "chosen_by_individual"
 #: The NUTS implementation of :func:`sample` (see ``docs/performance.md`` for why).
 DEFAULT_SAMPLER = "nutpie"
+#: Tuning steps per chain of :func:`sample`: nutpie's adaptation settles well before PyMC's
+#: 1000 on benchmark B1 (``docs/performance.md``: R-hat and ESS of every μ, σ at 500).
+DEFAULT_TUNE = 500
 
 
-def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, **kwargs):
+def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, tune: int = DEFAULT_TUNE, **kwargs):
     """``pm.sample`` that records the pointwise log-likelihood (per situation, and for
     panel data per individual as ``chosen_by_individual``).
 
@@ -26,6 +30,8 @@ def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, **kwargs):
         NUTS (C backend); ``"numpyro"`` and ``"blackjax"`` run through JAX, on a GPU where
         JAX sees one (pass ``nuts={"chain_method": "vectorized"}`` for several chains on
         one device).
+    tune : int
+        Tuning steps per chain (:data:`DEFAULT_TUNE`).
     **kwargs
         Passed to :func:`pymc.sample`. ``idata_kwargs={"log_likelihood": False}`` skips
         the log-likelihood.
@@ -39,10 +45,12 @@ def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, **kwargs):
     >>> idata["log_likelihood"]["chosen"].dims
     ('chain', 'draw', 'situation')
     """
+    if nuts_sampler in ("numpyro", "blackjax"):
+        register_jax()
     idata_kwargs = dict(kwargs.pop("idata_kwargs", None) or {})
     log_likelihood = idata_kwargs.pop("log_likelihood", True)
     with model:
-        idata = pm.sample(nuts_sampler=nuts_sampler, idata_kwargs=idata_kwargs or None, **kwargs)
+        idata = pm.sample(nuts_sampler=nuts_sampler, tune=tune, idata_kwargs=idata_kwargs or None, **kwargs)
         if log_likelihood:
             # the same pointwise log-likelihood whatever the sampler (PyMC deprecates asking
             # the samplers for it)

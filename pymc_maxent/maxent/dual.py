@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.replace import clone_replace
 from pytensor.tensor.extra_ops import to_one_hot
 from scipy import optimize
 
@@ -49,6 +50,21 @@ COMPILE_MODE = "FAST_RUN"
 
 
 _CONTROLLER = []
+
+#: Compiled duals by :meth:`DualProblem.structure`, for the life of the process: a repeated fit
+#: of the same moments on data of the same shape compiles nothing.
+_COMPILED: dict = {}
+
+
+class _BoundFunction:
+    """A compiled dual function called with one problem's shared values appended."""
+
+    def __init__(self, fn, shared):
+        self.fn = fn
+        self.shared = shared
+
+    def __call__(self, *args):
+        return self.fn(*args, *[v.get_value(borrow=True) for v in self.shared])
 
 
 def single_thread_blas():
@@ -280,7 +296,6 @@ class DualProblem:
             np.log(np.where(supports.p0 > 0, supports.p0, 1.0)), name="log_p0"
         )
         self._compile()
-        self._warm_up()
 
     # ------------------------------------------------------------------ graphs
     def _slice(self, start, stop):
@@ -396,7 +411,49 @@ class DualProblem:
         SD = pt.dot(S.T, D)
         return weighted_gram(Fc, p + evar) - SD - SD.T + pt.dot(D.T, D * evar.sum(axis=1)[:, None])
 
+    def _shared_inputs(self) -> list:
+        """The shared variables the dual's graphs read, in a fixed order of roles: the data
+        containers, the supports and priors, and the moments' resolved positions."""
+        c = self.c
+        shared = [c.X, c.available, c.chosen]
+        if self.noise:
+            shared += [self.u, self.log_w0]
+        if not self.direct:
+            shared += [self.s, self.log_pi0]
+        if self.log_p0 is not None:
+            shared.append(self.log_p0)
+        for r in self.moments.standard:
+            shared += [v for v in (r.index, r.indicator) if v is not None]
+        return shared
+
+    def structure(self):
+        """What the compiled graphs depend on besides the values of :meth:`_shared_inputs`
+        (hashable), or None with user constraints (arbitrary graphs: never shared)."""
+        if self.moments.user:
+            return None
+        moments = tuple((repr(r.moment), r.index is None, r.indicator is None, len(r.terms))
+                        for r in self.moments.standard)
+        X = self.c.X.get_value(borrow=True)
+        return (moments, self.C, self.direct, self.noise, self.centre_noise, self.log_p0 is None,
+                self.chunk_size, X.shape[1:], X.dtype.str)
+
     def _compile(self):
+        """The compiled dual: taken from :data:`_COMPILED` when a problem of the same
+        :meth:`structure` compiled it before in this process (the functions take the shared
+        variables' values as inputs, so any problem of that structure can call them)."""
+        key = self.structure()
+        functions = _COMPILED.get(key) if key is not None else None
+        self.reused = functions is not None
+        if functions is None:
+            functions = self._compile_functions()
+            if key is not None:
+                _COMPILED[key] = functions
+        shared = self._shared_inputs()
+        for name, fn in functions.items():
+            setattr(self, name, _BoundFunction(fn, shared if name != "_f_user_adjust" else []))
+        self._pieces = ["p", "e"] + [k for k, kept in (("w", self.noise), ("pi", not self.direct)) if kept]
+
+    def _compile_functions(self) -> dict:
         lam = pt.vector("lam", dtype="float64")
         start = pt.iscalar("start")
         stop = pt.iscalar("stop")
@@ -408,19 +465,25 @@ class DualProblem:
         outs = [t["value"], g, H]
         if not self.direct:
             outs += [pytensor.grad(t["value"], mu), *extra]
-        self._f_all = pytensor.function(inputs, outs, mode=COMPILE_MODE, on_unused_input="ignore")
+        shared = self._shared_inputs()
+        values = [v.type() for v in shared]
+
+        def compile_(inputs, outputs, data=True):
+            if data:
+                outputs = clone_replace(outputs, dict(zip(shared, values, strict=True)))
+                inputs = [*inputs, *values]
+            return pytensor.function(inputs, outputs, mode=COMPILE_MODE, on_unused_input="ignore")
+
+        functions = {"_f_all": compile_(inputs, outs)}
         # per-situation scores from pytensor.grad of the dual with one λ row per situation
         lam_rows = pt.matrix("lam_rows", dtype="float64")
         tr = self.terms(lam_rows, start, stop, mu)
         scores = pytensor.grad(tr["value"], lam_rows)
-        self._f_scores = pytensor.function([lam_rows, start, stop] + inputs[3:], scores,
-                                           mode=COMPILE_MODE, on_unused_input="ignore")
+        functions["_f_scores"] = compile_([lam_rows, start, stop] + inputs[3:], scores)
         # the primal solution, and the choice information (the Hessian without the noise term)
         pieces = [t["p"], t["e"]] + [t[k] for k in ("w", "pi") if k in t]
-        self._pieces = [k for k in ("p", "e", "w", "pi") if k in t]
         info, info_extra = self._hessian(t, noise=False)
-        self._f_primal = pytensor.function(inputs, [*pieces, info, *info_extra], mode=COMPILE_MODE,
-                                           on_unused_input="ignore")
+        functions["_f_primal"] = compile_(inputs, [*pieces, info, *info_extra])
         # the support check: the moments' reachable range, and their spread within situations
         X, avail, y, Fp, Fe = self._slice(start, stop)
         big = np.inf
@@ -433,23 +496,24 @@ class DualProblem:
             Fea = pt.switch(avail[:, :, None], Fe, 0.0)
             reach += [pt.minimum(Fea * u.min(), Fea * u.max()).sum(axis=(0, 1)),
                       pt.maximum(Fea * u.min(), Fea * u.max()).sum(axis=(0, 1))]
-        self._f_reach = pytensor.function([start, stop], reach, mode=COMPILE_MODE,
-                                          on_unused_input="ignore")
+        functions["_f_reach"] = compile_([start, stop], reach)
         if self.moments.user:
-            self._f_user_adjust = pytensor.function([], self.moments.user_target_adjustment(),
-                                                    mode=COMPILE_MODE)
+            functions["_f_user_adjust"] = compile_([], self.moments.user_target_adjustment(), data=False)
+        self._warm_up(functions)
+        return functions
 
-    def _warm_up(self):
+    def _warm_up(self, functions):
         """Call each compiled function once on two situations: the first call's set-up cost
         belongs to the build, not to the first fit."""
         n = min(2, self.n_situations)
         lam = np.zeros(self.C)
         extra = () if self.direct else (np.zeros(n),)
+        data = [v.get_value(borrow=True) for v in self._shared_inputs()]
         with single_thread_blas():
-            self._f_all(lam, 0, n, *extra)
-            self._f_primal(lam, 0, n, *extra)
-            self._f_scores(np.zeros((n, self.C)), 0, n, *extra)
-            self._f_reach(0, n)
+            functions["_f_all"](lam, 0, n, *extra, *data)
+            functions["_f_primal"](lam, 0, n, *extra, *data)
+            functions["_f_scores"](np.zeros((n, self.C)), 0, n, *extra, *data)
+            functions["_f_reach"](0, n, *data)
 
     # ------------------------------------------------------------------ data-dependent state
     @property

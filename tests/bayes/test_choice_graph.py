@@ -32,7 +32,8 @@ def evaluate(model, outputs, point, extra=()):
 
 def test_mixed_model_graph(panel):
     priors = {"mu": Prior("Normal", mu=0, sigma=2)}
-    model = pmx.build_model(panel, "MXL-4", attributes=["x0"], priors=priors, reference="alt0")
+    model = pmx.build_model(panel, "MXL-4", attributes=["x0"], priors=priors, reference="alt0",
+                            store_probabilities=True)
     graph = choice_graph(model)
     assert isinstance(graph, ChoiceGraph)
     assert graph.spec == as_spec("MXL-4", ["x0"], reference="alt0")

@@ -30,7 +30,7 @@ def draws(idata, name):
 @pytest.fixture(scope="module")
 def mxl_fit():
     data, _ = pmx.simulate_choices("MXL-1", n_individuals=40, n_situations=5, seed=3)
-    model = pmx.build_model(data, "MXL-1")
+    model = pmx.build_model(data, "MXL-1", store_probabilities=True)
     return data, model, pmx.sample(model, random_seed=3, **SAMPLE)
 
 

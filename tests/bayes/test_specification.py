@@ -148,7 +148,7 @@ def test_default_priors_come_from_the_registry(panel):
 
 
 def test_model_dims_and_named_parameters(panel):
-    model = pmx.build_model(panel, "MXL-1", correlated=True,
+    model = pmx.build_model(panel, "MXL-1", correlated=True, store_probabilities=True,
                             random={"x0": "neg_lognormal", "x1": "normal"})
     dims = model.named_vars_to_dims
     assert dims["alpha"] == ("asc",) and dims["mu"] == ("random_coefficient",)
@@ -157,6 +157,7 @@ def test_model_dims_and_named_parameters(panel):
     assert model.coords["random_coefficient_2"] == model.coords["random_coefficient"]
     assert "random_coefficient_2" not in pmx.build_model(panel, "MXL-1").coords  # only with corr
     assert dims["chosen"] == ("situation",) and dims["p"] == ("situation", "alternative")
+    assert "p" not in pmx.build_model(panel, "MXL-1").named_vars  # stored only on request
     assert model.coords["random_coefficient"] == ("x0", "x1")
     assert np.isfinite(model.compile_logp()(model.initial_point()))
 

@@ -17,7 +17,7 @@ PUBLISHED_LOGLIK = -199.128
 
 def test_mnl2_map_reproduces_greene():
     data = pmx.load_travel_mode(["gc", "ttme", "hinc_air"])
-    model = pmx.build_model(data, "MNL-2", reference="car",
+    model = pmx.build_model(data, "MNL-2", reference="car", store_probabilities=True,
                             priors={"alpha": Prior("Flat"), "beta": Prior("Flat")})
     point = map_estimate(model).x
     estimates = dict(zip(model.coords["coefficient"], point["beta"], strict=True))

@@ -60,7 +60,7 @@ def test_probabilities_match_reference(tier, correlated):
                                    n_attributes=2, unavailable=0.3, seed=4)
     spec = tier_spec(tier, ["x0", "x1"], correlated=correlated,
                          random={"x0": "neg_lognormal", "x1": "normal"}, reference="alt1")
-    model = pmx.build_model(data, spec)
+    model = pmx.build_model(data, spec, store_probabilities=True)
     rng = np.random.default_rng(0)
     point = {k: rng.normal(scale=0.7, size=v.shape) for k, v in model.initial_point().items()}
     outputs = model.unobserved_value_vars  # free RVs on their own scale, and deterministics
