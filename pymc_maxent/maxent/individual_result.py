@@ -264,8 +264,7 @@ class IndividualMaxEntResult(CachedEvaluator):
         rng = np.random.default_rng(random_seed)
         n = int(draws)
         lam = self.population.multiplier_draws(n, random_seed=rng.integers(2**32))
-        ds = self.population.parameter_dataset(-lam, {"chain": [0], "draw": np.arange(n)})
-        ds = {k: v.expand_dims(chain=[0]) if "chain" not in v.dims else v for k, v in ds.items()}
+        ds = self.population.parameter_dataset(-lam[None], {"chain": [0], "draw": np.arange(n)})
         random_names = [population_name(lab) for lab in self.random_labels]
         out = {}
         for name, da in ds.items():

@@ -85,6 +85,7 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
         if population_options.get(name) is not None:
             raise MaxEntError(f"{name} is not available with a mixed tier: stage 2 needs the direct form "
                               "of p with the population fit as its prior")
+    support_scale(individual_support, np.ones(1))  # checked before stage 1 runs
     if model is None:
         model = pm.Model(coords=data.coords | {NEW_INDIVIDUAL: [NEW_INDIVIDUAL_PLACEHOLDER]})
     elif NEW_INDIVIDUAL not in model.coords:  # new individuals get the population (δ = 0)
@@ -111,6 +112,10 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
     )
     solution = solve_individuals(problem, tol=tol, maxiter=maxiter, chunk_size=individual_chunk)
     sep = separated(problem) if check_separation else None
+    if support is None and sep is not None:
+        # without a noise term a separated individual's MLE does not exist: its gradient only
+        # fades as δ_i runs off, so a small residual is not convergence
+        solution.converged &= ~sep
     result = IndividualMaxEntResult(
         population=population, spec=spec, resolved=resolved, problem=problem, solution=solution,
         separated=sep, options={"individual_support": individual_support, "tol": tol, "maxiter": maxiter,
