@@ -309,6 +309,8 @@ def test_choice_model_and_diagnostics_take_the_fit(panel):
     assert np.allclose(table["a_estimate"], table["b_estimate"])
     gain = choice_information_gain(fit)
     assert gain > choice_information_gain(fit.population)
+    with pytest.raises(SpecificationError, match="not built yet"):
+        cm.save("never-written.nc")
 
 
 def test_model_selection_scores_held_out_situations_within_individuals(panel):
@@ -341,3 +343,5 @@ def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
     post = cm.fit(method="nuts", **sample_settings(300, 300, chains=2, random_seed=1))
     table = compare_individuals(post, fit)
     assert (table["correlation"] > 0.9).all(), table
+    population = compare_estimates(post, fit, var_names=("alpha", "mu", "sigma"))
+    assert {"mu[x0]", "sigma[x1]", "alpha[alt0]"} <= set(population.index)
