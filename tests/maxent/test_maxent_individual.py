@@ -17,9 +17,11 @@ from pymc_maxent.diagnostics import (
     choice_information_gain,
     compare_estimates,
     compare_individuals,
+    elasticities,
     model_selection,
 )
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
+from pymc_maxent.fit import Fit
 from pymc_maxent.maxent import AttributeSums, fit_maxent
 
 #: Simulated panels with 40 situations per individual; SDs of 2 (with SDs of 1-1.5 even the
@@ -303,7 +305,10 @@ def test_choice_model_and_diagnostics_take_the_fit(panel):
     cm = pmx.ChoiceModel(data, "MXL-1")
     fit = cm.fit(method="maxent")
     assert fit.estimator == "maxent" and fit.model is cm.model and fit.converged
-    assert isinstance(fit, pmx.Fit if hasattr(pmx, "Fit") else object)
+    assert isinstance(fit, Fit)
+    assert fit.parameter_count() == {"parameters": fit.population.lam.size, "latent": data.n_individuals * 2}
+    elasticity = elasticities(fit, "x0")
+    assert {"estimate", "sd"} <= set(elasticity.data_vars)
     table = compare_estimates(fit, fit_maxent(data, tier="MXL-1"), var_names=("alpha", "mu", "sigma"),
                               labels=("a", "b"))
     assert np.allclose(table["a_estimate"], table["b_estimate"])
