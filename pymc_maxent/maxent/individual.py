@@ -30,7 +30,6 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from scipy.optimize import linprog
-from scipy.special import logsumexp
 
 from pymc_maxent.exceptions import MaxEntError
 
@@ -41,6 +40,17 @@ ARMIJO = 1e-4
 MAX_HALVINGS = 60
 #: Largest Newton step in any component (a coefficient moves at most this far per iteration).
 MAX_STEP = 10.0
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    """``ln Σ e^a`` along ``axis`` (``-inf`` entries drop out; each row has a finite one)."""
+    m = a.max(axis=axis, keepdims=True)
+    return np.log(np.exp(a - m).sum(axis=axis)) + np.squeeze(m, axis=axis)
+
+
+def _weighted_gram(weight: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """``Σ_j weight_nj F_nj F_nj'`` per row ``n``, as one batched matrix product."""
+    return np.matmul((F * weight[..., None]).transpose(0, 2, 1), F)
 
 
 def linear_resolved(resolved):
@@ -206,6 +216,15 @@ class _Chunk:
         hi = np.where(self.avail[..., None], self.G, -np.inf).max(axis=1)
         self.reach = self.sum(hi - lo)  # (individual, R): the moments' reachable range
 
+    def select(self, ids: np.ndarray) -> _Chunk:
+        """The chunk of its individuals ``ids`` (positions in this chunk)."""
+        counts = np.diff(np.append(self.seg, len(self.local)))[ids]
+        keep = np.isin(self.local, ids)
+        return _Chunk(G=self.G[keep], Gn=self.Gn[keep], log_p0=self.log_p0[keep], y=self.y[keep],
+                      avail=self.avail[keep], seg=np.concatenate([[0], np.cumsum(counts)[:-1]]),
+                      local=np.repeat(np.arange(len(ids)), counts),
+                      u=None if self.u is None else self.u[keep], log_w0=self.log_w0, rows=self.rows[keep])
+
     def sum(self, x):
         """Per-individual sums of per-situation rows (situations sorted by individual)."""
         return np.add.reduceat(x, self.seg, axis=0)
@@ -215,14 +234,14 @@ class _Chunk:
         (individual, R)."""
         d = delta[self.local]
         logits = self.log_p0 - np.einsum("njr,nr->nj", self.G, d)
-        lse = logsumexp(logits, axis=1)
+        lse = _logsumexp(logits, axis=1)
         p = np.where(self.avail, np.exp(logits - lse[:, None]), 0.0)
         value = lse
         e = var = None
         if self.u is not None:
             zeta = np.einsum("njr,nr->nj", self.Gn, d)
             a = self.log_w0[None, None, :] - self.u[:, None, :] * zeta[..., None]
-            lz = logsumexp(a, axis=-1)
+            lz = _logsumexp(a, axis=-1)
             w = np.exp(a - lz[..., None])
             e = np.where(self.avail, (w * self.u[:, None, :]).sum(axis=-1), 0.0)
             value = value + np.where(self.avail, lz, 0.0).sum(axis=1)
@@ -235,11 +254,11 @@ class _Chunk:
         if hessian:
             # Σ_t G_t'(diag p − pp')G_t as a covariance about Ḡ_t = Σ_j p G (note §2's Hessian)
             Gd = self.G - np.einsum("nj,njr->nr", p, self.G)[:, None, :]
-            H = np.einsum("nj,njr,njs->nrs", p, Gd, Gd)
+            H = _weighted_gram(p, Gd)
             out["information"] = self.sum(H)
             if e is not None:
                 var = np.where(self.avail, (w * self.u[:, None, :] ** 2).sum(axis=-1), 0.0) - e**2
-                H = H + np.einsum("nj,njr,njs->nrs", var, self.Gn, self.Gn)
+                H = H + _weighted_gram(var, self.Gn)
             out["hessian"] = self.sum(H)
             out["w"] = None if e is None else w
         return out
@@ -302,35 +321,37 @@ def _solve_chunk(ch: _Chunk, R: int, tol: float, maxiter: int):
         if not active.any():
             break
         polished |= done
-        Ha = H[active].copy()
+        idx = np.flatnonzero(active)
+        sub = ch if len(idx) == n else ch.select(idx)  # evaluate only the individuals still moving
+        Ha = H[idx].copy()
         diag = np.einsum("irr->ir", Ha)
         diag[diag <= 0] = 1.0  # a component with no variation for this individual: gradient 0
-        step = np.linalg.solve(Ha, grad[active][..., None])[..., 0]
+        step = np.linalg.solve(Ha, grad[idx][..., None])[..., 0]
         big = np.abs(step).max(axis=1, keepdims=True)
         step *= np.minimum(1.0, MAX_STEP / np.maximum(big, 1e-300))
-        slope = (grad[active] * step).sum(axis=1)
-        length = np.ones(active.sum())
-        pending = np.ones(active.sum(), dtype=bool)
-        accepted = delta.copy()
+        slope = (grad[idx] * step).sum(axis=1)
+        length = np.ones(len(idx))
+        pending = np.ones(len(idx), dtype=bool)
+        start, v_now = delta[idx], value[idx]
+        new = start.copy()
         for _ in range(MAX_HALVINGS):
-            trial = delta.copy()
-            trial[active] = delta[active] - length[:, None] * step
-            v_trial = ch.terms(trial, hessian=False)["value"][active]
-            v_now = value[active]
+            trial = start - length[:, None] * step
+            v_trial = sub.terms(trial, hessian=False)["value"]
             ok = pending & np.isfinite(v_trial) & (
                 v_trial <= v_now - ARMIJO * length * slope + 1e-13 * (1.0 + np.abs(v_now)))
-            rows = np.flatnonzero(active)[ok]
-            accepted[rows] = trial[rows]
+            new[ok] = trial[ok]
             pending &= ~ok
             if not pending.any():
                 break
             length = np.where(pending, 0.5 * length, length)
-        stalled[np.flatnonzero(active)[pending]] = True
-        nit[active] += 1
-        delta = accepted
-        t = ch.terms(delta)
-        value, grad, H = t["value"], t["grad"], t["hessian"]
+        stalled[idx[pending]] = True
+        nit[idx] += 1
+        delta[idx] = new
+        ts = sub.terms(new)
+        value[idx], grad[idx], H[idx] = ts["value"], ts["grad"], ts["hessian"]
         done = (np.abs(grad) <= threshold).all(axis=1)
+    t = ch.terms(delta)  # p, ε and the Hessians of every individual at the solution
+    done = (np.abs(t["grad"]) <= threshold).all(axis=1)
     return delta, t, nit, done, ch.reach
 
 
