@@ -26,6 +26,7 @@ from pymc_maxent.maxent.features import (
     default_moments,
 )
 from pymc_maxent.maxent.individual_result import IndividualMaxEntResult
+from pymc_maxent.maxent.mixed import select_individual_support, split_within_individuals
 from pymc_maxent.maxent.result import MaxEntResult
 from pymc_maxent.maxent.supports import OriginWarning, default_error_support
 
@@ -44,4 +45,6 @@ __all__ = [
     "default_error_support",
     "default_moments",
     "fit_maxent",
+    "select_individual_support",
+    "split_within_individuals",
 ]

@@ -22,7 +22,7 @@ from pymc_maxent.diagnostics import (
 )
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
 from pymc_maxent.fit import Fit
-from pymc_maxent.maxent import AttributeSums, fit_maxent
+from pymc_maxent.maxent import AttributeSums, fit_maxent, select_individual_support
 
 #: Simulated panels with 40 situations per individual; SDs of 2 (with SDs of 1-1.5 even the
 #: oracle, the MAP under the true population distribution, correlates only ~0.85 with the
@@ -179,6 +179,17 @@ def test_wider_support_pools_more(panel):
     wide = fit_maxent(data, tier="MXL-1", individual_support=3.0)
     assert (wide.beta_individual.std(axis=0) < fit.beta_individual.std(axis=0)).all()
     assert wide.kl_total < fit.kl_total
+
+
+def test_support_width_by_held_out_log_score():
+    data, _ = simulate("MXL-1", n_individuals=40, n_situations=20, seed=6)
+    table = select_individual_support(data, "MXL-1", widths=(0.5, 1.0, 4.0))
+    assert table.index.tolist() == [0.5, 1.0, 4.0, np.inf] and table["best"].sum() == 1
+    best = table.loc[table["best"], "heldout_log_score"].item()
+    assert best > table.loc[np.inf, "heldout_log_score"]  # individual effects beat the population
+    assert (table["n_converged"] == 40).all()
+    with pytest.raises(MaxEntError, match="individual_support"):
+        select_individual_support(data, "MXL-1", widths=(0.0,))
 
 
 # ---------------------------------------------------------------------- separation, convergence
