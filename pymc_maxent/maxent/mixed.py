@@ -12,7 +12,7 @@ import pymc as pm
 
 from pymc_maxent.bayes.specification import ModelSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.data.containers import NEW_INDIVIDUAL, NEW_INDIVIDUAL_PLACEHOLDER
+from pymc_maxent.data.containers import NEW_INDIVIDUAL
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
 from pymc_maxent.maxent.individual import (
     INDIVIDUAL_CHUNK,
@@ -86,10 +86,12 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
             raise MaxEntError(f"{name} is not available with a mixed tier: stage 2 needs the direct form "
                               "of p with the population fit as its prior")
     support_scale(individual_support, np.ones(1))  # checked before stage 1 runs
+    # a new_individual dim makes set_choice_data give new individuals their own index, past the
+    # known ones: the prediction graph gives them δ = 0 (the population)
     if model is None:
-        model = pm.Model(coords=data.coords | {NEW_INDIVIDUAL: [NEW_INDIVIDUAL_PLACEHOLDER]})
-    elif NEW_INDIVIDUAL not in model.coords:  # new individuals get the population (δ = 0)
-        model.add_coord(NEW_INDIVIDUAL, [NEW_INDIVIDUAL_PLACEHOLDER])
+        model = pm.Model(coords=data.coords | {NEW_INDIVIDUAL: []})
+    elif NEW_INDIVIDUAL not in model.coords:
+        model.add_coord(NEW_INDIVIDUAL, [])
     twin = population_spec(spec)
     estimator = MaxEntEstimator(data, maxent_moments(twin, data), model=model, **population_options)
     population = estimator.fit(tol=tol, maxiter=maxiter, on_unidentified=on_unidentified)
