@@ -92,11 +92,13 @@ class ChoiceModel:
             ``"map"``: :func:`~pymc_maxent.bayes.point.map_estimate` (keyword arguments go
             there), kept as a one-draw posterior;
             ``"maxent"``: :func:`~pymc_maxent.fit_maxent` with the specification's moments (its
-            MaxEnt twin; keyword arguments go there), over the same data containers.
+            MaxEnt twin; keyword arguments go there), over the same data containers; at the
+            mixed tiers ``MXL-1`` to ``MXL-3``, the MaxEnt mixed logit (``fit_maxent(data,
+            tier=spec)``: population GME, then individual GCE).
 
         Returns
         -------
-        PosteriorFit or MaxEntResult
+        PosteriorFit, MaxEntResult or IndividualMaxEntResult
         """
         if method not in METHODS:
             raise SpecificationError(f"method must be one of {METHODS}; got {method!r}")
@@ -107,7 +109,10 @@ class ChoiceModel:
         else:
             from pymc_maxent.maxent import fit_maxent
 
-            fit = fit_maxent(self.data, maxent_moments(self.spec, self.data), model=self.model, **kwargs)
+            if _has_random(self.spec):  # the MaxEnt mixed logit, over the same containers
+                fit = fit_maxent(self.data, tier=self.spec, model=self.model, **kwargs)
+            else:
+                fit = fit_maxent(self.data, maxent_moments(self.spec, self.data), model=self.model, **kwargs)
         self.fit_result = fit
         return fit
 
@@ -162,6 +167,8 @@ class ChoiceModel:
         from pymc_maxent import __version__
 
         fit = self._fitted()
+        if fit.estimator == "maxent" and not hasattr(fit, "settings"):
+            raise SpecificationError("saving a MaxEnt mixed-logit fit is not built yet: refit it after load")
         tree = fit.to_datatree().copy()
         tree["constant_data"] = xr.DataTree(choice_data_to_dataset(self.data))
         settings = {
@@ -240,6 +247,10 @@ def maxent_moments(spec: ModelSpec, data: ChoiceData) -> list:
     if spec.constants == "fixed":
         moments.append(AlternativeShares(spec.reference))
     return moments
+
+
+def _has_random(spec: ModelSpec) -> bool:
+    return spec.constants == "random" or any(c.random for c in spec.coefficients)
 
 
 def _map_tree(model: pm.Model, **kwargs) -> xr.DataTree:

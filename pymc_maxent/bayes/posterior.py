@@ -116,6 +116,35 @@ class PosteriorFit(CachedEvaluator):
     def to_datatree(self):
         return self.idata
 
+    def individual_estimates(self) -> xr.Dataset:
+        """Posterior mean (``estimate``) and SD (``sd``) of each individual's random components
+        ``β_i`` (individual × random_coefficient, the dims of ``z``), on the coefficient scale:
+        ``θ_i = μ + σ ∘ z_i`` (``μ + L z_i`` when correlated), lognormal components as
+        ``±exp(θ_i)``.
+
+        Raises
+        ------
+        SpecificationError
+            If the model has no individual-level random components.
+        """
+        resolved = self.graph.resolved
+        if self.graph.individual is None or not resolved.n_random:
+            raise SpecificationError(f"{self.spec.name} has no individual-level random components")
+        post = self.posterior
+        z = post["z"].transpose(*SAMPLE_DIMS, "individual", "random_coefficient")
+        mu = post["mu"].transpose(*SAMPLE_DIMS, "random_coefficient").values[:, :, None, :]
+        if "corr" in post:
+            corr = post["corr"].transpose(*SAMPLE_DIMS, ...).values
+            chol = post["sigma"].transpose(*SAMPLE_DIMS, ...).values[..., :, None] * np.linalg.cholesky(corr)
+            theta = mu + np.einsum("cdrs,cdis->cdir", chol, z.values)
+        else:
+            theta = mu + post["sigma"].transpose(*SAMPLE_DIMS, ...).values[:, :, None, :] * z.values
+        sign = resolved.random_sign
+        log = sign != 0
+        theta[..., log] = sign[log] * np.exp(theta[..., log])
+        beta = xr.DataArray(theta, dims=z.dims, coords=z.coords)
+        return xr.Dataset({"estimate": beta.mean(SAMPLE_DIMS), "sd": beta.std(SAMPLE_DIMS)})
+
     # ------------------------------------------------------------------ evaluator inputs
     def _parameters(self) -> list:
         in_graph = set(ancestors([self.graph.p]))

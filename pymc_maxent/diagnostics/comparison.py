@@ -84,3 +84,74 @@ def compare_estimates(
     if not np.isfinite(table.drop(columns=f"{b}_in_interval").to_numpy(float)).all():
         raise SpecificationError("an estimate or sd is not finite; check the convergence of both fits")
     return table
+
+
+def compare_individuals(fit, other, *, labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Individual coefficients of two fits, component by component: how well ``other``'s
+    ``β_i`` (a MaxEnt mixed logit, say) line up with ``fit``'s (the posterior means of a mixed
+    logit's ``β_i``).
+
+    Both fits give their ``individual_estimates()`` (``estimate`` and ``sd``, individual ×
+    random_coefficient: :meth:`~pymc_maxent.PosteriorFit.individual_estimates`,
+    :meth:`~pymc_maxent.IndividualMaxEntResult.individual_estimates`); individuals and components
+    are matched by label.
+
+    Parameters
+    ----------
+    fit, other : Fit
+    labels : pair of str, optional
+        Column prefixes; default the fits' ``estimator`` (``fit`` and ``other`` when the same).
+
+    Returns
+    -------
+    DataFrame
+        Index ``random_coefficient``; columns ``correlation`` (Pearson, over individuals),
+        ``rmse_sd`` (root mean square of ``(other − fit) / fit's sd``: the difference in
+        ``fit``'s posterior SDs), ``mean_difference`` (``other − fit``), ``{a}_sd``, ``{b}_sd``
+        (SDs of the estimates over individuals) and ``n_individuals``.
+
+    Raises
+    ------
+    SpecificationError
+        A fit without individual coefficients, or no individual or component in common.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import compare_individuals
+    >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=10, seed=3)
+    >>> a = pmx.fit_maxent(data, tier="MXL-1")
+    >>> b = pmx.fit_maxent(data, tier="MXL-1", individual_support=2.0)
+    >>> table = compare_individuals(a, b, labels=("narrow", "wide"))
+    >>> table.index.tolist(), bool((table["correlation"] > 0.9).all())
+    (['x0', 'x1'], True)
+    """
+    a, b = _labels(fit, other, labels)
+    for f in (fit, other):
+        if not hasattr(f, "individual_estimates"):
+            raise SpecificationError(f"{type(f).__name__} has no individual coefficients (a "
+                                     "fixed-coefficient fit); compare mixed tiers")
+    first, second = fit.individual_estimates(), other.individual_estimates()
+    individuals = [i for i in first["individual"].values.tolist()
+                   if i in set(second["individual"].values.tolist())]
+    components = [c for c in first["random_coefficient"].values.tolist()
+                  if c in set(second["random_coefficient"].values.tolist())]
+    if not individuals or not components:
+        raise SpecificationError("the fits have no individual or random component in common")
+    sel = {"individual": individuals, "random_coefficient": components}
+    first, second = first.sel(sel), second.sel(sel)
+    x = first["estimate"].transpose("individual", "random_coefficient").values
+    y = second["estimate"].transpose("individual", "random_coefficient").values
+    sd = first["sd"].transpose("individual", "random_coefficient").values
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise SpecificationError("an individual estimate is not finite; check the convergence of both fits")
+    scaled = (y - x) / np.where(sd > 0, sd, np.nan)
+    table = pd.DataFrame({
+        "correlation": [np.corrcoef(x[:, r], y[:, r])[0, 1] for r in range(len(components))],
+        "rmse_sd": np.sqrt(np.nanmean(scaled**2, axis=0)),
+        "mean_difference": (y - x).mean(axis=0),
+        f"{a}_sd": x.std(axis=0, ddof=1),
+        f"{b}_sd": y.std(axis=0, ddof=1),
+        "n_individuals": len(individuals),
+    }, index=pd.Index(components, name="random_coefficient"))
+    return table

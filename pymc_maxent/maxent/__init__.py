@@ -9,7 +9,9 @@ written, as a check), :mod:`~pymc_maxent.maxent.covariance` (scale-invariant cov
 the identification check), :mod:`~pymc_maxent.maxent.estimates` and
 :mod:`~pymc_maxent.maxent.result` (estimates, diagnostics, prediction, DataTree: a
 :class:`~pymc_maxent.fit.Fit`), :mod:`~pymc_maxent.maxent.delta` (the delta method) and
-:mod:`~pymc_maxent.maxent.estimator` (:func:`fit_maxent`).
+:mod:`~pymc_maxent.maxent.estimator` (:func:`fit_maxent`); for the mixed tiers,
+:mod:`~pymc_maxent.maxent.mixed` (the two stages), :mod:`~pymc_maxent.maxent.individual` (the
+individual GCE duals, solved together) and :mod:`~pymc_maxent.maxent.individual_result`.
 """
 
 from pymc_maxent.maxent.estimator import MaxEntEstimator, fit_maxent
@@ -23,6 +25,8 @@ from pymc_maxent.maxent.features import (
     Revenue,
     default_moments,
 )
+from pymc_maxent.maxent.individual_result import IndividualMaxEntResult
+from pymc_maxent.maxent.mixed import select_individual_support, split_within_individuals
 from pymc_maxent.maxent.result import MaxEntResult
 from pymc_maxent.maxent.supports import OriginWarning, default_error_support
 
@@ -30,6 +34,7 @@ __all__ = [
     "AlternativeShares",
     "AttributeSums",
     "Constraint",
+    "IndividualMaxEntResult",
     "CrossMoments",
     "MaxEntEstimator",
     "MaxEntResult",
@@ -40,4 +45,6 @@ __all__ = [
     "default_error_support",
     "default_moments",
     "fit_maxent",
+    "select_individual_support",
+    "split_within_individuals",
 ]

@@ -16,7 +16,7 @@ from pymc_maxent.data.containers import (
     restored_containers,
     set_choice_data,
 )
-from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.exceptions import MaxEntError, SpecificationError
 from pymc_maxent.maxent.covariance import (
     Identification,
     check_on_unidentified,
@@ -27,6 +27,7 @@ from pymc_maxent.maxent.covariance import (
 from pymc_maxent.maxent.dual import CHUNK, DualProblem, DualSolution, check_reach
 from pymc_maxent.maxent.estimates import parameter_names
 from pymc_maxent.maxent.features import Moment, MomentSet, default_moments
+from pymc_maxent.maxent.individual import INDIVIDUAL_CHUNK
 from pymc_maxent.maxent.primal import PrimalProblem
 from pymc_maxent.maxent.result import MaxEntResult
 from pymc_maxent.maxent.supports import check_centre_noise, default_error_support, make_supports
@@ -323,15 +324,45 @@ class MaxEntEstimator:
         return {dim: list(self.model.coords[dim]) for dim in (SITUATION, ALTERNATIVE)}
 
 
-def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, solver: str = "dual",
-               error_support="default", w0=None, probability_support=None, pi0=None, p0=None,
-               model: pm.Model | None = None, reference=None, tol: float = 1e-10,
+def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tier=None,
+               solver: str = "dual", error_support="default", w0=None, probability_support=None,
+               pi0=None, p0=None, model: pm.Model | None = None, reference=None, tol: float = 1e-10,
                maxiter: int = 100, chunk_size: int = CHUNK, on_unidentified: str = "warn",
-               centre_noise: bool = True) -> MaxEntResult:
-    """Fit a MaxEnt (GME) choice model: the one-call form of :class:`MaxEntEstimator`.
+               centre_noise: bool = True, individual_support="default",
+               individual_chunk: int = INDIVIDUAL_CHUNK, check_separation: bool = True):
+    """Fit a MaxEnt (GME) choice model: the one-call form of :class:`MaxEntEstimator`, or, for
+    a mixed tier, the MaxEnt mixed logit.
 
     See :class:`MaxEntEstimator` for the parameters and :meth:`MaxEntEstimator.fit` for
     ``solver``, ``tol``, ``maxiter`` and ``on_unidentified``.
+
+    Parameters
+    ----------
+    tier : str or ModelSpec, optional
+        A tier (``"MNL-1"`` … ``"MXL-3"``, over all attributes of ``data``) or a
+        :class:`~pymc_maxent.ModelSpec`, instead of ``moments``. A tier without random
+        components is fitted by its twin's moments (a :class:`MaxEntResult`). A mixed tier
+        (``MXL-1`` to ``MXL-3``) is fitted in two stages (``shared/design/maxent-tiers.md``):
+        stage 1, the population GME of its fixed twin; stage 2, per individual, the GCE of the
+        random components' moments with stage 1's ``p̂`` as prior, all individuals solved
+        together by a batched damped Newton iteration
+        (:func:`~pymc_maxent.maxent.individual.solve_individuals`); it returns an
+        :class:`~pymc_maxent.maxent.individual_result.IndividualMaxEntResult`. ``MXL-4`` (a
+        situation-level stage) is not built yet: a :class:`~pymc_maxent.exceptions.SpecificationError`.
+    individual_support : "default", float, array or None
+        Stage 2's error support: ``"default"`` 3 points on ``±1/√n_i`` (``n_i`` the
+        individual's situations; the design note's rule), a number ``c`` for ``±c/√n_i`` (wider:
+        more pooling toward the population), an array used for every individual, or None (no
+        noise: each individual's conditional-logit MLE with the population as offset).
+    individual_chunk : int
+        Individuals per chunk of stage 2.
+    check_separation : bool
+        Count the individuals whose own choices are separated (one small LP each).
+
+    Raises
+    ------
+    SpecificationError
+        ``tier`` with ``moments``; ``MXL-4``.
 
     Examples
     --------
@@ -341,6 +372,25 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, sol
     >>> res.converged, res.identified, res.max_violation < 1e-8, round(res.hit_rate, 2)
     (True, True, True, 0.69)
     """
+    if tier is not None:
+        from pymc_maxent.maxent.mixed import fit_mixed_maxent, tier_spec_of
+        from pymc_maxent.model import maxent_moments
+
+        if moments is not None:
+            raise SpecificationError("give moments or a tier, not both")
+        spec = tier_spec_of(tier, data, reference)
+        if not any(c.random for c in spec.coefficients) and spec.constants != "random":
+            moments = maxent_moments(spec, data)
+        else:
+            if solver != "dual":
+                raise MaxEntError(f"a mixed tier is fitted by the dual; got solver={solver!r}")
+            return fit_mixed_maxent(
+                data, spec, individual_support=individual_support, model=model, tol=tol, maxiter=maxiter,
+                individual_chunk=individual_chunk, check_separation=check_separation,
+                on_unidentified=on_unidentified, error_support=error_support, w0=w0,
+                probability_support=probability_support, pi0=pi0, p0=p0, chunk_size=chunk_size,
+                centre_noise=centre_noise,
+            )
     estimator = MaxEntEstimator(
         data, moments, error_support=error_support, w0=w0, probability_support=probability_support,
         pi0=pi0, p0=p0, model=model, reference=reference, chunk_size=chunk_size, centre_noise=centre_noise,

@@ -1,0 +1,236 @@
+"""The MaxEnt mixed logit: population GME (stage 1), then every individual's GCE with the
+population solution as prior (stage 2), for the tiers ``MXL-1`` to ``MXL-3``
+(``shared/design/maxent-tiers.md``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pymc as pm
+
+from pymc_maxent.bayes.specification import ModelSpec, as_spec, resolve
+from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.data.containers import NEW_INDIVIDUAL
+from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
+from pymc_maxent.maxent.individual import (
+    INDIVIDUAL_CHUNK,
+    IndividualProblem,
+    centre_features,
+    random_features,
+    separated,
+    solve_individuals,
+    support_scale,
+)
+
+
+def population_spec(spec: ModelSpec) -> ModelSpec:
+    """The tier's fixed twin: every random component fixed at its population value (random
+    constants become fixed constants).
+
+    Examples
+    --------
+    >>> from pymc_maxent.bayes.specification import tier_spec
+    >>> from pymc_maxent.maxent.mixed import population_spec
+    >>> twin = population_spec(tier_spec("MXL-2", ["x0"]))
+    >>> twin.constants, twin.coefficients[0].random
+    ('fixed', None)
+    """
+    coefficients = tuple(dataclasses.replace(c, random=None, level="individual") for c in spec.coefficients)
+    constants = "fixed" if spec.constants == "random" else spec.constants
+    return dataclasses.replace(spec, coefficients=coefficients, constants=constants, correlated=False,
+                               name=f"{spec.name} population")
+
+
+def population_name(label: str) -> str:
+    """The stage-1 parameter name of a random component's label (``asc[a]`` → ``alpha[a]``,
+    ``x0`` → ``beta[x0]``, ``x0[a]`` → ``beta[x0[a]]``)."""
+    return f"alpha[{label[4:-1]}]" if label.startswith("asc[") else f"beta[{label}]"
+
+
+def tier_spec_of(tier, data: ChoiceData, reference=None) -> ModelSpec:
+    """A tier name (over all attributes) or a :class:`~pymc_maxent.ModelSpec`, as a spec."""
+    return as_spec(tier, data.attributes.tolist(), reference=reference)
+
+
+def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="default",
+                     model: pm.Model | None = None, tol: float = 1e-10, maxiter: int = 100,
+                     individual_chunk: int = INDIVIDUAL_CHUNK, check_separation: bool = True,
+                     on_unidentified: str = "warn", **population_options):
+    """Stage 1 and stage 2 of the MaxEnt mixed logit; see :func:`~pymc_maxent.fit_maxent`.
+
+    Raises
+    ------
+    SpecificationError
+        A specification without random components, or with situation-level ones (``MXL-4``:
+        the situation-level stage is not built yet).
+    MaxEntError
+        A probability support or a prior ``p0`` for stage 1 (stage 2 needs the direct form and
+        the population fit as its prior).
+    """
+    from pymc_maxent.maxent.estimator import MaxEntEstimator
+    from pymc_maxent.maxent.individual_result import IndividualMaxEntResult
+    from pymc_maxent.model import maxent_moments
+
+    resolved = resolve(spec, data)
+    if not resolved.n_random:
+        raise SpecificationError(f"{spec.name}: no random components; fit it with the population moments")
+    if len(resolved.situation_components):
+        labels = [resolved.random_labels[c] for c in resolved.situation_components]
+        raise SpecificationError(
+            f"{spec.name}: situation-level random components {labels} (MXL-4) need a third, "
+            "situation-level MaxEnt stage, which is not built yet; fit MXL-3 for the individual level")
+    for name in ("probability_support", "p0", "pi0"):
+        if population_options.get(name) is not None:
+            raise MaxEntError(f"{name} is not available with a mixed tier: stage 2 needs the direct form "
+                              "of p with the population fit as its prior")
+    support_scale(individual_support, np.ones(1))  # checked before stage 1 runs
+    # a new_individual dim makes set_choice_data give new individuals their own index, past the
+    # known ones: the prediction graph gives them δ = 0 (the population)
+    if model is None:
+        model = pm.Model(coords=data.coords | {NEW_INDIVIDUAL: []})
+    elif NEW_INDIVIDUAL not in model.coords:
+        model.add_coord(NEW_INDIVIDUAL, [])
+    twin = population_spec(spec)
+    estimator = MaxEntEstimator(data, maxent_moments(twin, data), model=model, **population_options)
+    population = estimator.fit(tol=tol, maxiter=maxiter, on_unidentified=on_unidentified)
+    names = population.parameter_names()
+    missing = [lab for lab in resolved.random_labels if population_name(lab) not in names]
+    if missing:
+        raise SpecificationError(f"{spec.name}: the population fit has no parameter for the random "
+                                 f"components {missing}")
+
+    G = random_features(data.X, data.available, resolved)
+    counts = np.bincount(np.asarray(data.individual), minlength=data.n_individuals)
+    support, scale = support_scale(individual_support, counts)
+    with np.errstate(divide="ignore"):  # log 0 where unavailable
+        log_p0 = np.where(data.available, np.log(population.p), -np.inf)
+    problem = IndividualProblem(
+        G=G, G_noise=centre_features(G, data.available) if estimator.centre_noise else G, log_p0=log_p0,
+        chosen=np.asarray(data.chosen), available=np.asarray(data.available, dtype=bool),
+        individual=np.asarray(data.individual), n_individuals=data.n_individuals, support=support,
+        scale=scale,
+    )
+    solution = solve_individuals(problem, tol=tol, maxiter=maxiter, chunk_size=individual_chunk)
+    sep = separated(problem) if check_separation else None
+    if support is None and sep is not None:
+        # without a noise term a separated individual's MLE does not exist: its gradient only
+        # fades as δ_i runs off, so a small residual is not convergence
+        solution.converged &= ~sep
+    result = IndividualMaxEntResult(
+        population=population, spec=spec, resolved=resolved, problem=problem, solution=solution,
+        separated=sep, options={"individual_support": individual_support, "tol": tol, "maxiter": maxiter,
+                                "individual_chunk": individual_chunk},
+    )
+    if not result.converged:
+        warnings.warn(f"MaxEnt individual stage: {result.convergence_message()}", ConvergenceWarning,
+                      stacklevel=3)
+    return result
+
+
+
+def split_within_individuals(data: ChoiceData, test_fraction: float = 0.25, seed: int = 0):
+    """Train and test data with situations held out within individuals: each individual with at
+    least two situations gives ``round(test_fraction · n_i)`` of them (at least one, and never
+    all) to the test set.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent.mixed import split_within_individuals
+    >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=10, n_situations=8, seed=0)
+    >>> train, test = split_within_individuals(data, 0.25)
+    >>> train.n_situations, test.n_situations, test.n_individuals
+    (60, 20, 10)
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise SpecificationError(f"test_fraction must lie strictly between 0 and 1; got {test_fraction!r}")
+    rng = np.random.default_rng(seed)
+    is_test = np.zeros(data.n_situations, dtype=bool)
+    for i in range(data.n_individuals):
+        rows = np.flatnonzero(data.individual == i)
+        if len(rows) < 2:
+            continue
+        k = min(len(rows) - 1, max(1, int(round(test_fraction * len(rows)))))
+        is_test[rng.choice(rows, k, replace=False)] = True
+    if not is_test.any():
+        raise SpecificationError("no individual has two situations: nothing to hold out within individuals")
+    return data.subset(~is_test), data.subset(is_test)
+
+
+def select_individual_support(data: ChoiceData, tier="MXL-1", widths=(0.25, 0.5, 1.0, 2.0, 4.0), *,
+                              test_fraction: float = 0.25, seed: int = 0, **fit_options):
+    """The width of the individual error support by held-out log score, on situations held out
+    within individuals (:func:`split_within_individuals`).
+
+    Stage 1 is fitted once on the training situations (it does not depend on the individual
+    support); stage 2 is solved again for each width ``c`` (support ``±c/√n_i``, ``c = 1`` being
+    the default rule) and scored on the held-out situations with each individual's ``δ_i``.
+
+    Parameters
+    ----------
+    data : ChoiceData
+    tier : str or ModelSpec
+        A mixed tier.
+    widths : sequence of float
+    test_fraction, seed
+        Of the split.
+    **fit_options
+        To :func:`~pymc_maxent.fit_maxent`.
+
+    Returns
+    -------
+    DataFrame
+        Index ``width`` (and ``inf``: the population alone, ``δ = 0``); columns
+        ``heldout_log_score``, ``heldout_log_score_mean`` (per held-out situation), ``n_converged``
+        and ``best`` (the highest score among the finite widths).
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent.mixed import select_individual_support
+    >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=12, seed=0)
+    >>> table = select_individual_support(data, "MXL-1", widths=(0.5, 1.0, 2.0))
+    >>> table.index.tolist(), int(table["best"].sum())
+    ([0.5, 1.0, 2.0, inf], 1)
+    """
+    import pandas as pd
+
+    from pymc_maxent.maxent.estimator import fit_maxent
+
+    if "individual_support" in fit_options:
+        raise SpecificationError("select_individual_support chooses individual_support: leave it out")
+    widths = [float(c) for c in widths]
+    for c in widths:
+        support_scale(c, np.ones(1))
+    train, test = split_within_individuals(data, test_fraction, seed)
+    fit = fit_maxent(train, tier=tier, check_separation=False, **fit_options)
+    known = {label: k for k, label in enumerate(train.individuals.tolist())}
+    position = np.array([known[label] for label in test.individuals[test.individual].tolist()])
+    with np.errstate(divide="ignore"):
+        log_p0 = np.where(test.available, np.log(fit.population.predict(test).values[0, 0]), -np.inf)
+    G_test = random_features(test.X, test.available, fit.resolved)
+    rows = {}
+    for c in [*widths, np.inf]:
+        if np.isfinite(c):
+            problem = dataclasses.replace(fit.problem, support=np.array([-c, 0.0, c]))
+            solution = solve_individuals(problem, tol=fit.options["tol"], maxiter=fit.options["maxiter"])
+            delta, converged = solution.delta, int(solution.converged.sum())
+        else:
+            delta, converged = np.zeros_like(fit.delta), fit.problem.n_individuals
+        logits = log_p0 - np.einsum("njr,nr->nj", G_test, delta[position])
+        log_p = logits - _log_normaliser(logits)
+        score = float(log_p[np.arange(test.n_situations), test.chosen].sum())
+        rows[c] = {"heldout_log_score": score, "heldout_log_score_mean": score / test.n_situations,
+                   "n_converged": converged}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "width"
+    finite = table.index[np.isfinite(table.index)]
+    table["best"] = table.index == table.loc[finite, "heldout_log_score"].idxmax()
+    return table
+
+
+def _log_normaliser(logits: np.ndarray) -> np.ndarray:
+    m = logits.max(axis=1, keepdims=True)
+    return m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
