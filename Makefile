@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_maxent.py
 	$(VENV)/bin/python benchmarks/bench_tiers.py --sampler nutpie
 	$(VENV)/bin/python benchmarks/bench_scale.py --advi-sizes 1000000 --dask-sizes 100000 1000000
+	$(VENV)/bin/python benchmarks/bench_compile.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

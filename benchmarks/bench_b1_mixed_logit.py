@@ -20,8 +20,9 @@ everything the call does by default, the pointwise log-likelihood included):
 Columns: wall s, min ESS_bulk and max R-hat over every ``μ`` and ``σ``, ESS/s (min ESS_bulk per
 wall second), leapfrog steps per draw, divergences, and agreement: the largest
 ``|mean − other| / posterior SD`` over ``μ`` and ``σ`` against the MSL estimate and against
-the hand-written posterior. Ratios in the last table: the builder's ESS/s over the
-hand-written model's, and its wall time over the MSL fit's.
+the hand-written posterior (nutpie rows; ``--samplers`` adds rows for PyMC's NUTS, numpyro and
+blackjax, ``benchmarks/gpu_b1.sh`` runs those on a GPU). Ratios in the last table: the
+builder's ESS/s over the hand-written model's, and its wall time over the MSL fit's.
 
 Run: ``.venv/bin/python benchmarks/bench_b1_mixed_logit.py [--designs electricity "standard normal"]
 [--draws 1000]``.
@@ -109,20 +110,25 @@ def run_design(name, args):
     rows.append({"fit": "msl", "wall_s": round(time.perf_counter() - start, 1),
                  "note": f"BFGS {result.nit} iterations, {status}"})
     print(rows[-1], file=sys.stderr, flush=True)
-    kwargs = {"draws": args.draws, "chains": 2, "cores": 2, "random_seed": 7, "progressbar": False}
-    for label in args.fits:
-        start = time.perf_counter()
-        if label == "builder":
-            idata = pmx.sample(pmx.build_model(data, spec), **kwargs)
-        else:
-            with hand_written_model(data, spec):
-                idata = pm.sample(nuts_sampler="nutpie", **kwargs)
-        row = posterior_row(label, idata, time.perf_counter() - start)
-        mean, sd = summary(idata)
-        means[label] = (mean, sd)
-        row["vs_msl_sd"] = round(float(np.max(np.abs(mean - msl) / sd)), 2)
-        rows.append(row)
-        print(rows[-1], file=sys.stderr, flush=True)
+    for sampler in args.samplers:
+        kwargs = {"draws": args.draws, "chains": 2, "cores": 2, "random_seed": 7, "progressbar": False,
+                  "nuts_sampler": sampler}
+        if sampler in ("numpyro", "blackjax"):
+            kwargs["nuts_sampler_kwargs"] = {"chain_method": args.chain_method}
+        for label in args.models:
+            start = time.perf_counter()
+            if label == "builder":
+                idata = pmx.sample(pmx.build_model(data, spec), **kwargs)
+            else:
+                with hand_written_model(data, spec):
+                    idata = pm.sample(**kwargs)
+            name = label if sampler == "nutpie" else f"{label} ({sampler})"
+            row = posterior_row(name, idata, time.perf_counter() - start)
+            mean, sd = summary(idata)
+            means[name] = (mean, sd)
+            row["vs_msl_sd"] = round(float(np.max(np.abs(mean - msl) / sd)), 2)
+            rows.append(row)
+            print(rows[-1], file=sys.stderr, flush=True)
     if {"builder", "hand-written"} <= set(means):
         (b, sd), (h, _) = means["builder"], means["hand-written"]
         builder = [r["fit"] for r in rows].index("builder")
@@ -134,10 +140,18 @@ def run_design(name, args):
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS)
-    fits = ["hand-written", "builder"]
-    parser.add_argument("--fits", nargs="+", default=fits, choices=fits)
+    models = ["hand-written", "builder"]
+    parser.add_argument("--models", nargs="+", default=models, choices=models)
+    parser.add_argument("--samplers", nargs="+", default=["nutpie"],
+                        choices=["nutpie", "pymc", "numpyro", "blackjax"])
+    parser.add_argument("--jax-platform", default=None, help="cpu or gpu (JAX samplers)")
+    parser.add_argument("--chain-method", default="parallel", help="numpyro/blackjax: parallel or vectorized")
     parser.add_argument("--draws", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.jax_platform:
+        import jax
+
+        jax.config.update("jax_platforms", args.jax_platform)
     tables = []
     for name in args.designs:
         table, data = run_design(name, args)

@@ -34,4 +34,4 @@ EOF
 
 # Bounded so that install + table fit the 10-minute run.
 timeout 480 "$PY" benchmarks/bench_b1_mixed_logit.py --samplers numpyro blackjax \
-    --models builder hand-written --jax-platform gpu --chain-method vectorized "$@"
+    --models builder hand-written --designs electricity --jax-platform gpu --chain-method vectorized "$@"
