@@ -47,7 +47,7 @@ def test_mixed_model_graph(panel):
     point = model.initial_point() | {"mu": np.array([0.5, -0.5, 1.0, -1.0, 0.3])}
     U, p, stored = evaluate(model, [graph.utility, graph.p, model["p"]], point,
                             [(graph.new_individual, np.zeros((0, 5)))])
-    np.testing.assert_array_equal(stored, p)  # the stored p: the fitted situations' prediction
+    np.testing.assert_allclose(stored, p, rtol=1e-14)  # the stored p: the fitted situations' prediction
     # at z = 0 every situation's coefficients are mu: U is the population utility
     asc = np.array([0.0, 0.5, -0.5])
     expected = asc + panel.X[:, :, 0] * np.array([1.0, -1.0, 0.3])

@@ -28,8 +28,11 @@ def fit(spec, sizes, seed, **simulate_kwargs):
     data, truth = pmx.simulate_choices(spec, n_individuals=I, n_situations=T, n_alternatives=J,
                                        n_attributes=K, seed=seed, **simulate_kwargs)
     model = pmx.build_model(data, spec, store_probabilities=False)
+    # situation-level deviations (MXL-4) make a funnel with sigma_situation: smaller steps
+    target_accept = 0.9 if spec == "MXL-4" else 0.8
     idata = pmx.sample(model, draws=500, tune=700, chains=2, cores=1, random_seed=seed,
-                       progressbar=False, nuts_sampler="pymc", compute_convergence_checks=False)
+                       progressbar=False, nuts_sampler="pymc", compute_convergence_checks=False,
+                       target_accept=target_accept)
     return data, truth, idata
 
 

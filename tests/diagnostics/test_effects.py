@@ -38,7 +38,7 @@ def travel():
 @pytest.fixture(scope="module")
 def mixed():
     data, _ = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=4, unavailable=0.25, seed=7)
-    model = pmx.build_model(data, "MXL-1", correlated=True)
+    model = pmx.build_model(data, "MXL-1", correlated=True, store_probabilities=True)
     return data, pmx.PosteriorFit(model, pmx.sample(model, random_seed=7, **sample_settings(30, 60)), data)
 
 
@@ -179,7 +179,7 @@ def test_every_tier_at_prior_draws(tier):
     at each draw (situation-level deviations matched by label) and ∂p/∂x its finite
     differences."""
     data, _ = pmx.simulate_choices(tier, n_individuals=6, n_situations=3, n_attributes=1, seed=4)
-    model = pmx.build_model(data, tier, random="neg_lognormal")
+    model = pmx.build_model(data, tier, random="neg_lognormal", store_probabilities=True)
     with model:
         prior = pm.sample_prior_predictive(draws=8, random_seed=4)["prior"]
     ev = ChoiceEvaluator(pmx.PosteriorFit(model, xr.DataTree.from_dict({"posterior": prior}), data))

@@ -16,7 +16,7 @@ FLAT = {"alpha": Prior("Flat"), "beta": Prior("Flat")}
 @pytest.fixture(scope="module")
 def fitted():
     data = load_travel_mode()
-    model = build_model(data, "MNL-2", priors=FLAT)
+    model = build_model(data, "MNL-2", priors=FLAT, store_probabilities=True)
     mle = pm.find_MAP(model=model, progressbar=False)
     res = fit_maxent(data, model=model)
     res0 = fit_maxent(data, model=model, error_support=None)  # zero noise: the MLE
