@@ -122,10 +122,10 @@ def run_design(name, args):
             else:
                 with hand_written_model(data, spec):
                     idata = pm.sample(**kwargs)
-            name = label if sampler == "nutpie" else f"{label} ({sampler})"
-            row = posterior_row(name, idata, time.perf_counter() - start)
+            fit_name = label if sampler == "nutpie" else f"{label} ({sampler})"
+            row = posterior_row(fit_name, idata, time.perf_counter() - start)
             mean, sd = summary(idata)
-            means[name] = (mean, sd)
+            means[fit_name] = (mean, sd)
             row["vs_msl_sd"] = round(float(np.max(np.abs(mean - msl) / sd)), 2)
             rows.append(row)
             print(rows[-1], file=sys.stderr, flush=True)
