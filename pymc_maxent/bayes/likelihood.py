@@ -263,17 +263,6 @@ def reference_outputs(layout: UtilityLayout, X, available, chosen, individual, a
     return [ll, *grads]
 
 
-def choice_log_likelihood(layout: UtilityLayout, X, available, chosen, individual, alpha=None,
-                          beta=None, theta=None):
-    """Pointwise log-likelihood ``ℓ`` (situation,) by the fused Op; ``None`` for an absent
-    parameter group."""
-    alpha = pt.zeros(0) if alpha is None else alpha
-    beta = pt.zeros(0) if beta is None else beta
-    if theta is None:
-        theta, individual = pt.zeros((1, 0)), pt.zeros_like(individual)
-    return ChoiceLogLikelihood(layout)(X, available, chosen, individual, alpha, beta, theta)[0]
-
-
 @register_funcify_default_op_cache_key(ChoiceLogLikelihood)
 def _numba_funcify(op, node=None, **kwargs):
     n_alpha, n_beta, n_theta = op.layout.sizes()
