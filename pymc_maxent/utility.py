@@ -91,7 +91,7 @@ def constant_utility(constants, layout):
     return _with_zero(constants)[..., _gather_index(layout, constants)]
 
 
-def block_utility(X, coefficients, layout, columns=None):
+def block_utility(X, coefficients, layout, columns=None, nodes=False):
     """``U[..., j] = Σ_c X[..., j, columns[c]] θ[..., layout[j, c]]``: the utility of a block of
     coefficients laid out over the alternatives.
 
@@ -110,11 +110,16 @@ def block_utility(X, coefficients, layout, columns=None):
         (``coefficients`` has ``layout.max() + 1`` on its last axis).
     columns : array of int, optional
         Positions of the block's columns in ``X``'s last axis; default all.
+    nodes : bool
+        ``θ`` is a matrix of integration nodes ``(node, n)`` shared by every situation of
+        ``X`` ``(..., alternative, attribute)``: ``U`` is ``(..., node, alternative)``, its
+        generic columns one matrix product (the minibatch mixed logit's quasi-Monte Carlo).
 
     Returns
     -------
     tensor
-        ``U``, shape ``broadcast(X.shape[:-2], θ.shape[:-1]) + (alternative,)``.
+        ``U``, shape ``broadcast(X.shape[:-2], θ.shape[:-1]) + (alternative,)``, or
+        ``X.shape[:-2] + (node, alternative)`` with ``nodes``.
 
     Notes
     -----
@@ -144,11 +149,15 @@ def block_utility(X, coefficients, layout, columns=None):
         params = layout[0, g]
         theta_g = theta if params.tolist() == list(range(n)) else theta[..., params]
         Xg = _columns(X, columns[g])
-        U = U + (pt.dot(Xg, theta_g) if theta.ndim == 1 else (Xg * theta_g[..., None, :]).sum(axis=-1))
+        if nodes:
+            U = U + pt.moveaxis(pt.dot(Xg, theta_g.T), -1, -2)
+        else:
+            U = U + (pt.dot(Xg, theta_g) if theta.ndim == 1 else (Xg * theta_g[..., None, :]).sum(axis=-1))
     if not generic.all():
         s = np.flatnonzero(~generic)
         specific = _with_zero(theta)[..., index[:, s]]  # (..., alternative, column)
-        U = U + (_columns(X, columns[s]) * specific).sum(axis=-1)
+        Xs = _columns(X, columns[s])
+        U = U + ((Xs[..., None, :, :] if nodes else Xs) * specific).sum(axis=-1)
     return U
 
 
@@ -216,15 +225,16 @@ class UtilityLayout:
             U = U + block_utility(X, beta, np.array(self.fixed), np.array(self.fixed_columns))
         return U
 
-    def random_utility(self, X, theta):
+    def random_utility(self, X, theta, nodes=False):
         """The random components' part of ``U`` at ``θ`` (natural scale; leading axes broadcast
-        against ``X.shape[:-2]``)."""
+        against ``X.shape[:-2]``; or integration nodes ``(node, n)`` shared by every situation,
+        giving ``(..., node, alternative)``, with ``nodes``: see :func:`block_utility`)."""
         U = 0.0
         if self.random_asc:
             U = U + constant_utility(theta[..., :self.n_random_asc], np.array(self.random_asc))
         if self.random:
             U = U + block_utility(X, theta[..., self.n_random_asc:], np.array(self.random),
-                                  np.array(self.random_columns))
+                                  np.array(self.random_columns), nodes=nodes)
         return U
 
     def sizes(self) -> tuple[int, int, int]:

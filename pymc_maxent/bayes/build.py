@@ -336,12 +336,12 @@ def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
     return utility_layout(resolved).fixed_utility(X, alpha, beta)
 
 
-def component_utility(X, theta, resolved: ResolvedSpec):
+def component_utility(X, theta, resolved: ResolvedSpec, nodes=False):
     """Utility of the random components at ``θ``, shape ``(..., component)`` on the normal
     scale (random constants first; lognormal components enter as ``±exp(θ)``), with leading
-    axes that broadcast against ``X.shape[:-2]``: one row per quadrature node in
-    :func:`~pymc_maxent.bayes.minibatch.fit_minibatch`."""
-    return utility_layout(resolved).random_utility(X, natural_scale(theta, resolved))
+    axes that broadcast against ``X.shape[:-2]``, or ``(node, component)`` integration nodes
+    shared by every situation with ``nodes`` (:func:`~pymc_maxent.bayes.minibatch.fit_minibatch`)."""
+    return utility_layout(resolved).random_utility(X, natural_scale(theta, resolved), nodes=nodes)
 
 
 def natural_scale(theta, resolved: ResolvedSpec):
@@ -353,26 +353,17 @@ def natural_scale(theta, resolved: ResolvedSpec):
     return pt.set_subtensor(theta[..., idx], resolved.random_sign[idx] * pt.exp(theta[..., idx]))
 
 
-def random_components(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
-    """The random components: ``θ_i = μ + σ ∘ z_i`` (or ``μ + L z_i``) per individual.
+def population_distribution(resolved: ResolvedSpec, priors):
+    """The population of the random components, ``θ = μ + σ ∘ z`` (or ``μ + L z`` with an LKJ
+    Cholesky factor ``L``, ``correlated=True``), on the normal scale.
 
-    Returns
-    -------
-    theta, rows
-        The likelihood's rows of ``θ`` on the natural scale and each situation's row: one row
-        per individual, or one per situation with situation-level components.
-    predicted_rows
-        ``θ`` per situation for the prediction graph, over the fitted individuals and the new
-        ones, whose deviations ``z_new`` are an input (not sampled: the evaluator draws them
-        from the population for each posterior draw).
-    latent : dict
-        ``individual`` (``z``), ``new_individual`` (``z_new``), ``situation`` (``z_situation``).
+    Creates ``mu`` and ``sigma`` (and ``chol_cov``, ``corr``) in the model in context and
+    returns the map from standard-normal deviations ``z`` (``(..., random_coefficient)``: the
+    individuals' latents, or integration nodes) to ``θ``.
     """
     D = resolved.n_random
     mu = parameter_prior("mu", resolved, priors).create_variable("mu")
     sd_prior = parameter_prior("sigma", resolved, priors)
-    z = pm.Normal("z", 0.0, 1.0, dims=(INDIVIDUAL, "random_coefficient"))
-    z_new = pt.matrix("z_new", shape=(None, D))
     if resolved.spec.correlated:
         eta = parameter_prior("lkj_eta", resolved, priors)
         sd_dist = sd_prior.pymc_distribution.dist(**sd_prior.parameters, shape=D)
@@ -390,6 +381,27 @@ def random_components(containers: ChoiceContainers, resolved: ResolvedSpec, prio
         def population(deviations):
             return mu + sigma * deviations
 
+    return population
+
+
+def random_components(containers: ChoiceContainers, resolved: ResolvedSpec, priors):
+    """The random components: ``θ_i = μ + σ ∘ z_i`` (or ``μ + L z_i``) per individual.
+
+    Returns
+    -------
+    theta, rows
+        The likelihood's rows of ``θ`` on the natural scale and each situation's row: one row
+        per individual, or one per situation with situation-level components.
+    predicted_rows
+        ``θ`` per situation for the prediction graph, over the fitted individuals and the new
+        ones, whose deviations ``z_new`` are an input (not sampled: the evaluator draws them
+        from the population for each posterior draw).
+    latent : dict
+        ``individual`` (``z``), ``new_individual`` (``z_new``), ``situation`` (``z_situation``).
+    """
+    population = population_distribution(resolved, priors)
+    z = pm.Normal("z", 0.0, 1.0, dims=(INDIVIDUAL, "random_coefficient"))
+    z_new = pt.matrix("z_new", shape=(None, resolved.n_random))
     theta, theta_all = population(z), population(pt.concatenate([z, z_new], axis=0))
     index = Assert("individual_index points past the known and new individuals")(
         containers.individual, pt.all(containers.individual < theta_all.shape[0])

@@ -39,19 +39,27 @@ import pytensor
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from pymc_maxent.bayes.build import component_utility, fixed_parameters, fixed_utility, parameter_coords
-from pymc_maxent.bayes.priors import check_priors, parameter_prior
+from pymc_maxent.bayes.build import (
+    component_utility,
+    fixed_parameters,
+    fixed_utility,
+    parameter_coords,
+    population_distribution,
+)
+from pymc_maxent.bayes.priors import check_priors
 from pymc_maxent.bayes.specification import ModelSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
-from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, SpecificationError, plain
+from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
 from pymc_maxent.utility import log_choice_probabilities, mask_unavailable
 
-__all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid"]
+__all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid", "padded_panel", "qmc_normal_points"]
 
 #: Largest number of quadrature nodes (``nodes ** D``) of the default rule.
 MAX_NODES = 100
-#: The parameters of the models minibatch ADVI fits (uncorrelated, individual-level components).
+#: Quasi-Monte Carlo points per individual of the default rule.
+DEFAULT_QMC_POINTS = 256
+#: The parameters of the models minibatch ADVI fits (individual-level components).
 MINIBATCH_PRIORS = ("alpha", "beta", "mu", "sigma")
 
 
@@ -73,7 +81,11 @@ class MinibatchFit:
     batch_size, n_units : int
         Units per batch and in all: situations (fixed-coefficient models) or individuals.
     n_nodes : int
-        Quadrature nodes per individual (1 without random components).
+        Integration nodes per individual (1 without random components).
+    integration : str or None
+        ``"gauss-hermite"`` or ``"qmc"`` (None without random components).
+    n_padded : int
+        Situations added to individuals with fewer than the most (they add nothing).
     """
 
     approx: object
@@ -84,6 +96,8 @@ class MinibatchFit:
     batch_size: int
     n_units: int
     n_nodes: int
+    integration: str | None = None
+    n_padded: int = 0
 
     def mean(self, name: str) -> np.ndarray:
         """Posterior mean of one parameter over the draws."""
@@ -108,21 +122,50 @@ def gauss_hermite_grid(dim: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return points, weights
 
 
-def _balanced_panel(data: ChoiceData):
-    """``(X, available, chosen)`` with individual as the leading axis: ``(I, T, ...)``."""
+def qmc_normal_points(dim: int, n_points: int, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Scrambled Sobol points mapped to ``N(0, I_dim)`` by the normal inverse CDF, for
+    ``E f(z) ≈ mean_r f(z_r)``: points ``(n_points, dim)`` and equal weights.
+
+    Quasi-Monte Carlo, as maximum simulated likelihood integrates mixed logits: the number of
+    points does not have to grow with ``dim`` (a product rule's ``nodes**dim`` does).
+
+    Examples
+    --------
+    >>> from pymc_maxent.bayes.minibatch import qmc_normal_points
+    >>> z, w = qmc_normal_points(6, 1024, seed=1)
+    >>> z.shape, bool(abs(z.mean(axis=0)).max() < 0.01), bool(abs(z.var(axis=0) - 1).max() < 0.02)
+    ((1024, 6), True, True)
+    """
+    from scipy.stats import norm, qmc
+
+    if n_points < 2:
+        raise SpecificationError(f"quasi-Monte Carlo needs 2 or more points; got {n_points}")
+    m = int(np.ceil(np.log2(n_points)))
+    u = qmc.Sobol(dim, scramble=True, seed=seed).random_base2(m)[:n_points]
+    return norm.ppf(u), np.full(n_points, 1.0 / n_points)
+
+
+def padded_panel(data: ChoiceData):
+    """``(X, available, chosen, n_padded)`` with individual as the leading axis, ``(I, T, ...)``,
+    ``T`` the most situations of an individual.
+
+    Individuals with fewer situations are padded with situations whose only available
+    alternative is the first, chosen: their log-probability is exactly 0 whatever the
+    parameters, so they add nothing to the individual's likelihood. ``n_padded`` counts them.
+    """
     counts = np.bincount(data.individual, minlength=data.n_individuals)
-    T = int(counts.max())
-    if (counts != T).any():
-        odd = np.flatnonzero(counts != T)[:5]
-        raise ChoiceDataError(
-            "minibatch ADVI of random coefficients batches whole individuals and needs a balanced "
-            f"panel; individuals {[plain(data.individuals[i]) for i in odd]} have "
-            f"{counts[odd].tolist()} situations, others {T}"
-        )
+    I, T = data.n_individuals, int(counts.max())
+    J, K = data.n_alternatives, data.n_attributes
     order = np.argsort(data.individual, kind="stable")
-    I, J, K = data.n_individuals, data.n_alternatives, data.n_attributes
-    return (data.X[order].reshape(I, T, J, K), data.available[order].reshape(I, T, J),
-            data.chosen[order].reshape(I, T))
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(data.n_situations) - np.repeat(start, counts)  # position within its individual
+    rows = (data.individual[order], slot)
+    X = np.zeros((I, T, J, K))
+    available = np.zeros((I, T, J), dtype=bool)
+    available[..., 0] = True
+    chosen = np.zeros((I, T), dtype=data.chosen.dtype)
+    X[rows], available[rows], chosen[rows] = data.X[order], data.available[order], data.chosen[order]
+    return X, available, chosen, I * T - data.n_situations
 
 
 def fit_minibatch(
@@ -136,6 +179,7 @@ def fit_minibatch(
     batch_size: int = 1000,
     n: int = 20_000,
     learning_rate: float = 0.01,
+    integration: str = "auto",
     nodes: int | None = None,
     draws: int = 1000,
     random_seed: int | None = None,
@@ -146,19 +190,30 @@ def fit_minibatch(
     Parameters
     ----------
     data : ChoiceData
+        Panels may be unbalanced: individuals with fewer situations are padded with
+        situations that add nothing to their likelihood (:func:`padded_panel`).
     spec, attributes, random, reference, priors
-        As in :func:`~pymc_maxent.build_model` (uncorrelated random components that vary by
-        individual only: MNL-1…3, MXL-1…3).
+        As in :func:`~pymc_maxent.build_model`: MNL-1…3, and random components that vary by
+        individual, uncorrelated or ``correlated=True`` (LKJ), normal or lognormal.
+        Situation-level components are refused (use ``build_model`` and NUTS, or
+        ``fit_maxent``).
     batch_size : int
         Situations per batch; individuals per batch for models with random components.
     n : int
         ADVI iterations (``pm.fit``), Adam with ``learning_rate``.
+    integration : {"auto", "gauss-hermite", "qmc"}
+        How the random components are integrated out of each individual's likelihood:
+        a Gauss–Hermite product rule (``nodes**D`` nodes: accurate, exponential in the number
+        ``D`` of components) or scrambled-Sobol quasi-Monte Carlo (``nodes`` points, default
+        256, whatever ``D``: the cost of a step is linear in ``D``). ``"auto"``: Gauss–Hermite
+        for ``D ≤ 2``, quasi-Monte Carlo beyond.
     nodes : int, optional
-        Gauss–Hermite nodes per random component; default the most with ``nodes**D ≤ 100``
-        (at least 3, at most 20). ``nodes**D`` may not pass 10⁴.
+        Gauss–Hermite nodes per component (default the most with ``nodes**D ≤ 100``, from 3
+        to 20; ``nodes**D`` at most 10⁴), or quasi-Monte Carlo points (default 256).
     draws : int
         Draws from the approximation into ``idata``.
     random_seed : int, optional
+        Seeds ADVI, the draws and the quasi-Monte Carlo scrambling.
 
     Returns
     -------
@@ -166,7 +221,9 @@ def fit_minibatch(
 
     Notes
     -----
-    ADVI's mean-field posterior SDs are too small; the means are the point estimates.
+    ADVI's mean-field posterior SDs are too small; the means are the point estimates. With
+    quasi-Monte Carlo the likelihood is simulated at fixed points, as in maximum simulated
+    likelihood: ``log mean_r Π_t P`` is biased downwards by ``O(1/nodes)`` per individual.
 
     Examples
     --------
@@ -180,19 +237,17 @@ def fit_minibatch(
     spec = as_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
                    random=random, reference=reference)
     resolved = resolve(spec, data)
-    priors = check_priors(priors, names=MINIBATCH_PRIORS)
-    if spec.correlated or len(resolved.situation_components):
-        what = "correlated=True" if spec.correlated else "situation-level components"
-        raise SpecificationError("fit_minibatch supports uncorrelated random components that vary by "
-                                 f"individual; {what} need build_model and NUTS")
+    priors = check_priors(priors, names=MINIBATCH_PRIORS + (("lkj_eta",) if spec.correlated else ()))
+    if len(resolved.situation_components):
+        raise SpecificationError(
+            "fit_minibatch integrates random components that vary by individual; situation-level "
+            f"components ({', '.join(resolved.random_labels[i] for i in resolved.situation_components)}) "
+            "need build_model and NUTS, or fit_maxent at that tier")
     D = resolved.n_random
+    n_padded = 0
     if D:
-        X, available, chosen = _balanced_panel(data)
-        nodes = nodes or max(3, min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9))))
-        if nodes < 2 or nodes**D > 10_000:
-            raise SpecificationError(f"{nodes} quadrature nodes for {D} random components ({nodes ** D} in "
-                                     "all): give 2 or more, at most 10⁴ in all (else use build_model)")
-        grid, weights = gauss_hermite_grid(D, nodes)
+        X, available, chosen, n_padded = padded_panel(data)
+        grid, weights, integration = _integration_rule(D, integration, nodes, random_seed)
     else:
         X, available, chosen = data.X, data.available, data.chosen
     chosen = chosen.astype(np.int32)  # Categorical's dtype: a cast would hide the observed minibatch
@@ -208,17 +263,14 @@ def fit_minibatch(
         mX, mA, mC = pm.Minibatch(*tensors, batch_size=batch_size)
         mA = mA.astype("bool")
         alpha, beta = fixed_parameters(resolved, priors)
-        J, K = data.n_alternatives, data.n_attributes
+        J = data.n_alternatives
         if not D:
             U = fixed_utility(mX, resolved, alpha, beta)
             pm.Categorical("chosen", logit_p=mask_unavailable(U, mA), observed=mC, total_size=n_units)
         else:
-            T = X.shape[1]
-            U = fixed_utility(mX.reshape((-1, J, K)), resolved, alpha, beta).reshape((batch_size, T, 1, J))
-            mu = parameter_prior("mu", resolved, priors).create_variable("mu")
-            sigma = parameter_prior("sigma", resolved, priors).create_variable("sigma")
-            theta = mu + sigma * pt.as_tensor(grid)  # (Q, D)
-            U = U + component_utility(mX[:, :, None], theta, resolved)  # (b, T, Q, J)
+            theta = population_distribution(resolved, priors)(pt.as_tensor(grid))  # (Q, D)
+            U = fixed_utility(mX, resolved, alpha, beta)[:, :, None, :]  # (b, T, 1, J)
+            U = U + component_utility(mX, theta, resolved, nodes=True)  # (b, T, Q, J)
             log_p = log_choice_probabilities(U, mA[:, :, None, :])  # (b, T, Q, J)
             chosen_mask = pt.eq(pt.arange(J), mC[:, :, None, None])
             log_lik = pt.switch(chosen_mask, log_p, 0.0).sum(axis=(1, 3))  # (b, Q): Π_t over the panel
@@ -235,7 +287,25 @@ def fit_minibatch(
                       ConvergenceWarning, stacklevel=2)
     return MinibatchFit(approx=approx, idata=idata, model=model, losses=losses,
                         converged=converged, batch_size=batch_size, n_units=n_units,
-                        n_nodes=len(weights) if D else 1)
+                        n_nodes=len(weights) if D else 1, integration=integration if D else None,
+                        n_padded=n_padded)
+
+
+def _integration_rule(D: int, integration: str, nodes: int | None, seed):
+    """Points, weights and the rule's name for integrating ``D`` standard-normal components."""
+    if integration not in ("auto", "gauss-hermite", "qmc"):
+        raise SpecificationError(f"integration must be 'auto', 'gauss-hermite' or 'qmc'; got {integration!r}")
+    if integration == "auto":
+        integration = "gauss-hermite" if D <= 2 else "qmc"
+    if integration == "qmc":
+        grid, weights = qmc_normal_points(D, DEFAULT_QMC_POINTS if nodes is None else int(nodes), seed)
+        return grid, weights, integration
+    nodes = nodes or max(3, min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9))))
+    if nodes < 2 or nodes**D > 10_000:
+        raise SpecificationError(f"{nodes} Gauss–Hermite nodes for {D} random components ({nodes ** D} in "
+                                 "all): give 2 or more, at most 10⁴ in all, or integration='qmc'")
+    grid, weights = gauss_hermite_grid(D, nodes)
+    return grid, weights, integration
 
 
 def _no_drift(losses: np.ndarray) -> bool:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent.bayes.minibatch import fit_minibatch
+from pymc_maxent.bayes.minibatch import fit_minibatch, padded_panel, qmc_normal_points
 from pymc_maxent.bayes.specification import tier_spec
-from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, SpecificationError
+from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
 
 
 def test_mnl_recovers_truth_and_is_reproducible():
@@ -51,13 +51,59 @@ def test_mxl1_panel_batches_whole_individuals():
 
 def test_rejects_what_it_does_not_support():
     data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=2, seed=1)
-    with pytest.raises(SpecificationError, match="correlated"):
-        fit_minibatch(data, tier_spec("MXL-1", ["x0", "x1"], correlated=True), n=10)
-    with pytest.raises(SpecificationError, match="quadrature nodes"):
-        fit_minibatch(data, "MXL-1", nodes=1, n=10)
-    unbalanced = data.subset(data.situations[1:])
-    with pytest.raises(ChoiceDataError, match="balanced panel"):
-        fit_minibatch(unbalanced, "MXL-1", n=10)
+    with pytest.raises(SpecificationError, match="Gauss–Hermite nodes"):
+        fit_minibatch(data, "MXL-1", nodes=1, integration="gauss-hermite", n=10)
+    with pytest.raises(SpecificationError, match="2 or more points"):
+        fit_minibatch(data, "MXL-1", nodes=1, integration="qmc", n=10)
+    with pytest.raises(SpecificationError, match="integration must be"):
+        fit_minibatch(data, "MXL-1", integration="laplace", n=10)
+    situation = tier_spec("MXL-4", ["x0", "x1"])
+    with pytest.raises(SpecificationError, match="situation-level.*build_model and NUTS, or fit_maxent"):
+        fit_minibatch(data, situation, n=10)
+
+
+def test_padded_panel_round_trips_an_unbalanced_panel():
+    data, _ = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=5, seed=2)
+    rng = np.random.default_rng(0)
+    unbalanced = data.subset(np.sort(rng.choice(data.situations, 120, replace=False)))
+    X, available, chosen, n_padded = padded_panel(unbalanced)
+    counts = np.bincount(unbalanced.individual, minlength=unbalanced.n_individuals)
+    assert X.shape[:2] == (unbalanced.n_individuals, counts.max())
+    assert n_padded == X.shape[0] * X.shape[1] - unbalanced.n_situations == (counts.max() - counts).sum()
+    real = np.arange(X.shape[1])[None, :] < counts[:, None]
+    for i in range(unbalanced.n_individuals):  # each individual's situations, in order
+        rows = np.flatnonzero(unbalanced.individual == i)
+        np.testing.assert_array_equal(X[i, :counts[i]], unbalanced.X[rows])
+        np.testing.assert_array_equal(available[i, :counts[i]], unbalanced.available[rows])
+        np.testing.assert_array_equal(chosen[i, :counts[i]], unbalanced.chosen[rows])
+    # a pad's only available alternative is the chosen one: log-probability exactly 0
+    assert (available[~real].sum(axis=-1) == 1).all() and (chosen[~real] == 0).all()
+    assert available[~real][:, 0].all()
+
+
+def test_node_utility_equals_the_broadcast_one():
+    # θ at shared nodes (nodes=True: one matrix product) against the broadcast layout, with a
+    # random constant, a generic and an alternative-specific random coefficient
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4, 3, 5, 2))  # (individual, situation, alternative, attribute)
+    nodes = rng.normal(size=(7, 4))
+    from pymc_maxent.utility import UtilityLayout
+
+    layout = UtilityLayout(n_alternatives=5, n_attributes=2, random_asc=(0, -1, 1, -1, -1), n_random_asc=2,
+                           random=((0, 1), (0, -1), (0, 1), (0, 1), (0, 1)), random_columns=(0, 1))
+    fast = layout.random_utility(X, nodes, nodes=True).eval()
+    slow = layout.random_utility(X[:, :, None], nodes).eval()
+    assert fast.shape == (4, 3, 7, 5)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)
+
+
+def test_qmc_points_integrate_a_gaussian_moment():
+    z, w = qmc_normal_points(8, 512, seed=0)
+    assert z.shape == (512, 8) and np.isfinite(z).all()
+    np.testing.assert_allclose(w.sum(), 1.0)
+    # E exp(a'z) = exp(|a|²/2): quasi-Monte Carlo error well under a plain Monte Carlo one's
+    a = np.full(8, 0.25)
+    assert abs(w @ np.exp(z @ a) / np.exp(a @ a / 2) - 1) < 0.01
 
 
 def test_an_unsettled_fit_warns():
