@@ -14,7 +14,17 @@ Time is wall-clock; peak memory is the tracemalloc peak during the fit (a second
 as a multiple of the ``X`` array. A last table compares the primal (trust-constr over all p and w)
 with the dual at N = 200.
 
-Run: ``python benchmarks/bench_maxent.py [--sizes 10000 100000 1000000]``
+``--designs electricity`` (on by default): the realistic design of B1
+(:func:`~pymc_maxent.data.simulate.simulate_electricity_panel`: 4 suppliers, prices 7/9 or 0
+beside dummies, coefficients near −10; default moments, C = 9) and its situations repeated 10×
+and 100× (panels of seeds 0 and 3), fitted by the damped Newton dual (default) and by the
+former scaled trust region (``dual_method="trust-exact"``), beside B3's standard-normal design
+at the same N: Newton
+iterations, evaluations of the dual, time of the dual solve and of the whole fit, time per
+situation and its ratio to B3's (goals: ≤ 8 iterations, within 1.5× of B3's time per situation).
+
+Run: ``python benchmarks/bench_maxent.py [--sizes 10000 100000 1000000] [--designs b3 electricity]
+[--tilings 1 10 100] [--seeds 0 3]``
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import numpy as np
 from scipy import optimize
 
 from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.maxent import MaxEntEstimator
 from pymc_maxent.maxent.supports import default_error_support
 
@@ -42,6 +53,77 @@ def simulate(N: int, seed: int = 0) -> ChoiceData:
     asc = np.append(rng.uniform(-1.0, 1.0, J - 1), 0.0)
     chosen = (X @ beta + asc + rng.gumbel(size=(N, J))).argmax(axis=1)
     return ChoiceData.from_arrays(X, chosen, check_identified=False)
+
+
+def tile_situations(data: ChoiceData, reps: int) -> ChoiceData:
+    """``data``'s situations repeated ``reps`` times, each copy with its own individuals."""
+    n_ind = data.n_individuals
+    individual = np.concatenate([data.individual + r * n_ind for r in range(reps)])
+    return ChoiceData.from_arrays(
+        np.tile(data.X, (reps, 1, 1)), np.tile(data.chosen, reps),
+        available=np.tile(data.available, (reps, 1)), individual=individual,
+        individuals=np.arange(reps * n_ind), alternatives=data.alternatives, attributes=data.attributes,
+        check_identified=False,
+    )
+
+
+def timed_fit(data: ChoiceData, methods=("newton", "trust-exact")) -> dict:
+    """``{method: (fit s, dual-solve s, Newton iterations, evaluations, converged, residual, lam)}``."""
+    est = MaxEntEstimator(data)
+    solve, timing = est.dual.solve, {}
+
+    def timed_solve(*args, **kwargs):
+        t = time.perf_counter()
+        sol = solve(*args, **kwargs)
+        timing["solve"], timing["sol"] = time.perf_counter() - t, sol
+        return sol
+
+    est.dual.solve = timed_solve
+    out = {}
+    for method in methods:
+        gc.collect()
+        t = time.perf_counter()
+        res = est.fit(dual_method=method)
+        sol = timing["sol"]
+        out[method] = (time.perf_counter() - t, timing["solve"], sol.nit, sol.nfev, res.converged,
+                       sol.residual, sol.lam)
+    return out
+
+
+def electricity_rows(tilings, seeds=(0, 3)):
+    """B3 rows on the electricity design (one panel per seed) and its tilings, each beside
+    B3's design at the same N (at the first seed's N)."""
+    print("MaxEnt dual on the electricity design (J = 4, C = 9, ~4,300 situations per panel) tiled, "
+          "against B3's standard-normal design (J = 5, C = 9) at the same N")
+    head = (f"{'design':>16} {'N':>8} {'method':>11} | {'it':>3} {'evals':>5} {'solve s':>7} {'fit s':>6} "
+            f"{'us/sit':>7} {'vs B3':>6} | {'conv':>5} {'residual':>8} {'max|dlam|':>9}")
+    print(head)
+    print("-" * len(head))
+    panels = {seed: simulate_electricity_panel(seed=seed)[0] for seed in seeds}
+    for reps in tilings:
+        b3 = None
+        for seed, base in panels.items():
+            data = tile_situations(base, reps)
+            N = data.n_situations
+            if b3 is None:
+                b3 = (N, timed_fit(simulate(N), methods=("newton",))["newton"])
+            fits = timed_fit(data)
+            newton_lam = fits["newton"][6]
+            rows = [(f"electric s{seed} x{reps}", N, m, *fits[m]) for m in ("newton", "trust-exact")]
+            if seed == seeds[-1]:
+                rows.append(("B3", b3[0], "newton", *b3[1]))
+            for label, n, method, fit_s, solve_s, nit, nfev, conv, resid, lam in rows:
+                dlam = np.abs(lam - newton_lam).max() if label != "B3" else np.nan
+                ratio = (fit_s / n) / (b3[1][0] / b3[0])
+                print(f"{label:>16} {n:>8d} {method:>11} | {nit:>3d} {nfev:>5d} {solve_s:>7.2f} "
+                      f"{fit_s:>6.2f} {fit_s / n * 1e6:>7.2f} {ratio:>5.2f}x | {conv!s:>5} {resid:>8.1e} "
+                      f"{dlam:>9.1e}")
+            del data, fits
+            gc.collect()
+    print("it: Newton (trust-region) iterations; evals: passes over the data; fit: dual solve, primal, "
+          "both covariances; vs B3: time per situation of the fit over B3's at the same N; "
+          "max|dlam|: against the Newton multipliers")
+    print()
 
 
 def numpy_dual(data: ChoiceData, tol: float = 1e-10):
@@ -92,8 +174,12 @@ def measure(fn):
     return seconds, peak, out
 
 
-def main(sizes):
+def main(sizes, designs=("b3", "electricity"), tilings=(1, 10, 100), seeds=(0, 3)):
     warnings.simplefilter("ignore")
+    if "electricity" in designs:
+        electricity_rows(tilings, tuple(seeds))
+    if "b3" not in designs:
+        return
     rows = []
     for N in sizes:
         data = simulate(N)
@@ -146,4 +232,9 @@ def main(sizes):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    main(parser.parse_args().sizes)
+    parser.add_argument("--designs", nargs="+", choices=["b3", "electricity"], default=["b3", "electricity"])
+    parser.add_argument("--tilings", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 3],
+                        help="electricity panels (seed 3: one the trust region needed 20 iterations on)")
+    args = parser.parse_args()
+    main(args.sizes, args.designs, args.tilings, args.seeds)

@@ -6,7 +6,7 @@ only. The dual ``D(λ)``, its gradient and its Hessian are sums over situations,
 evaluates the *same* compiled graph as the in-memory :class:`~pymc_maxent.maxent.dual.DualProblem`
 (over its own containers, in chunks) and the driver adds the block sums. The driver then runs
 the in-memory solver itself (:func:`~pymc_maxent.maxent.dual.solve_dual`: reach check,
-preconditioned ``trust-exact``, Newton polish) on those sums, and the same covariance and
+damped Newton) on those sums, and the same covariance and
 identification check (:mod:`~pymc_maxent.maxent.covariance`), so the estimates equal
 :func:`~pymc_maxent.fit_maxent`'s up to the order of floating-point sums.
 

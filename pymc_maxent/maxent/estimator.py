@@ -176,7 +176,7 @@ class MaxEntEstimator:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: ChoiceData | None = None, *, solver: str = "dual", tol: float = 1e-10,
-            maxiter: int = 100, on_unidentified: str = "warn") -> MaxEntResult:
+            maxiter: int = 100, on_unidentified: str = "warn", dual_method: str = "newton") -> MaxEntResult:
         """Solve for ``data``, or for the data now in the containers.
 
         Parameters
@@ -191,17 +191,22 @@ class MaxEntEstimator:
             Dual: largest moment residual relative to the moment's reachable range (see
             :func:`~pymc_maxent.maxent.dual.solve_dual`).
         maxiter : int
+            Iterations of the dual solver.
         on_unidentified : {"warn", "raise"}
             When the scaled Hessian or choice information is near-singular (condition number
             above :data:`~pymc_maxent.maxent.covariance.MAX_CONDITION`, or a non-positive pivot):
             an :class:`~pymc_maxent.exceptions.IdentificationWarning` naming the parameters in
             the near-null direction and ``identified=False``, or a
             :class:`~pymc_maxent.exceptions.SpecificationError`.
+        dual_method : {"newton", "trust-exact"}
+            The dual's solver (:func:`~pymc_maxent.maxent.dual.solve_dual`): damped Newton
+            (default) or the former scaled trust region, kept for comparison.
 
         Raises
         ------
         MaxEntError
-            A moment with no variation within any situation, or out of reach (infeasible).
+            A moment with no variation within any situation, or out of reach (infeasible); an
+            unknown ``solver`` or ``dual_method``.
         """
         if solver not in SOLVERS:
             raise MaxEntError(f"solver must be one of {SOLVERS}; got {solver!r}")
@@ -212,7 +217,7 @@ class MaxEntEstimator:
         chosen, available = self.observed()
         if solver == "dual":
             self.require_dual()
-            sol = self.dual.solve(tol=tol, maxiter=maxiter)
+            sol = self.dual.solve(tol=tol, maxiter=maxiter, method=dual_method)
             primal = self.dual.primal(sol.lam, sol.mu)
             violation = float(np.abs(sol.grad).max())
         else:
@@ -328,13 +333,13 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
                solver: str = "dual", error_support="default", w0=None, probability_support=None,
                pi0=None, p0=None, model: pm.Model | None = None, reference=None, tol: float = 1e-10,
                maxiter: int = 100, chunk_size: int = CHUNK, on_unidentified: str = "warn",
-               centre_noise: bool = True, individual_support="default",
+               centre_noise: bool = True, dual_method: str = "newton", individual_support="default",
                individual_chunk: int = INDIVIDUAL_CHUNK, check_separation: bool = True):
     """Fit a MaxEnt (GME) choice model: the one-call form of :class:`MaxEntEstimator`, or, for
     a mixed tier, the MaxEnt mixed logit.
 
     See :class:`MaxEntEstimator` for the parameters and :meth:`MaxEntEstimator.fit` for
-    ``solver``, ``tol``, ``maxiter`` and ``on_unidentified``.
+    ``solver``, ``tol``, ``maxiter``, ``on_unidentified`` and ``dual_method``.
 
     Parameters
     ----------
@@ -395,4 +400,5 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
         data, moments, error_support=error_support, w0=w0, probability_support=probability_support,
         pi0=pi0, p0=p0, model=model, reference=reference, chunk_size=chunk_size, centre_noise=centre_noise,
     )
-    return estimator.fit(solver=solver, tol=tol, maxiter=maxiter, on_unidentified=on_unidentified)
+    return estimator.fit(solver=solver, tol=tol, maxiter=maxiter, on_unidentified=on_unidentified,
+                         dual_method=dual_method)
