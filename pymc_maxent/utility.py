@@ -245,6 +245,28 @@ class UtilityLayout:
 
         return used(self.asc), used(self.fixed), self.n_random_asc + used(self.random)
 
+    def random_design(self, X: np.ndarray) -> np.ndarray:
+        """``Z`` (..., alternative, random component) with ``random_utility(X, θ) = Z θ``
+        (natural-scale ``θ``): the random components' utility is linear in them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from pymc_maxent.utility import UtilityLayout
+        >>> layout = UtilityLayout(2, 1, random_asc=(0, -1), n_random_asc=1, random=((0,), (0,)),
+        ...                        random_columns=(0,))
+        >>> layout.random_design(np.array([[[3.0], [5.0]]]))
+        array([[[1., 3.],
+                [0., 5.]]])
+        """
+        _, _, constants, coefficients = self.dense()
+        D = self.sizes()[2]
+        X = np.asarray(X, dtype=np.float64)
+        Z = np.zeros(X.shape[:-1] + (D,))
+        for d in range(D):
+            Z[..., d] = (X * (coefficients == d)).sum(axis=-1) + (constants == d)
+        return Z
+
     def dense(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The layout as four int64 arrays, ``-1`` where nothing enters: fixed constants
         (alternative,) into ``α``, fixed coefficients (alternative, attribute) into ``β``,

@@ -40,18 +40,20 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
 from pymc_maxent.bayes.build import (
-    component_utility,
     fixed_parameters,
     fixed_utility,
+    natural_scale,
     parameter_coords,
     population_distribution,
+    utility_layout,
 )
 from pymc_maxent.bayes.priors import check_priors
+from pymc_maxent.bayes.simulated import SimulatedLogLikelihood
 from pymc_maxent.bayes.specification import ModelSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
 from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
-from pymc_maxent.utility import log_choice_probabilities, mask_unavailable
+from pymc_maxent.utility import mask_unavailable
 
 __all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid", "padded_panel", "qmc_normal_points"]
 
@@ -257,24 +259,25 @@ def fit_minibatch(
     coords |= {k: v for k, v in parameter_coords(resolved).items()
                if k != NEW_INDIVIDUAL}
     with pm.Model(coords=coords) as model:
-        # shared (not pm.Data): no situation dim, so no 10⁷ coordinate labels are held
-        tensors = [pytensor.shared(np.asarray(a), name=name, borrow=True)
-                   for a, name in ((X, "X"), (available, "available"), (chosen, "chosen_index"))]
-        mX, mA, mC = pm.Minibatch(*tensors, batch_size=batch_size)
-        mA = mA.astype("bool")
         alpha, beta = fixed_parameters(resolved, priors)
-        J = data.n_alternatives
+        has_fixed = alpha is not None or beta is not None
+        if D:  # the fixed utility needs X; the random components, their design Z
+            layout = utility_layout(resolved)
+            arrays = {"X": X} if has_fixed else {}
+            arrays |= {"Z": layout.random_design(X), "available": available, "chosen_index": chosen}
+        else:
+            arrays = {"X": X, "available": available, "chosen_index": chosen}
+        # shared (not pm.Data): no situation dim, so no 10⁷ coordinate labels are held
+        tensors = [pytensor.shared(np.asarray(a), name=name, borrow=True) for name, a in arrays.items()]
+        batch = dict(zip(arrays, pm.Minibatch(*tensors, batch_size=batch_size), strict=True))
+        mA, mC = batch["available"].astype("bool"), batch["chosen_index"]
         if not D:
-            U = fixed_utility(mX, resolved, alpha, beta)
+            U = fixed_utility(batch["X"], resolved, alpha, beta)
             pm.Categorical("chosen", logit_p=mask_unavailable(U, mA), observed=mC, total_size=n_units)
         else:
-            theta = population_distribution(resolved, priors)(pt.as_tensor(grid))  # (Q, D)
-            U = fixed_utility(mX, resolved, alpha, beta)[:, :, None, :]  # (b, T, 1, J)
-            U = U + component_utility(mX, theta, resolved, nodes=True)  # (b, T, Q, J)
-            log_p = log_choice_probabilities(U, mA[:, :, None, :])  # (b, T, Q, J)
-            chosen_mask = pt.eq(pt.arange(J), mC[:, :, None, None])
-            log_lik = pt.switch(chosen_mask, log_p, 0.0).sum(axis=(1, 3))  # (b, Q): Π_t over the panel
-            log_lik = pt.special.logsumexp(log_lik + np.log(weights), axis=1)
+            V = fixed_utility(batch["X"], resolved, alpha, beta) if has_fixed else pt.zeros(mA.shape)
+            theta = natural_scale(population_distribution(resolved, priors)(pt.as_tensor(grid)), resolved)
+            log_lik, _, _ = SimulatedLogLikelihood()(V, batch["Z"], mA, mC, theta, np.log(weights))
             pm.Potential("log_likelihood", log_lik.sum() * (n_units / batch_size))
         approx = pm.fit(n, method="advi", random_seed=random_seed, progressbar=progressbar,
                         obj_optimizer=pm.adam(learning_rate=learning_rate))
