@@ -106,6 +106,6 @@ def _nutpie_without(model, available, random_seed, kwargs) -> xr.DataTree:
     seed = int(np.random.default_rng(random_seed).integers(2**31))
     compiled = compiled_nutpie_model(model).with_data(available=available)
     start = time.perf_counter()
-    tree = nutpie.sample(compiled, seed=seed, progress_bar=False, **settings)
+    tree = nutpie.sample(compiled, seed=seed, progress_bar=False, save_warmup=False, **settings)
     patch_nutpie_idata(tree, model, sampling_time=time.perf_counter() - start)
     return tree

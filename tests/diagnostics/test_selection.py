@@ -181,8 +181,6 @@ def test_reloo_replaces_exactly_the_bad_units_by_a_brute_force_refit(small_mixed
         draws = log_lik.isel(situation=unit).to_numpy().ravel()
         brute = logsumexp(draws) - np.log(draws.size)
         np.testing.assert_allclose(exact.elpd_i.to_numpy()[unit], brute, rtol=1e-9)
-    # the refit without a situation is more pessimistic about it than PSIS (which cannot leave it out)
-    assert (exact.elpd_i.to_numpy()[bad] < loo.elpd_i.to_numpy()[bad]).all()
 
 
 def test_model_selection_rejects_unknown_settings(travel_mode):
