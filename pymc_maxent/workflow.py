@@ -32,6 +32,7 @@ from pymc_maxent.diagnostics import (
     split_by_individual,
     willingness_to_pay,
 )
+from pymc_maxent.diagnostics.selection import CV
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError, plain
 from pymc_maxent.model import ChoiceModel
 
@@ -120,6 +121,9 @@ class Settings:
         if self.draws < 10 or self.chains < 1:
             raise SpecificationError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, "
                                      "chains >= 1")
+        if self.cv not in CV or self.folds < 2:
+            raise SpecificationError(f"cv={self.cv!r}, folds={self.folds}: cv must be one of {', '.join(CV)} "
+                                     "and folds >= 2")
         if self.cv_draws is not None and self.cv_draws < 10:
             raise SpecificationError(f"cv_draws={self.cv_draws}: need cv_draws >= 10")
         if not 0 <= self.test_fraction < 1:
