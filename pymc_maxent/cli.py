@@ -64,6 +64,13 @@ def _add_fitting(parser: argparse.ArgumentParser, *, models, draws: int, chains:
     fit.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     fit.add_argument("--test-fraction", type=float, default=0.25,
                      help="share of individuals held out for the held-out scores, 0 for none (default 0.25)")
+    fit.add_argument("--cv", choices=("auto", "kfold", "loo", "none"), default="auto",
+                     help="model-selection score: PSIS-LOO where reliable, else exact refits or K-fold "
+                          "(auto, the default), K-fold for all, PSIS-LOO only, or the held-out score")
+    fit.add_argument("--folds", type=int, default=5, help="K of the K-fold cross-validation (default 5)")
+    fit.add_argument("--cv-draws", type=int, default=200, metavar="N",
+                     help="each cross-validation refit samples one chain of N draws after N tuning "
+                          "steps (default 200)")
     fit.add_argument("--output", default=output, metavar="DIR", help=f"report folder (default {output})")
     fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="sampler progress bars (default: when standard output is a terminal)")
@@ -176,7 +183,8 @@ def settings_from(args: argparse.Namespace):
                     price_alternative=args.price_alternative, price_bounds=tuple(args.price_bounds),
                     random=_random(args.random), correlated=args.correlated, draws=args.draws,
                     tune=args.tune, chains=args.chains, sampler=args.sampler, seed=args.seed,
-                    test_fraction=args.test_fraction, progress=progress)
+                    test_fraction=args.test_fraction, cv=args.cv, folds=args.folds,
+                    cv_draws=args.cv_draws, progress=progress)
 
 
 def print_table(title: str, table: pd.DataFrame | str, digits: int = 4) -> None:
@@ -196,8 +204,9 @@ TABLE_TITLES = {
     "elasticities_maxent_sd": "MaxEnt: their delta-method standard errors",
     "wtp": "willingness to pay ({price} units per unit of attribute)",
     "pricing": "revenue-maximising {price} (multiplier of the observed prices) and expected revenue",
-    "selection": "model selection, best first (PSIS-LOO on the fitted data, Pareto k > 0.7 marks unreliable "
-                 "PSIS; held-out log score and hit rate on the held-out individuals)",
+    "selection": "model selection, best first by elpd (criterion: PSIS-LOO where every Pareto k is good, "
+                 "else exact refits or K-fold CV by individual; weight only where every criterion is the "
+                 "same; held-out log score and hit rate on the held-out individuals)",
 }
 
 

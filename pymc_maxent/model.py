@@ -103,7 +103,7 @@ class ChoiceModel:
         if method not in METHODS:
             raise SpecificationError(f"method must be one of {METHODS}; got {method!r}")
         if method == "nuts":
-            fit = PosteriorFit(self.model, sample(self.model, **kwargs), self.data)
+            fit = PosteriorFit(self.model, sample(self.model, **kwargs), self.data, sample_kwargs=kwargs)
         elif method == "map":
             fit = PosteriorFit(self.model, _map_tree(self.model, **kwargs), self.data)
         else:

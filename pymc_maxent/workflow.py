@@ -32,6 +32,7 @@ from pymc_maxent.diagnostics import (
     split_by_individual,
     willingness_to_pay,
 )
+from pymc_maxent.diagnostics.selection import CV
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError, plain
 from pymc_maxent.model import ChoiceModel
 
@@ -72,6 +73,13 @@ class Settings:
     draws, tune, chains, sampler, seed : sampler settings (``tune`` defaults to ``draws``).
     test_fraction : float
         Share of individuals held out for the held-out scores (0: none).
+    cv : {"auto", "kfold", "loo", "none"}
+        How the model-selection table scores the fits (:func:`~pymc_maxent.diagnostics.model_selection`).
+    folds : int
+        K of its K-fold cross-validation.
+    cv_draws : int, optional
+        Each cross-validation refit of a posterior samples one chain of ``cv_draws`` draws after
+        as many tuning steps (cheaper than the fit itself); None: the fit's own settings.
     progress : bool
         The samplers' progress bars.
     """
@@ -91,6 +99,9 @@ class Settings:
     sampler: str = "nutpie"
     seed: int = 1
     test_fraction: float = 0.25
+    cv: str = "auto"
+    folds: int = 5
+    cv_draws: int | None = 200
     progress: bool = False
 
     def __post_init__(self):
@@ -110,6 +121,11 @@ class Settings:
         if self.draws < 10 or self.chains < 1:
             raise SpecificationError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, "
                                      "chains >= 1")
+        if self.cv not in CV or self.folds < 2:
+            raise SpecificationError(f"cv={self.cv!r}, folds={self.folds}: cv must be one of {', '.join(CV)} "
+                                     "and folds >= 2")
+        if self.cv_draws is not None and self.cv_draws < 10:
+            raise SpecificationError(f"cv_draws={self.cv_draws}: need cv_draws >= 10")
         if not 0 <= self.test_fraction < 1:
             raise SpecificationError(f"test_fraction={self.test_fraction}: must lie in [0, 1)")
         lo, hi = self.price_bounds
@@ -270,7 +286,9 @@ def analyse(out: Analysis) -> None:
         g_twin = s.focus.removesuffix(G_PRIOR) + G_PRIOR
         if g_twin in fits and g_twin != s.focus:
             tables["comparison_g_prior"] = compare_estimates(fits[g_twin], maxent)
-    tables["selection"] = model_selection(fits, out.train, out.test, random_seed=s.seed)
+    refits = None if s.cv_draws is None else {"draws": s.cv_draws, "tune": s.cv_draws, "chains": 1}
+    tables["selection"] = model_selection(fits, out.train, out.test, cv=s.cv, folds=s.folds,
+                                          sample_kwargs=refits, random_seed=s.seed)
 
     if focus is not None:
         prior = pm.sample_prior_predictive(draws=1000, model=focus.model, random_seed=s.seed)

@@ -100,7 +100,7 @@ def test_prediction_leaves_the_containers_as_they_were(travel_fits, travel_mode)
     maxent.predict(sub)
     assert_same_containers(before, held(cm.model))
     dx.elasticities(maxent, "gc", sub)
-    dx.model_selection({"MNL-2": posterior, "MaxEnt": maxent}, travel_mode, sub)
+    dx.model_selection({"MNL-2": posterior, "MaxEnt": maxent}, travel_mode, sub, folds=3)
     assert_same_containers(before, held(cm.model))
 
 

@@ -12,7 +12,7 @@ from scipy.special import logsumexp
 
 from pymc_maxent.bayes.build import choice_graph
 from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
-from pymc_maxent.bayes.sample import INDIVIDUAL_LOG_LIKELIHOOD
+from pymc_maxent.bayes.sample import DEFAULT_SAMPLER, INDIVIDUAL_LOG_LIKELIHOOD
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.serialize import choice_data_from_model
 from pymc_maxent.exceptions import SpecificationError
@@ -38,6 +38,10 @@ class PosteriorFit(CachedEvaluator):
         Its posterior (from :func:`~pymc_maxent.sample`, or :func:`pymc.sample`).
     data : ChoiceData, optional
         The fitted data; default what the model's containers hold.
+    sample_kwargs : dict, optional
+        How the posterior was sampled (the settings of :func:`~pymc_maxent.sample`), for the
+        refits of cross-validation (:meth:`posterior_without`); default the posterior's chains and
+        draws with :func:`~pymc_maxent.sample`'s defaults.
 
     Examples
     --------
@@ -53,7 +57,8 @@ class PosteriorFit(CachedEvaluator):
 
     estimator = "bayes"
 
-    def __init__(self, model: pm.Model, idata, data: ChoiceData | None = None):
+    def __init__(self, model: pm.Model, idata, data: ChoiceData | None = None, *,
+                 sample_kwargs: dict | None = None):
         self.graph = choice_graph(model)
         self.model = model
         self.idata = idata
@@ -62,6 +67,8 @@ class PosteriorFit(CachedEvaluator):
         missing = [v.name for v in self._parameters() if v.name not in self.posterior]
         if missing:
             raise SpecificationError(f"the posterior has no draws of {missing}")
+        sizes = self.posterior.sizes
+        self.sample_kwargs = {"draws": sizes["draw"], "chains": sizes["chain"]} | dict(sample_kwargs or {})
 
     @property
     def spec(self):
@@ -210,6 +217,33 @@ class PosteriorFit(CachedEvaluator):
         log_lik = self._log_likelihood()
         var = INDIVIDUAL_LOG_LIKELIHOOD if INDIVIDUAL_LOG_LIKELIHOOD in log_lik else "chosen"
         return az.loo(self.idata, var_name=var), "individual" if var != "chosen" else "situation"
+
+    def posterior_without(self, held_out, *, random_seed=None, **sample_kwargs) -> PosteriorFit:
+        """The posterior refitted without the situations ``held_out`` (boolean mask over the
+        fitted situations), by the same model, priors and sampler settings
+        (:func:`~pymc_maxent.bayes.refit.sample_without`; ``sample_kwargs`` override
+        :attr:`sample_kwargs`). Individuals left without situations keep draws from their
+        prior. A point estimate (MAP) has no posterior to refit: a :class:`SpecificationError`."""
+        from pymc_maxent.bayes.refit import pymc_nuts, sample_without
+
+        if "point_estimate" in self.posterior.attrs:
+            raise SpecificationError(f"a {self.posterior.attrs['point_estimate']} fit has no posterior to "
+                                     "refit: cross-validate a sampled fit")
+        held_out = np.asarray(held_out, dtype=bool)
+        if held_out.shape != (self.data.n_situations,):
+            raise SpecificationError(f"held_out has shape {held_out.shape}; the fit has "
+                                     f"{self.data.n_situations} situations")
+        settings = {k: v for k, v in (self.sample_kwargs | sample_kwargs).items() if k != "random_seed"}
+        step = {}
+        if settings.get("nuts_sampler", DEFAULT_SAMPLER) == "pymc" and "step" not in settings:
+            steps = self.__dict__.setdefault("_refit_steps", {})  # compiled once per fit
+            target_accept = settings.get("target_accept")
+            if target_accept not in steps:
+                steps[target_accept] = pymc_nuts(self.model, target_accept)
+            step = {"step": steps[target_accept]}
+        run = {k: v for k, v in (settings | step).items() if not (step and k == "target_accept")}
+        tree = sample_without(self.model, held_out, random_seed=random_seed, **run)
+        return PosteriorFit(self.model, tree, self.data, sample_kwargs=settings)
 
     def _log_likelihood(self) -> xr.Dataset:
         if "log_likelihood" not in self.idata.children:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pymc as pm
 import xarray as xr
@@ -49,7 +51,7 @@ def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, tune: int = 
         register_jax()
     idata_kwargs = dict(kwargs.pop("idata_kwargs", None) or {})
     log_likelihood = idata_kwargs.pop("log_likelihood", True)
-    with model:
+    with model, _keeping_nutpie_compilation(model, nuts_sampler):
         idata = pm.sample(nuts_sampler=nuts_sampler, tune=tune, idata_kwargs=idata_kwargs or None, **kwargs)
         if log_likelihood:
             # the same pointwise log-likelihood whatever the sampler (PyMC deprecates asking
@@ -60,6 +62,32 @@ def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, tune: int = 
         add_individual_log_likelihood(idata, model.coords[INDIVIDUAL],
                                       model["individual_index"].get_value())
     return idata
+
+
+@contextlib.contextmanager
+def _keeping_nutpie_compilation(model: pm.Model, nuts_sampler: str):
+    """Keep nutpie's compiled ``model`` (:func:`pymc_maxent.bayes.refit.compiled_nutpie_model`):
+    cross-validation refits then sample without compiling again."""
+    if nuts_sampler != "nutpie":
+        yield
+        return
+    import nutpie
+
+    from pymc_maxent.bayes.refit import keep_compiled
+
+    compile_pymc_model = nutpie.compile_pymc_model
+
+    def compile_and_keep(compiled_model, *args, **kwargs):
+        compiled = compile_pymc_model(compiled_model, *args, **kwargs)
+        if compiled_model is model and not kwargs.get("var_names"):
+            keep_compiled(model, compiled)
+        return compiled
+
+    nutpie.compile_pymc_model = compile_and_keep
+    try:
+        yield
+    finally:
+        nutpie.compile_pymc_model = compile_pymc_model
 
 
 def individual_log_likelihood(idata, individuals, index=None) -> xr.DataArray:

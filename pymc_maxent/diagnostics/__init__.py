@@ -14,6 +14,7 @@ from pymc_maxent.diagnostics.counterfactuals import (
     optimal_prices,
     revenue_curve,
 )
+from pymc_maxent.diagnostics.cross_validation import fold_splits, individual_folds
 from pymc_maxent.diagnostics.effects import (
     aggregate_elasticities,
     elasticities,
@@ -43,7 +44,9 @@ __all__ = [
     "compare_information",
     "elasticities",
     "expected_revenue",
+    "fold_splits",
     "fitted_probabilities",
+    "individual_folds",
     "marginal_effects",
     "maxent_information",
     "model_selection",

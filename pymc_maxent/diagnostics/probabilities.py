@@ -85,7 +85,6 @@ class ChoiceEvaluator:
         self.fit = fit
         self.model = fit.model
         graph = fit.probability_graph()
-        self.samples = fit.parameter_samples(draws=draws, robust=robust, random_seed=random_seed)
         self._params = [v.type() for v in graph.parameters]
         replace = dict(zip(graph.parameters, self._params, strict=True))
         c = graph.containers
@@ -94,13 +93,17 @@ class ChoiceEvaluator:
         self._p, self._U = clone_replace([graph.p, graph.utility], replace)
         self._roles = {"new_individual": _position(graph.parameters, graph.new_individual),
                        "situation": _position(graph.parameters, graph.situation)}
-        self.sample_dims = tuple(self.samples.dims)
-        self.sample_coords = dict(self.samples.coords)
-        self.n_samples = self.samples.n
-        self.weights = np.asarray(self.samples.weights, dtype=float)
+        self._set_samples(fit.parameter_samples(draws=draws, robust=robust, random_seed=random_seed))
         self.alternatives = list(self.model.coords[ALTERNATIVE])
         self.attributes = list(self.model.coords[ATTRIBUTE])
         self.load(data)
+
+    def _set_samples(self, samples) -> None:
+        self.samples = samples
+        self.sample_dims = tuple(samples.dims)
+        self.sample_coords = dict(samples.coords)
+        self.n_samples = samples.n
+        self.weights = np.asarray(samples.weights, dtype=float)
 
     def _attribute_position(self, attribute: str) -> int:
         if attribute not in self.attributes:
@@ -151,6 +154,14 @@ class ChoiceEvaluator:
     def with_data(self, data: ChoiceData) -> ChoiceEvaluator:
         """A copy loaded with ``data`` that shares the compiled functions."""
         return copy.copy(self).load(data)
+
+    def with_samples(self, samples, data: ChoiceData | None = None) -> ChoiceEvaluator:
+        """A copy at other values of the same parameters (a refit's posterior draws:
+        :class:`~pymc_maxent.fit.ParameterSamples` of a fit of the same model), loaded with
+        ``data`` (default the fitted data), sharing the compiled functions."""
+        evaluator = copy.copy(self)
+        evaluator._set_samples(samples)
+        return evaluator.load(data)
 
     def _sample_values(self, new: list) -> list[np.ndarray]:
         """The fit's parameter values, with fresh standard-normal deviations for the individuals

@@ -12,7 +12,7 @@ import xarray as xr
 from scipy import stats
 from scipy.special import rel_entr
 
-from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION
+from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
 from pymc_maxent.maxent.delta import DELTA, delta_method, delta_points, delta_steps
@@ -244,6 +244,15 @@ class IndividualMaxEntResult(CachedEvaluator):
     def loo(self):
         """None: a MaxEnt fit has no draws to leave observations out of."""
         return None
+
+    def refit(self, data: ChoiceData) -> IndividualMaxEntResult:
+        """The same tier, supports and solver settings fitted to other ``data`` (cross-validation's
+        refits; the separation check is skipped)."""
+        from pymc_maxent.maxent.estimator import fit_maxent
+
+        population = {k: v for k, v in self.population.problem.options.items()
+                      if k not in ("probability_support", "pi0", "p0")}
+        return fit_maxent(data, tier=self.spec, check_separation=False, **population, **self.options)
 
     def prior_probabilities(self, draws: int = 500, random_seed=0) -> np.ndarray:
         """Stage 1's prior (uniform over the available alternatives)."""

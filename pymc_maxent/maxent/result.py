@@ -10,8 +10,8 @@ import xarray as xr
 from scipy import stats
 from scipy.special import entr
 
-from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION
-from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
+from pymc_maxent.exceptions import MaxEntError, SpecificationError
 from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
 from pymc_maxent.maxent.covariance import Identification
 from pymc_maxent.maxent.delta import DELTA, delta_method, delta_points, delta_steps
@@ -382,6 +382,27 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
             "observed_data": xr.Dataset({"chosen": xr.DataArray(chosen, dims=(SITUATION,),
                                                                 coords={SITUATION: sit[SITUATION]})}),
         })
+
+    def refit(self, data: ChoiceData) -> MaxEntResult:
+        """The same moments, supports and solver fitted to other ``data`` (cross-validation's
+        refits). A prior ``p0`` or ``pi0`` given per situation does not carry over to other
+        situations: a :class:`~pymc_maxent.exceptions.SpecificationError`.
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> data = pmx.load_travel_mode()
+        >>> res = pmx.fit_maxent(data)
+        >>> res.refit(data.subset(slice(0, 150))).data.n_situations
+        150
+        """
+        from pymc_maxent.maxent.estimator import fit_maxent
+
+        settings = self.settings()
+        given = [name for name in ("p0", "pi0") if settings.get(name) is not None]
+        if given:
+            raise SpecificationError(f"{given} were given per situation: they do not carry over to new data")
+        return fit_maxent(data, list(self.spec), **settings)
 
     # ------------------------------------------------------------------ save and load
     def settings(self) -> dict:

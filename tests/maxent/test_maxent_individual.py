@@ -334,7 +334,7 @@ def test_model_selection_scores_held_out_situations_within_individuals(panel):
     held_out = np.arange(data.n_situations) % 5 == 0  # situations held out within individuals
     train, test = data.subset(~held_out), data.subset(held_out)
     fits = {"MXL-1 maxent": fit_maxent(train, tier="MXL-1"), "MNL-2 maxent": fit_maxent(train)}
-    selection = model_selection(fits, train, test)
+    selection = model_selection(fits, train, test, folds=3)
     assert set(selection.index) == set(fits)
     assert selection.loc["MXL-1 maxent", "latent"] == train.n_individuals * 2
     assert np.isfinite(selection["heldout_log_score"]).all()
