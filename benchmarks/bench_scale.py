@@ -87,6 +87,141 @@ def run_advi(sizes, iterations):
                   flush=True)
 
 
+def panel_case(n: int, iterations: int, seed: int = 0) -> dict:
+    """Minibatch mixed logit on the electricity-like panel of ``n`` individuals (in this process)."""
+    import logging
+    import warnings
+
+    from pymc_maxent.bayes.minibatch import fit_minibatch
+    from pymc_maxent.data.simulate import simulate_electricity_panel
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    t = time.perf_counter()
+    data, spec, truth = simulate_electricity_panel(n_individuals=n, seed=seed)
+    t_sim = time.perf_counter() - t
+    peak, stop = _peak_rss()
+    t = time.perf_counter()
+    fit = fit_minibatch(data, spec, **PANEL_SETTINGS, n=iterations, random_seed=1)
+    t_fit = time.perf_counter() - t
+    out = {"N": n, "situations": data.n_situations, "simulate_s": t_sim, "fit_s": t_fit,
+           "peak_rss_gb": stop(), "converged": fit.converged, "padded": fit.n_padded}
+    for k in ("mu", "sigma"):
+        out[k] = fit.mean(k).tolist()
+        out[f"{k}_truth"] = np.asarray(truth[k]).tolist()
+    return out
+
+
+def _peak_rss():
+    """Start sampling this process's RSS every 20 ms; the returned function stops and gives the peak."""
+    peak = [rss_gb()]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], rss_gb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+
+    def stop():
+        done.set()
+        sampler.join()
+        return max(peak[0], rss_gb())
+
+    return peak, stop
+
+
+def nuts_case(seed: int = 0) -> dict:
+    """The full NUTS posterior (``pmx.sample`` defaults) of the 361-individual panel."""
+    import logging
+    import warnings
+
+    import pymc_maxent as pmx
+    from pymc_maxent.data.simulate import simulate_electricity_panel
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    data, spec, _ = simulate_electricity_panel(seed=seed)
+    t = time.perf_counter()
+    post = pmx.sample(pmx.build_model(data, spec), chains=2, random_seed=1, progressbar=False)["posterior"]
+    out = {"fit_s": time.perf_counter() - t}
+    for k in ("mu", "sigma"):
+        out[k] = post[k].mean(("chain", "draw")).values.tolist()
+        out[f"{k}_sd"] = post[k].std(("chain", "draw")).values.tolist()
+    return out
+
+
+def gradient_case(D: int, integration: str) -> dict:
+    """ms per gradient of the minibatch log-density, ``D`` random components."""
+    import pymc_maxent as pmx
+    from pymc_maxent.bayes.minibatch import minibatch_model
+
+    data, _ = pmx.simulate_choices("MXL-1", n_individuals=2000, n_situations=8, n_alternatives=4,
+                                   n_attributes=D, seed=2)
+    nodes = 3 if integration == "gauss-hermite" else None
+    model, details = minibatch_model(data, "MXL-1", batch_size=PANEL_SETTINGS["batch_size"],
+                                     integration=integration, nodes=nodes, random_seed=1)
+    dlogp = model.compile_dlogp()
+    point = model.initial_point()
+    dlogp(point)
+    reps, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 3.0:
+        dlogp(point)
+        reps += 1
+    return {"D": D, "integration": integration, "nodes": details["n_nodes"],
+            "ms": 1000 * (time.perf_counter() - t) / reps}
+
+
+#: The minibatch mixed logit's settings in these rows (100 individuals a batch, 256 Sobol points).
+PANEL_SETTINGS = {"batch_size": 100, "learning_rate": 0.02, "integration": "qmc", "nodes": 256, "draws": 1000}
+
+
+def _case(name: str, *args) -> dict | None:
+    out = subprocess.run([sys.executable, __file__, "--case", name, *map(str, args)], capture_output=True,
+                         text=True)
+    if out.returncode:
+        print(f"  {name} {args} failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_panel(sizes, iterations, components):
+    print(f"\nMinibatch mixed logit, electricity-like panel (6 normal random coefficients, 3% of individuals "
+          f"with fewer situations): batch {PANEL_SETTINGS['batch_size']} individuals, "
+          f"{PANEL_SETTINGS['nodes']} Sobol points, {iterations} Adam steps")
+    nuts = _case("nuts")
+    if nuts:
+        print(f"NUTS (pmx.sample defaults, 2 chains), 361 individuals: {nuts['fit_s']:.1f} s")
+    print(f"{'individuals':>11} {'situations':>10} {'simulate s':>10} {'fit s':>7} {'vs NUTS':>7} "
+          f"{'peak RSS GB':>11} {'max|dmu|/sd':>11} {'max|dsigma|/sd':>14} {'max|mu-true|':>12} "
+          f"{'max|sigma-true|':>15} {'conv':>5}")
+    for n in sizes:
+        r = _case("panel", n, iterations)
+        if r is None:
+            continue
+        vs = dmu = dsd = ""
+        if nuts and n == 361:
+            vs = f"{r['fit_s'] / nuts['fit_s']:.2f}x"
+            dmu = f"{np.max(np.abs(np.subtract(r['mu'], nuts['mu'])) / nuts['mu_sd']):.2f}"
+            dsd = f"{np.max(np.abs(np.subtract(r['sigma'], nuts['sigma'])) / nuts['sigma_sd']):.2f}"
+        err_mu = np.abs(np.subtract(r["mu"], r["mu_truth"])).max()
+        err_sd = np.abs(np.subtract(r["sigma"], r["sigma_truth"])).max()
+        print(f"{n:>11} {r['situations']:>10} {r['simulate_s']:>10.1f} {r['fit_s']:>7.1f} {vs:>7} "
+              f"{r['peak_rss_gb']:>11.2f} {dmu:>11} {dsd:>14} {err_mu:>12.3f} {err_sd:>15.3f} "
+              f"{str(r['converged']):>5}", flush=True)
+    print("\nCost per gradient by random components (2000 individuals × 8 situations × 4 alternatives, "
+          f"batch {PANEL_SETTINGS['batch_size']})")
+    print(f"{'D':>3} {'qmc nodes':>9} {'qmc ms':>7} {'ms per D':>8} {'GH nodes':>8} {'GH ms':>8}")
+    for D in components:
+        q = _case("gradient", D, "qmc")
+        g = _case("gradient", D, "gauss-hermite") if 3**D <= 10_000 else None
+        if q is None:
+            continue
+        gh = (f"{g['nodes']:>8} {g['ms']:>8.1f}" if g else f"{'':>8} {'':>8}")
+        print(f"{D:>3} {q['nodes']:>9} {q['ms']:>7.1f} {q['ms'] / D:>8.2f} {gh}", flush=True)
+
+
 def run_dask(sizes):
     import dask.array as da
     import distributed
@@ -131,12 +266,25 @@ def main():
     parser.add_argument("--iterations", type=int, default=10_000)
     parser.add_argument("--skip-advi", action="store_true")
     parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--panel-sizes", type=int, nargs="+", default=[361, 10_000, 100_000])
+    parser.add_argument("--panel-iterations", type=int, default=3000)
+    parser.add_argument("--components", type=int, nargs="+", default=[2, 4, 6, 8])
+    parser.add_argument("--skip-panel", action="store_true")
     parser.add_argument("--advi-case", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.advi_case:
         tier, n, iterations = args.advi_case
         print(json.dumps(advi_case(tier, int(n), int(iterations))))
         return
+    if args.case:
+        name, *rest = args.case
+        cases = {"panel": lambda n, it: panel_case(int(n), int(it)), "nuts": nuts_case,
+                 "gradient": lambda D, how: gradient_case(int(D), how)}
+        print(json.dumps(cases[name](*rest)))
+        return
+    if not args.skip_panel:
+        run_panel(args.panel_sizes, args.panel_iterations, args.components)
     if not args.skip_advi:
         run_advi(args.advi_sizes, args.iterations)
     if not args.skip_dask:

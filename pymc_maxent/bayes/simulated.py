@@ -139,7 +139,7 @@ class SimulatedLogLikelihood(Op):
         g = output_grads[0]
         _, g_V, g_theta = outputs
         return [g[:, None, None] * g_V, grad_not_implemented(self, 1, Z), grad_undefined(self, 2, available),
-                grad_undefined(self, 3, chosen), pt.tensordot(g, g_theta, axes=1),
+                grad_undefined(self, 3, chosen), (g[:, None, None] * g_theta).sum(axis=0),
                 grad_not_implemented(self, 5, log_weights)]
 
 
@@ -158,6 +158,9 @@ def _numba_funcify(op, node=None, **kwargs):
 
     @numba_njit
     def simulated_log_likelihood_op(V, Z, available, chosen, theta, log_weights):
-        return kernel(V, Z, available, chosen, theta, log_weights)
+        # contiguous copies where the graph hands strided views: the kernel is typed for C arrays
+        return kernel(np.ascontiguousarray(V), np.ascontiguousarray(Z), np.ascontiguousarray(available),
+                      np.ascontiguousarray(chosen), np.ascontiguousarray(theta),
+                      np.ascontiguousarray(log_weights))
 
     return simulated_log_likelihood_op

@@ -14,6 +14,7 @@ import pytest
 import pymc_maxent as pmx
 from pymc_maxent.bayes.minibatch import fit_minibatch, padded_panel, qmc_normal_points
 from pymc_maxent.bayes.specification import tier_spec
+from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
 
 
@@ -111,3 +112,35 @@ def test_an_unsettled_fit_warns():
     with pytest.warns(ConvergenceWarning, match="did not settle"):
         fit = fit_minibatch(data, "MNL-2", batch_size=50, n=50, draws=10, random_seed=1)
     assert not fit.converged
+
+
+@pytest.mark.slow
+def test_qmc_recovers_six_components_on_an_unbalanced_panel():
+    # the electricity-like design: six normal random coefficients (means to -10, SDs to 2.3),
+    # 20% of individuals with 4-11 of 12 situations. Tolerances: ~3.5 posterior SDs at this size
+    # (NUTS at 361 individuals: SD(mu) 0.03-0.40, SD(sigma) 0.02-0.20) plus the simulation's bias.
+    data, spec, truth = simulate_electricity_panel(400, short=0.2, seed=3)
+    fit = fit_minibatch(data, spec, batch_size=100, n=3000, learning_rate=0.02, draws=200, random_seed=1)
+    assert fit.integration == "qmc" and fit.n_nodes == 256 and fit.converged
+    assert fit.n_padded == 400 * 12 - data.n_situations > 0
+    tolerance_mu = np.array([0.15, 0.1, 0.45, 0.3, 1.3, 1.3])
+    tolerance_sigma = np.array([0.08, 0.1, 0.4, 0.3, 0.7, 0.7])
+    np.testing.assert_array_less(np.abs(fit.mean("mu") - truth["mu"]), tolerance_mu)
+    np.testing.assert_array_less(np.abs(fit.mean("sigma") - truth["sigma"]), tolerance_sigma)
+    # ignoring the heterogeneity is far off: sigma = 0 misses the truth by more than its tolerance
+    assert (truth["sigma"] > tolerance_sigma).all()
+
+
+@pytest.mark.slow
+def test_qmc_recovers_correlated_components():
+    spec = tier_spec("MXL-1", ["x0", "x1"], correlated=True)
+    truth = {"alpha": np.array([0.5, -0.5]), "mu": np.array([1.0, -1.0]), "sigma": np.array([1.0, 1.5]),
+             "corr": np.array([[1.0, 0.7], [0.7, 1.0]])}
+    data, truth = pmx.simulate_choices(spec, n_individuals=800, n_situations=8, truth=truth, seed=5)
+    fit = fit_minibatch(data, spec, batch_size=100, n=3000, learning_rate=0.02, integration="qmc",
+                        nodes=128, draws=200, random_seed=2)
+    corr = fit.idata["posterior"]["corr"].mean(("chain", "draw")).values
+    assert fit.integration == "qmc" and fit.converged
+    np.testing.assert_allclose(fit.mean("mu"), truth["mu"], atol=0.25)
+    np.testing.assert_allclose(fit.mean("sigma"), truth["sigma"], atol=0.35)
+    assert abs(corr[0, 1] - 0.7) < 0.25  # uncorrelated would be 0
