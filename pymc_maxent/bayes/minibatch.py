@@ -8,22 +8,29 @@ Fixed-coefficient models (MNL tiers) minibatch situations: the observed ``chosen
 carries ``total_size`` = the number of situations, which scales its log-likelihood to the
 whole data.
 
-Random-coefficient models (MXL-1 and any uncorrelated ``ModelSpec`` whose random components
-vary by individual) have individual-level latents ``z_i``. A minibatch ADVI with one
-variational factor per ``z_i`` would update each factor only when its individual is drawn,
-and a factor shared by the batch positions would not belong to any individual. Instead ``z``
-is integrated out of each individual's likelihood,
-``P(y_i) = ∫ Π_t P(y_it | μ + σ∘z) φ(z) dz``, by a Gauss–Hermite product rule (deterministic
-and accurate to ~1e-6 for the smooth logit integrand), so every remaining parameter is
-global and the minibatches are of whole *individuals* (all their situations, a balanced
-panel; a cross section is the case of one situation each), scaled by
-``n_individuals / batch_size``. The ELBO is then that of the NUTS model with ``z``
-marginalised out: the same posterior of ``alpha, beta, mu, sigma``.
+Random-coefficient models (MXL-1…3 and any ``ModelSpec`` whose random components vary by
+individual, uncorrelated or correlated, normal or lognormal) have individual-level latents
+``z_i``. A minibatch ADVI with one variational factor per ``z_i`` would update each factor only
+when its individual is drawn, and a factor shared by the batch positions would not belong to
+any individual. Instead ``z`` is integrated out of each individual's likelihood,
+``P(y_i) = ∫ Π_t P(y_it | μ + L z) φ(z) dz``, so every remaining parameter is global and the
+minibatches are of whole *individuals* (all their situations; an unbalanced panel is padded with
+situations that add nothing, :func:`padded_panel`; a cross section is the case of one situation
+each), scaled by ``n_individuals / batch_size``. The ELBO is then that of the NUTS model with
+``z`` marginalised out: the same posterior of ``alpha, beta, mu, sigma`` (and ``corr``).
 
-Measured (``benchmarks/bench_scale.py``; 3 alternatives × 2 attributes, batch 1000, 10⁴ Adam
-steps, 1000 draws; 2 shared cores): at 10⁶ situations MNL-2 fits in 13 s, MXL-1 (100 nodes)
-in 68 s, peak RSS 0.57 and 0.64 GiB (0.37 and 0.43 GiB of it the data); at 10⁷, 20 s and
-84 s, peak RSS 1.8 and 2.0 GiB. The cost per step does not grow with N.
+The integral is a Gauss–Hermite product rule for one or two components (deterministic, accurate
+to ~1e-6 for the smooth logit integrand, but ``nodes**D`` points) and scrambled-Sobol
+quasi-Monte Carlo beyond (:func:`qmc_normal_points`, 256 points whatever ``D``, as maximum
+simulated likelihood does). The integrated likelihood and its gradient are one fused Op
+(:class:`~pymc_maxent.bayes.simulated.SimulatedLogLikelihood`): the cost of a step grows
+linearly in ``D`` and not at all in the number of individuals. Situation-level components are
+refused (an integral per situation inside the individual's).
+
+Measured (``benchmarks/bench_scale.py``; 2 shared cores): cross sections, 3 alternatives × 2
+attributes, batch 1000, 10⁴ Adam steps: at 10⁶ situations MNL-2 fits in 13 s, MXL-1 (100
+nodes) in 68 s, peak RSS 0.57 and 0.64 GiB; at 10⁷, 20 s and 84 s, 1.8 and 2.0 GiB. Panels:
+see ``docs/performance.md`` (the electricity-like design, six components).
 """
 
 from __future__ import annotations
@@ -61,6 +68,10 @@ __all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid", "minibatch_mod
 
 #: Largest number of quadrature nodes (``nodes ** D``) of the default rule.
 MAX_NODES = 100
+#: How the integrated-likelihood models compile: the C virtual machine. With the fused Op,
+#: PyTensor's default numba linker took 41 ms an ADVI step where this takes 11-15 (electricity
+#: panel, batch 100, 256 nodes; the kernel alone 13).
+INTEGRATED_MODE = Mode(linker="cvm", optimizer="fast_run")
 #: Quasi-Monte Carlo points per individual of the default rule.
 DEFAULT_QMC_POINTS = 256
 #: The parameters of the models minibatch ADVI fits (individual-level components).
@@ -181,8 +192,8 @@ def fit_minibatch(
     random: str | dict[str, str] = "normal",
     reference=None,
     priors: Mapping[str, Prior] | None = None,
-    batch_size: int = 1000,
-    n: int = 20_000,
+    batch_size: int | None = None,
+    n: int | None = None,
     learning_rate: float = 0.01,
     integration: str = "auto",
     nodes: int | None = None,
@@ -202,10 +213,12 @@ def fit_minibatch(
         individual, uncorrelated or ``correlated=True`` (LKJ), normal or lognormal.
         Situation-level components are refused (use ``build_model`` and NUTS, or
         ``fit_maxent``).
-    batch_size : int
-        Situations per batch; individuals per batch for models with random components.
-    n : int
-        ADVI iterations (``pm.fit``), Adam with ``learning_rate``.
+    batch_size : int, optional
+        Situations per batch (default 1000); individuals per batch for models with random
+        components (default 100).
+    n : int, optional
+        ADVI iterations (``pm.fit``), Adam with ``learning_rate``: default 20,000 (situations),
+        5,000 (individuals; 3,000 settled on the electricity-like panels of ``bench_scale``).
     integration : {"auto", "gauss-hermite", "qmc"}
         How the random components are integrated out of each individual's likelihood:
         a Gauss–Hermite product rule (``nodes**D`` nodes: accurate, exponential in the number
@@ -242,9 +255,9 @@ def fit_minibatch(
     model, details = minibatch_model(data, spec, attributes=attributes, random=random, reference=reference,
                                      priors=priors, batch_size=batch_size, integration=integration,
                                      nodes=nodes, random_seed=random_seed)
-    # the C virtual machine: with the integrated likelihood's Op, PyTensor's default numba linker
-    # took 41 ms an ADVI step where this takes 11-15 (electricity panel, batch 100, 256 nodes)
-    fn_kwargs = {"mode": Mode(linker="cvm", optimizer="fast_run")} if details["integration"] else {}
+    if n is None:
+        n = 5_000 if details["integration"] else 20_000
+    fn_kwargs = {"mode": INTEGRATED_MODE} if details["integration"] else {}
     with model:
         approx = pm.fit(n, method="advi", random_seed=random_seed, progressbar=progressbar,
                         obj_optimizer=pm.adam(learning_rate=learning_rate), fn_kwargs=fn_kwargs)
@@ -267,7 +280,7 @@ def minibatch_model(
     random: str | dict[str, str] = "normal",
     reference=None,
     priors: Mapping[str, Prior] | None = None,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
     integration: str = "auto",
     nodes: int | None = None,
     random_seed: int | None = None,
@@ -302,7 +315,7 @@ def minibatch_model(
         X, available, chosen = data.X, data.available, data.chosen
     chosen = chosen.astype(np.int32)  # Categorical's dtype: a cast would hide the observed minibatch
     n_units = X.shape[0]
-    batch_size = int(min(batch_size, n_units))
+    batch_size = int(min(batch_size or (100 if D else 1000), n_units))
     coords = {ALTERNATIVE: data.alternatives.tolist(), ATTRIBUTE: data.attributes.tolist()}
     coords |= {k: v for k, v in parameter_coords(resolved).items()
                if k != NEW_INDIVIDUAL}
