@@ -190,18 +190,19 @@ def in_wrong_units(design, factor=2.0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("tier", "sizes", "parameters"), [
-    ("MNL-2", (50, 1, ("price", "time")), ["beta"]),
-    ("MXL-1", (12, 4, ("price",)), ["mu"]),
+@pytest.mark.parametrize(("tier", "sizes", "nuts", "parameters"), [
+    ("MNL-2", (50, 1, ("price", "time")), (150, 100), ["beta"]),
+    # 12 individuals were too few: the doubled utility's mu[price] ranks gave p = 0.08
+    ("MXL-1", (15, 4, ("price",)), (200, 150), ["mu"]),
 ])
-def test_sbc_passes_the_right_model_and_fails_a_mis_scaled_likelihood(tier, sizes, parameters):
+def test_sbc_passes_the_right_model_and_fails_a_mis_scaled_likelihood(tier, sizes, nuts, parameters):
     """40 simulations: the correct model's ranks are uniform (no p-value below 0.001 over its
     top-level parameters, either test) and its 94% intervals cover; fitted with the attributes'
     part of utility doubled (a units error), the coefficients' ranks pile at the ends (both
     tests below 0.01, the sharper one below 1e-4) and the 50% intervals rarely cover."""
     I, T, attributes = sizes
     design = calibration_design(I, T, attributes=attributes, seed=4)
-    settings = {"n_sims": 40, "draws": 100, "tune": 150, "random_seed": 16}
+    settings = {"n_sims": 40, "tune": nuts[0], "draws": nuts[1], "random_seed": 16}
     right = simulation_based_calibration(tier, design, **settings)
     wrong = simulation_based_calibration(tier, design, fit_design=in_wrong_units(design), **settings)
     table = calibration_summary(right)

@@ -12,6 +12,7 @@ from pymc_maxent.exceptions import SpecificationError
 #: Attributes a calibration design can hold: how each is drawn per (situation, alternative).
 DESIGN_ATTRIBUTES = {
     "price": lambda rng, shape: rng.uniform(100.0, 400.0, shape),   # currency units, hundreds
+    "price_change": lambda rng, shape: rng.uniform(-100.0, 100.0, shape),  # against a usual price
     "time": lambda rng, shape: rng.uniform(10.0, 90.0, shape),      # minutes
     "comfort": lambda rng, shape: (rng.random(shape) < 0.5).astype(float),  # a dummy
 }
@@ -23,7 +24,8 @@ def calibration_design(n_individuals: int = 30, n_situations: int = 5, n_alterna
     ``n_alternatives`` labelled alternatives (``alt0, alt1, …``).
 
     Attributes are drawn on the scales of real data (:data:`DESIGN_ATTRIBUTES`: ``price`` in
-    the hundreds, ``time`` in minutes, ``comfort`` a dummy), so that the default priors, which
+    the hundreds, ``price_change`` the same spread around 0, ``time`` in minutes, ``comfort`` a
+    dummy), so that the default priors, which
     scale with each attribute's spread, are calibrated on realistic coefficients.
 
     Parameters

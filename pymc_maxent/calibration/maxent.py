@@ -99,7 +99,9 @@ def maxent_coverage(design: ChoiceData, n_sims: int = 200, *,
             raise SpecificationError(f"truth[{name!r}] must hold {size} values (the {design.n_alternatives} "
                                      f"alternatives less the reference, or the attributes); got "
                                      f"{truth.get(name)!r}")
-    rng = np.random.default_rng(random_seed)
+    # a spawned stream: default_rng(random_seed) would replay the uniforms of a design drawn with
+    # the same seed, and the Gumbel noise would follow the attributes
+    rng = np.random.default_rng(np.random.SeedSequence(random_seed).spawn(1)[0])
     first = simulate_logit(design, truth["alpha"], truth["beta"], rng)
     estimators = {"gme": MaxEntEstimator(first), "mle": MaxEntEstimator(first, error_support=None)}
     names = estimators["gme"].fit().parameter_names()

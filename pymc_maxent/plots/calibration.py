@@ -87,9 +87,10 @@ def plot_ecdf_difference(tree: xr.DataTree, *, var_names=None, prob: float = 0.9
     simultaneous band that the whole curve of a uniform sample stays within with probability
     ``prob`` (Säilynoja et al. 2022; arviz-stats' ``ecdf_pit``).
 
-    A curve that leaves the band rejects uniformity at level ``1 − prob``. Below zero at the
-    left and above at the right (an S mirrored): ranks piled at both ends, posteriors too
-    narrow; the reverse: too wide; wholly above or below: biased down or up.
+    A curve that leaves the band rejects uniformity at level ``1 − prob``. Above zero at the
+    left and below at the right: ranks piled at both ends, posteriors too narrow; the reverse:
+    too wide; wholly below zero: truths above the posterior draws (posteriors biased down);
+    wholly above: biased up.
 
     Parameters
     ----------
