@@ -33,6 +33,14 @@ def _panels(tree: xr.DataTree, var_names):
     return panels, axes.ravel(), fig
 
 
+def _label(axes, panels) -> None:
+    for ax, (title, _) in zip(axes, panels, strict=False):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(0, 1)
+    for ax in axes[len(panels) - min(4, len(panels)):len(panels)]:
+        ax.set_xlabel("normalised rank")
+
+
 def plot_rank_histogram(tree: xr.DataTree, *, var_names=None, bins: int | None = None, prob: float = 0.99):
     """Histograms of the normalised ranks (PIT) of each parameter element, with the band that
     each bin's count stays within with probability ``prob`` when the ranks are uniform
@@ -70,14 +78,11 @@ def plot_rank_histogram(tree: xr.DataTree, *, var_names=None, bins: int | None =
     n = len(panels[0][1])
     bins = default_bins(n) if bins is None else int(bins)
     low, high = stats.binom.ppf([(1 - prob) / 2, (1 + prob) / 2], n, 1 / bins)
-    for ax, (title, pit) in zip(axes, panels, strict=False):
+    for ax, (_, pit) in zip(axes, panels, strict=False):
         ax.axhspan(low, high, color="0.85", zorder=0)
         ax.axhline(n / bins, color="0.5", lw=0.8)
         ax.hist(pit, bins=bins, range=(0, 1), color="C0", edgecolor="white")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(0, 1)
-    for ax in axes[-min(4, len(panels)):]:
-        ax.set_xlabel("normalised rank")
+    _label(axes, panels)
     fig.suptitle(f"Rank histograms, {n} simulations (band: {prob:.0%} per bin under uniformity)", fontsize=10)
     return fig
 
@@ -119,15 +124,12 @@ def plot_ecdf_difference(tree: xr.DataTree, *, var_names=None, prob: float = 0.9
     n = len(panels[0][1])
     # the band depends on n only: from any sample of size n
     x, _, lower, upper = ecdf_pit(np.linspace(0, 1, n), prob, 1000, rng=np.random.default_rng(random_seed))
-    for ax, (title, pit) in zip(axes, panels, strict=False):
+    for ax, (_, pit) in zip(axes, panels, strict=False):
         ax.fill_between(x, lower - x, upper - x, step="post", color="0.85", zorder=0)
         ax.axhline(0.0, color="0.5", lw=0.8)
         grid = np.linspace(0, 1, 201)
         ecdf = np.searchsorted(np.sort(pit), grid, side="right") / n
         ax.step(grid, ecdf - grid, where="post", color="C0")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(0, 1)
-    for ax in axes[-min(4, len(panels)):]:
-        ax.set_xlabel("normalised rank")
+    _label(axes, panels)
     fig.suptitle(f"ECDF − uniform, {n} simulations ({prob:.0%} simultaneous band)", fontsize=10)
     return fig
