@@ -63,7 +63,7 @@ def calibrate(name: str, config: dict, sims: int, workers: int, seed: int):
         tree = simulation_based_calibration(config["tier"], design, sims, draws=config["draws"],
                                             tune=config["tune"], n_workers=workers, random_seed=seed,
                                             progress=True, **options)
-    notes = [str(w.message) for w in caught if "calibration" in str(w.message)]
+    notes = list(dict.fromkeys(str(w.message) for w in caught if "calibration" in str(w.message)))
     return design, tree, notes
 
 
