@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench venv clean
+.PHONY: demo test test-fast lint bench calibrate venv clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,13 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_tiers.py --sampler nutpie
 	$(VENV)/bin/python benchmarks/bench_scale.py --advi-sizes 1000000 --dask-sizes 100000 1000000
 	$(VENV)/bin/python benchmarks/bench_compile.py
+
+# simulation-based calibration of every tier and MaxEnt's coverage (not in the tests; about an
+# hour on two cores with 200 simulations per tier: SIMS=20 for a quick look)
+SIMS ?= 200
+WORKERS ?= 2
+calibrate: $(STAMP)
+	$(VENV)/bin/python benchmarks/calibrate.py --sims $(SIMS) --workers $(WORKERS) --output reports/calibration
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -25,7 +25,8 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 TIMEOUT = 600  # per cell, as in docs/conf.py
 API_NAMES = ("build_model", "fit_maxent", "ChoiceModel", "PosteriorFit", "elasticities",
              "posterior_information_gain", "fit_minibatch", "fit_maxent_dask", "plot_posterior_vs_maxent",
-             "MaxEntResult", "Revenue", "write_report", "Fit")
+             "MaxEntResult", "Revenue", "write_report", "Fit", "simulation_based_calibration",
+             "maxent_coverage", "plot_rank_histogram")
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +116,7 @@ def test_docs_build(tmp_path_factory, executed):
     assert (generated / "pymc_maxent.diagnostics.elasticities.html").is_file()
     theory = (out / "theory.html").read_text(encoding="utf-8")
     assert theory.count('class="eqno"') >= 10, "the theory page lost its numbered equations"
-    for page in ("index", "installation", "notebooks", "performance"):
+    for page in ("index", "installation", "notebooks", "performance", "calibration"):
         assert (out / f"{page}.html").is_file()
     cli = (out / "cli.html").read_text(encoding="utf-8")  # the --help texts, generated at build time
     for command in ("demo", "fit", "tiers"):
