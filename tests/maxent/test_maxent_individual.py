@@ -6,7 +6,9 @@ Fit surface."""
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp
 
@@ -325,8 +327,52 @@ def test_choice_model_and_diagnostics_take_the_fit(panel):
     assert np.allclose(table["a_estimate"], table["b_estimate"])
     gain = choice_information_gain(fit)
     assert gain > choice_information_gain(fit.population)
-    with pytest.raises(SpecificationError, match="not built yet"):
-        cm.save("never-written.nc")
+
+
+SAVED_ARRAYS = ("beta_individual", "beta_individual_se", "delta", "cov_individual", "kl_individual",
+                "information_index_individual", "converged_individual", "nit_individual",
+                "violation_individual", "separated", "p", "eps", "beta_population", "support",
+                "support_scale")
+
+
+def test_saved_mixed_fit_is_rebuilt_exactly(panel, tmp_path):
+    data, _, _ = panel
+    cm = pmx.ChoiceModel(data, "MXL-1")
+    fit = cm.fit(method="maxent", individual_support=[-1.5, 0.0, 1.5])
+    loaded = pmx.ChoiceModel.load(cm.save(tmp_path / "mixed.nc")).fit_result
+    assert type(loaded) is type(fit) and loaded.model is not fit.model
+    for name in SAVED_ARRAYS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fit, name), err_msg=name)
+    np.testing.assert_array_equal(loaded.population.cov_robust, fit.population.cov_robust)
+    assert loaded.convergence() == fit.convergence() and loaded.kl_total == fit.kl_total
+    assert loaded.settings() == fit.settings()
+    pd.testing.assert_frame_equal(loaded.estimates(), fit.estimates())
+    # known individuals with their δ_i, a stranger with the population's δ = 0
+    new = data.subset(np.isin(data.individual, [0, 1]))
+    stranger = pmx.ChoiceData.from_arrays(np.asarray(new.X), np.asarray(new.chosen),
+                                          available=np.asarray(new.available),
+                                          individual=np.zeros(new.n_situations, dtype=int),
+                                          individuals=["stranger"], alternatives=data.alternatives,
+                                          attributes=data.attributes)
+    for other in (None, new, stranger):
+        np.testing.assert_array_equal(loaded.predict(other).values, fit.predict(other).values)
+        np.testing.assert_array_equal(loaded.predict(other, draws=20, random_seed=3).values,
+                                      fit.predict(other, draws=20, random_seed=3).values)
+
+
+def test_a_damaged_mixed_fit_file_is_refused(panel, tmp_path):
+    data, _, fit = panel
+    tree = fit.to_datatree(draws=10)
+    damaged = tree.copy()
+    del damaged["maxent_population"]
+    with pytest.raises(MaxEntError, match="maxent_population"):
+        type(fit).from_datatree(damaged, data, fit.spec, **fit.settings())
+    damaged = tree.copy()
+    damaged["maxent"] = xr.DataTree(tree["maxent"].to_dataset().drop_vars("hessian"))
+    with pytest.raises(MaxEntError, match="hessian"):
+        type(fit).from_datatree(damaged, data, fit.spec, **fit.settings())
+    with pytest.raises(MaxEntError, match="delta"):
+        type(fit).from_datatree(tree, data.subset(data.individual < 10), fit.spec, **fit.settings())
 
 
 def test_model_selection_scores_held_out_situations_within_individuals(panel):
