@@ -396,6 +396,34 @@ def test_compare_individuals_of_two_fits(panel):
         compare_individuals(fit, fit.population)
 
 
+def test_individual_scatter_has_one_panel_per_random_coefficient(panel):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pymc_maxent.plots import plot_individual_coefficients
+
+    data, _, fit = panel
+    wide = fit_maxent(data, tier="MXL-1", individual_support=2.0)
+    table = compare_individuals(fit, wide, labels=("narrow", "wide"))
+    fig = plot_individual_coefficients(fit, wide, labels=("narrow", "wide"))
+    assert len(fig.axes) == 2
+    for r, (ax, component) in enumerate(zip(fig.axes, ["x0", "x1"], strict=True)):
+        points = ax.collections[0].get_offsets()
+        np.testing.assert_array_equal(points[:, 0], fit.beta_individual[:, r])
+        np.testing.assert_array_equal(points[:, 1], wide.beta_individual[:, r])
+        x, y = ax.lines[0].get_data()  # the identity line, over the whole cloud
+        np.testing.assert_array_equal(x, y)
+        assert x[0] < points.min() and x[-1] > points.max()
+        title = ax.get_title()
+        assert title.startswith(component) and f"r = {table.loc[component, 'correlation']:.3f}" in title
+        assert ax.get_xlabel().startswith("narrow") and ax.get_ylabel().startswith("wide")
+    with pytest.raises(SpecificationError, match="individual coefficients"):
+        plot_individual_coefficients(fit, fit.population)
+    plt.close("all")
+
+
 @pytest.mark.slow
 def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
     from tests.conftest import sample_settings
