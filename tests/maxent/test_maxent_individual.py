@@ -18,6 +18,7 @@ from pymc_maxent.bayes.specification import as_spec, resolve
 from pymc_maxent.diagnostics import (
     choice_information_gain,
     compare_estimates,
+    compare_individual_elasticities,
     compare_individuals,
     elasticities,
     model_selection,
@@ -433,5 +434,10 @@ def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
     post = cm.fit(method="nuts", **sample_settings(300, 300, chains=2, random_seed=1))
     table = compare_individuals(post, fit)
     assert (table["correlation"] > 0.9).all(), table
+    # each individual's own-elasticities from both estimators line up too
+    own = compare_individual_elasticities(post, fit, "x0")
+    diagonal = own["correlation"].values.diagonal()
+    assert (diagonal > 0.8).all(), own["correlation"]
+    assert own["bayes_estimate"].dims == ("individual", "alternative", "changed_alternative")
     population = compare_estimates(post, fit, var_names=("alpha", "mu", "sigma"))
     assert {"mu[x0]", "sigma[x1]", "alpha[alt0]"} <= set(population.index)
