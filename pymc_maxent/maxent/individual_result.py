@@ -523,20 +523,20 @@ def _group(tree, name: str) -> xr.Dataset:
 
 
 def _batched_inverse(H: np.ndarray) -> np.ndarray:
-    """Inverses of ``(…, R, R)`` positive semi-definite blocks; a singular block gets ``inf``
-    on the diagonal of its unidentified directions rather than NaN."""
-    try:
-        return np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        pass
+    """Inverses of ``(…, R, R)`` positive semi-definite blocks; a (numerically) singular block
+    gets ``inf`` on the diagonal of every component its null space involves (unidentified for
+    that individual) rather than NaN or a pseudo-inverse's finite, understated variance."""
+    from pymc_maxent.maxent.individual import SINGULAR
+
+    values, vectors = np.linalg.eigh(H)
+    singular = values[..., 0] <= SINGULAR * np.maximum(values[..., -1], 1e-300)
     out = np.empty_like(H)
-    for i, h in enumerate(H):
-        try:
-            out[i] = np.linalg.inv(h)
-        except np.linalg.LinAlgError:
-            out[i] = np.linalg.pinv(h)
-            null = np.abs(np.diag(h)) == 0
-            out[i][null, null] = np.inf
+    out[~singular] = np.linalg.inv(H[~singular])
+    for i in np.flatnonzero(singular):
+        null = vectors[i][:, values[i] <= SINGULAR * max(values[i, -1], 1e-300)]
+        out[i] = np.linalg.pinv(H[i])
+        involved = np.flatnonzero((np.abs(null) > 1e-8).any(axis=1))
+        out[i][involved, involved] = np.inf
     return out
 
 

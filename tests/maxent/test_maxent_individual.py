@@ -441,3 +441,24 @@ def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
     assert own["bayes_estimate"].dims == ("individual", "alternative", "changed_alternative")
     population = compare_estimates(post, fit, var_names=("alpha", "mu", "sigma"))
     assert {"mu[x0]", "sigma[x1]", "alpha[alt0]"} <= set(population.index)
+
+
+def test_an_individual_with_collinear_components_is_solved_and_unidentified(panel):
+    """One individual whose x1 is 2·x0 in every one of their situations: a singular Hessian.
+    Stage 2 takes minimum-norm Newton steps (δ stays in the identified direction (1, 2)) and
+    reports infinite SEs for that individual only."""
+    data, _, _ = panel
+    X = np.array(data.X)
+    rows = data.individual == 3
+    X[rows, :, 1] = 2.0 * X[rows, :, 0]
+    collinear = pmx.ChoiceData.from_arrays(
+        X, np.asarray(data.chosen), available=np.asarray(data.available),
+        individual=np.asarray(data.individual),
+        individuals=data.individuals, alternatives=data.alternatives, attributes=data.attributes)
+    fit = fit_maxent(collinear, tier="MXL-1")
+    assert fit.converged and fit.max_violation < 1e-8
+    delta = fit.delta[3]
+    assert abs(delta[0]) > 1e-6 and delta[1] == pytest.approx(2.0 * delta[0], rel=1e-8)
+    assert np.isinf(fit.beta_individual_se[3]).all()
+    others = np.arange(data.n_individuals) != 3
+    assert np.isfinite(fit.beta_individual_se[others]).all()
