@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_b1_mixed_logit.py
 	$(VENV)/bin/python benchmarks/bench_b2_likelihood.py
 	$(VENV)/bin/python benchmarks/bench_maxent.py
+	$(VENV)/bin/python benchmarks/bench_b4_maxent_individual.py
 	$(VENV)/bin/python benchmarks/bench_tiers.py --sampler nutpie
 	$(VENV)/bin/python benchmarks/bench_scale.py --advi-sizes 1000000 --dask-sizes 100000 1000000
 	$(VENV)/bin/python benchmarks/bench_compile.py

@@ -167,8 +167,6 @@ class ChoiceModel:
         from pymc_maxent import __version__
 
         fit = self._fitted()
-        if fit.estimator == "maxent" and not hasattr(fit, "settings"):
-            raise SpecificationError("saving a MaxEnt mixed-logit fit is not built yet: refit it after load")
         tree = fit.to_datatree().copy()
         tree["constant_data"] = xr.DataTree(choice_data_to_dataset(self.data))
         settings = {
@@ -207,7 +205,12 @@ class ChoiceModel:
         data = choice_data_from_dataset(tree["constant_data"].to_dataset())
         priors = {name: _prior_from_dict(d) for name, d in settings["priors"].items()}
         cm = cls(data, spec_from_dict(settings["spec"]), priors=priors, g_prior=settings["g_prior"])
-        if settings["estimator"] == "maxent":
+        if settings["estimator"] == "maxent" and _has_random(cm.spec):
+            from pymc_maxent.maxent import IndividualMaxEntResult
+
+            cm.fit_result = IndividualMaxEntResult.from_datatree(tree, data, cm.spec, model=cm.model,
+                                                                 **settings["maxent"])
+        elif settings["estimator"] == "maxent":
             from pymc_maxent.maxent import MaxEntResult
 
             cm.fit_result = MaxEntResult.from_datatree(tree, data, maxent_moments(cm.spec, data),

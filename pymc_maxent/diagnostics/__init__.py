@@ -22,6 +22,11 @@ from pymc_maxent.diagnostics.effects import (
     point_elasticities,
     willingness_to_pay,
 )
+from pymc_maxent.diagnostics.individuals import (
+    compare_individual_elasticities,
+    compare_individual_statistics,
+    compare_individual_wtp,
+)
 from pymc_maxent.diagnostics.information import (
     choice_information_gain,
     compare_information,
@@ -40,6 +45,9 @@ __all__ = [
     "choice_information_gain",
     "choice_shares",
     "compare_estimates",
+    "compare_individual_elasticities",
+    "compare_individual_statistics",
+    "compare_individual_wtp",
     "compare_individuals",
     "compare_information",
     "elasticities",

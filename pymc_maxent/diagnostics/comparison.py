@@ -6,11 +6,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from pymc_maxent.exceptions import SpecificationError
 
 
-def _labels(fit, other, labels) -> tuple[str, str]:
+def pair_labels(fit, other, labels) -> tuple[str, str]:
+    """Column prefixes or axis labels of two fits: ``labels``, else their ``estimator`` (``fit``
+    and ``other`` when the same)."""
     if labels is not None:
         return tuple(labels)
     return (fit.estimator, other.estimator) if fit.estimator != other.estimator else ("fit", "other")
@@ -63,7 +66,7 @@ def compare_estimates(
     >>> list(table.columns[:2]), bool(table["gme_in_interval"].all())
     (['mle_estimate', 'mle_sd'], True)
     """
-    a, b = _labels(fit, other, labels)
+    a, b = pair_labels(fit, other, labels)
     first = fit.estimates(ci_prob)
     second = other.estimates(ci_prob)
     keep = [k for k in first.index if str(k).split("[")[0] in var_names]
@@ -126,25 +129,11 @@ def compare_individuals(fit, other, *, labels: Sequence[str] | None = None) -> p
     >>> table.index.tolist(), bool((table["correlation"] > 0.9).all())
     (['x0', 'x1'], True)
     """
-    a, b = _labels(fit, other, labels)
-    for f in (fit, other):
-        if not hasattr(f, "individual_estimates"):
-            raise SpecificationError(f"{type(f).__name__} has no individual coefficients (a "
-                                     "fixed-coefficient fit); compare mixed tiers")
-    first, second = fit.individual_estimates(), other.individual_estimates()
-    individuals = [i for i in first["individual"].values.tolist()
-                   if i in set(second["individual"].values.tolist())]
-    components = [c for c in first["random_coefficient"].values.tolist()
-                  if c in set(second["random_coefficient"].values.tolist())]
-    if not individuals or not components:
-        raise SpecificationError("the fits have no individual or random component in common")
-    sel = {"individual": individuals, "random_coefficient": components}
-    first, second = first.sel(sel), second.sel(sel)
-    x = first["estimate"].transpose("individual", "random_coefficient").values
-    y = second["estimate"].transpose("individual", "random_coefficient").values
-    sd = first["sd"].transpose("individual", "random_coefficient").values
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise SpecificationError("an individual estimate is not finite; check the convergence of both fits")
+    a, b = pair_labels(fit, other, labels)
+    first, second = matched_individual_estimates(fit, other)
+    components = first["random_coefficient"].values.tolist()
+    individuals = first["individual"].values.tolist()
+    x, y, sd = first["estimate"].values, second["estimate"].values, first["sd"].values
     scaled = (y - x) / np.where(sd > 0, sd, np.nan)
     table = pd.DataFrame({
         "correlation": [np.corrcoef(x[:, r], y[:, r])[0, 1] for r in range(len(components))],
@@ -155,3 +144,31 @@ def compare_individuals(fit, other, *, labels: Sequence[str] | None = None) -> p
         "n_individuals": len(individuals),
     }, index=pd.Index(components, name="random_coefficient"))
     return table
+
+
+def matched_individual_estimates(fit, other) -> tuple[xr.Dataset, xr.Dataset]:
+    """Both fits' ``individual_estimates()`` on the individuals and random components they share
+    (matched by label), dims ``(individual, random_coefficient)``.
+
+    Raises
+    ------
+    SpecificationError
+        A fit without individual coefficients, no individual or component in common, or an
+        estimate that is not finite.
+    """
+    for f in (fit, other):
+        if not hasattr(f, "individual_estimates"):
+            raise SpecificationError(f"{type(f).__name__} has no individual coefficients (a "
+                                     "fixed-coefficient fit); compare mixed tiers")
+    first, second = fit.individual_estimates(), other.individual_estimates()
+    known = set(second["individual"].values.tolist())
+    individuals = [i for i in first["individual"].values.tolist() if i in known]
+    known = set(second["random_coefficient"].values.tolist())
+    components = [c for c in first["random_coefficient"].values.tolist() if c in known]
+    if not individuals or not components:
+        raise SpecificationError("the fits have no individual or random component in common")
+    sel = {"individual": individuals, "random_coefficient": components}
+    first, second = (ds.sel(sel).transpose("individual", "random_coefficient") for ds in (first, second))
+    if not (np.isfinite(first["estimate"]).all() and np.isfinite(second["estimate"]).all()):
+        raise SpecificationError("an individual estimate is not finite; check the convergence of both fits")
+    return first, second

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import xarray as xr
 
-from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.diagnostics.probabilities import CHANGED_ALTERNATIVE, choice_evaluator
 from pymc_maxent.exceptions import ChoiceDataError
 
-KINDS = ("situation", "mean", "aggregate")
+KINDS = ("situation", "mean", "aggregate", "individual")
 
 
 def _safe_ratio(num, den):
@@ -55,6 +55,14 @@ def aggregate_elasticities(p, dp_dx, x) -> xr.DataArray:
     :func:`point_elasticities`)."""
     num = (dp_dx * x.rename({ALTERNATIVE: CHANGED_ALTERNATIVE})).sum(SITUATION)
     return _safe_ratio(num, p.sum(SITUATION))
+
+
+def sum_by_individual(values, individuals) -> xr.DataArray:
+    """Sums over each individual's situations: dim ``situation`` becomes ``individual``
+    (labels ``individuals``, one per situation), individuals in order of first appearance."""
+    order = list(dict.fromkeys(individuals))
+    grouped = values.assign_coords({INDIVIDUAL: (SITUATION, list(individuals))}).groupby(INDIVIDUAL)
+    return grouped.sum(SITUATION).sel({INDIVIDUAL: order})
 
 
 def mean_over_situations(values, available) -> xr.DataArray:
@@ -119,10 +127,13 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
     fit : (pm.Model, DataTree), MaxEntResult or ChoiceEvaluator
     attribute : str
     data : ChoiceData, optional
-    kind : {"aggregate", "mean", "situation"}
+    kind : {"aggregate", "mean", "situation", "individual"}
         ``"aggregate"``: of the aggregate demand (:func:`aggregate_elasticities`);
         ``"mean"``: per-situation elasticities averaged over the situations where both
-        alternatives are available; ``"situation"``: per situation.
+        alternatives are available; ``"situation"``: per situation; ``"individual"``: per
+        individual (dim ``individual``), of that individual's expected demand over their own
+        situations, ``Σ_t ∂p_tj/∂x_tm x_tm / Σ_t p_tj`` (with individual coefficients: at each
+        individual's own ``β_i``).
     **kwargs
         To :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator`.
 
@@ -150,10 +161,17 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
         dp, x = individual_effects(dp), _individual_value(x, available)
         if kind == "aggregate":
             E = _safe_ratio((dp * x).sum(SITUATION), p.sum(SITUATION))
+        elif kind == "individual":
+            by = ev.situation_individuals
+            E = _safe_ratio(sum_by_individual(dp * x, by), sum_by_individual(p, by))
         else:
             E = _safe_ratio(dp * x, p)
     elif kind == "aggregate":
         E = aggregate_elasticities(p, dp, x)
+    elif kind == "individual":
+        by = ev.situation_individuals
+        E = _safe_ratio(sum_by_individual(dp * x.rename({ALTERNATIVE: CHANGED_ALTERNATIVE}), by),
+                        sum_by_individual(p, by))
     else:
         E = point_elasticities(p, dp, x)
     if kind == "mean":

@@ -38,6 +38,8 @@ INDIVIDUAL_CHUNK = 4096
 #: Armijo constant and the largest number of step halvings of the line search.
 ARMIJO = 1e-4
 MAX_HALVINGS = 60
+#: Eigenvalues of an individual's Hessian below this share of its largest count as 0.
+SINGULAR = 1e-12
 #: Largest Newton step in any component (a coefficient moves at most this far per iteration).
 MAX_STEP = 10.0
 
@@ -304,6 +306,17 @@ class IndividualSolution:
         return np.abs(self.grad).max(axis=1, initial=0.0)
 
 
+def newton_steps(H: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """``H_i⁻¹ g_i`` for a batch, by eigen-decomposition of the ``R × R`` blocks; where ``H_i`` is
+    (numerically) singular, because components are collinear in the individual's own situations
+    (e.g. every fixed-price offer at the same price beside the rate dummies), the minimum-norm
+    step: ``δ_i`` does not move along directions the individual's choices say nothing about."""
+    values, vectors = np.linalg.eigh(H)
+    keep = values > SINGULAR * np.maximum(values[..., -1:], 1e-300)
+    inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+    return np.einsum("irs,is,is->ir", vectors, inverse, np.einsum("irs,ir->is", vectors, grad))
+
+
 def _solve_chunk(ch: _Chunk, R: int, tol: float, maxiter: int):
     n = len(ch.seg)
     delta = np.zeros((n, R))
@@ -326,7 +339,7 @@ def _solve_chunk(ch: _Chunk, R: int, tol: float, maxiter: int):
         Ha = H[idx].copy()
         diag = np.einsum("irr->ir", Ha)
         diag[diag <= 0] = 1.0  # a component with no variation for this individual: gradient 0
-        step = np.linalg.solve(Ha, grad[idx][..., None])[..., 0]
+        step = newton_steps(Ha, grad[idx])
         big = np.abs(step).max(axis=1, keepdims=True)
         step *= np.minimum(1.0, MAX_STEP / np.maximum(big, 1e-300))
         slope = (grad[idx] * step).sum(axis=1)

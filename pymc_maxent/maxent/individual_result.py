@@ -21,6 +21,9 @@ from pymc_maxent.maxent.mixed import population_name
 from pymc_maxent.utility import choice_probabilities
 
 RANDOM = "random_coefficient"
+RANDOM_ = "random_coefficient_"
+#: What :meth:`IndividualMaxEntResult.from_datatree` reads from the ``maxent`` group.
+SAVED = ("delta", "grad", "hessian", "information", "value", "iterations", "converged", "reach", "p", "eps")
 
 
 def _normal_table(estimate, sd, hdi_prob, index) -> pd.DataFrame:
@@ -362,6 +365,84 @@ class IndividualMaxEntResult(CachedEvaluator):
         ev = ev if new_data is None else ev.with_data(new_data)
         return ev.probabilities()
 
+    # ------------------------------------------------------------------ save and load
+    def settings(self) -> dict:
+        """Both stages' settings as JSON-ready values: with the data and the tier,
+        :meth:`from_datatree` rebuilds the fit.
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=10, n_situations=6, seed=2)
+        >>> settings = pmx.fit_maxent(data, tier="MXL-1", individual_support=2.0).settings()
+        >>> sorted(settings), settings["individual"]["individual_support"]
+        (['individual', 'population'], 2.0)
+        """
+        support = self.options["individual_support"]
+        individual = self.options | {"individual_support": support if isinstance(support, str | None)
+                                     else np.asarray(support, dtype=float).tolist()}
+        return {"population": self.population.settings(), "individual": individual}
+
+    @classmethod
+    def from_datatree(cls, tree, data: ChoiceData, spec, *, model=None, population: dict,
+                      individual: dict) -> IndividualMaxEntResult:
+        """The fit saved by :meth:`to_datatree`, without refitting: stage 1 from the
+        ``maxent_population`` group (:meth:`MaxEntResult.from_datatree
+        <pymc_maxent.maxent.MaxEntResult.from_datatree>`), stage 2's arrays rebuilt from ``data``
+        and its solution read from the ``maxent`` group; ``population`` and ``individual`` are
+        :meth:`settings`.
+
+        Raises
+        ------
+        MaxEntError
+            A tree without those groups or variables, or whose arrays do not match ``data`` and
+            ``spec``.
+
+        Examples
+        --------
+        >>> import numpy as np, pymc_maxent as pmx
+        >>> from pymc_maxent.maxent import IndividualMaxEntResult
+        >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=10, n_situations=6, seed=2)
+        >>> fit = pmx.fit_maxent(data, tier="MXL-1")
+        >>> again = IndividualMaxEntResult.from_datatree(fit.to_datatree(draws=10), data, fit.spec,
+        ...                                              **fit.settings())
+        >>> bool((again.beta_individual == fit.beta_individual).all())
+        True
+        """
+        from pymc_maxent.bayes.specification import resolve
+        from pymc_maxent.maxent.individual import IndividualSolution
+        from pymc_maxent.maxent.mixed import individual_problem, mixed_model, population_spec
+        from pymc_maxent.maxent.result import MaxEntResult
+        from pymc_maxent.model import maxent_moments
+
+        groups = {name: _group(tree, name) for name in ("maxent", "maxent_population")}
+        point = groups["maxent"]
+        missing = [name for name in SAVED if name not in point]
+        if missing:
+            raise MaxEntError(f"the 'maxent' group lacks the variables {missing}: not a saved MaxEnt "
+                              "mixed-logit fit")
+        resolved = resolve(spec, data)
+        shape = (data.n_individuals, resolved.n_random)
+        if point["delta"].shape != shape or point["p"].shape != (data.n_situations, data.n_alternatives):
+            raise MaxEntError(f"the saved fit has delta {point['delta'].shape} and p {point['p'].shape}; "
+                              f"the data and {spec.name} need {shape} and "
+                              f"{(data.n_situations, data.n_alternatives)}")
+        model = mixed_model(data, model)
+        moments = maxent_moments(population_spec(spec), data)
+        pop = MaxEntResult.from_datatree({"maxent": groups["maxent_population"]}, data, moments, model=model,
+                                         **population)
+        individual = dict(individual)
+        problem = individual_problem(data, resolved, pop, individual["individual_support"])
+        arrays = {name: point[name].values for name in SAVED}
+        solution = IndividualSolution(
+            delta=arrays["delta"], grad=arrays["grad"], hessian=arrays["hessian"],
+            information=arrays["information"], value=arrays["value"], nit=arrays["iterations"],
+            converged=arrays["converged"].astype(bool), reach=arrays["reach"], p=arrays["p"],
+            eps=arrays["eps"])
+        sep = point["separated"].values.astype(bool) if "separated" in point else None
+        return cls(population=pop, spec=spec, resolved=resolved, problem=problem, solution=solution,
+                   separated=sep, options=individual)
+
     # ------------------------------------------------------------------ DataTree
     def to_datatree(self, *, draws: int = 500, random_seed=0) -> xr.DataTree:
         """ArviZ-style groups with the Bayesian tier's dims and coords.
@@ -375,8 +456,12 @@ class IndividualMaxEntResult(CachedEvaluator):
             ``beta_individual`` and ``beta_individual_se`` (individual × random_coefficient, the
             coords of the Bayesian ``z``), ``delta``, ``beta_population``, per-individual
             ``kl``, ``information_index``, ``converged``, ``iterations``, ``violation``,
-            ``separated``, ``n_situations``; ``p`` and ``eps``; stage 1's ``lam`` and ``cov``;
-            the diagnostics in ``attrs``.
+            ``separated``, ``n_situations``; stage 2's dual at the solution (``grad``, ``value``,
+            ``hessian``, ``information``, ``reach``); ``p`` and ``eps``; stage 1's ``lam`` and
+            ``cov``; the diagnostics in ``attrs``.
+        ``maxent_population``
+            Stage 1's ``maxent`` group (:meth:`MaxEntResult.point_dataset
+            <pymc_maxent.maxent.MaxEntResult.point_dataset>`).
         ``observed_data``
             ``chosen`` (situation).
         """
@@ -398,6 +483,13 @@ class IndividualMaxEntResult(CachedEvaluator):
             "iterations": xr.DataArray(self.nit_individual, dims=(INDIVIDUAL,), coords=ind),
             "violation": xr.DataArray(self.violation_individual, dims=(INDIVIDUAL,), coords=ind),
             "n_situations": xr.DataArray(self.problem.n_situations, dims=(INDIVIDUAL,), coords=ind),
+            "grad": xr.DataArray(self.solution.grad, **pair),
+            "reach": xr.DataArray(self.solution.reach, **pair),
+            "value": xr.DataArray(self.solution.value, dims=(INDIVIDUAL,), coords=ind),
+            "hessian": xr.DataArray(self.solution.hessian, dims=(INDIVIDUAL, RANDOM, RANDOM_),
+                                    coords=both | {RANDOM_: self.random_labels}),
+            "information": xr.DataArray(self.solution.information, dims=(INDIVIDUAL, RANDOM, RANDOM_),
+                                        coords=both | {RANDOM_: self.random_labels}),
             "p": xr.DataArray(self.p, dims=(SITUATION, ALTERNATIVE), coords=sit),
             "eps": xr.DataArray(self.eps, dims=(SITUATION, ALTERNATIVE), coords=sit),
             "lam": xr.DataArray(pop.lam, dims=("moment",), coords={"moment": pop.labels}),
@@ -416,26 +508,35 @@ class IndividualMaxEntResult(CachedEvaluator):
         return xr.DataTree.from_dict({
             "posterior": self.parameter_draws(draws, random_seed=random_seed),
             "maxent": xr.Dataset(point, attrs=attrs),
+            "maxent_population": pop.point_dataset(),
             "observed_data": xr.Dataset({"chosen": xr.DataArray(chosen, dims=(SITUATION,),
                                                                 coords={SITUATION: sit[SITUATION]})}),
         })
 
 
-def _batched_inverse(H: np.ndarray) -> np.ndarray:
-    """Inverses of ``(…, R, R)`` positive semi-definite blocks; a singular block gets ``inf``
-    on the diagonal of its unidentified directions rather than NaN."""
+def _group(tree, name: str) -> xr.Dataset:
     try:
-        return np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        pass
+        node = tree[name]
+    except KeyError:
+        raise MaxEntError(f"the tree has no {name!r} group: not a saved MaxEnt mixed-logit fit") from None
+    return node.to_dataset() if hasattr(node, "to_dataset") else node
+
+
+def _batched_inverse(H: np.ndarray) -> np.ndarray:
+    """Inverses of ``(…, R, R)`` positive semi-definite blocks; a (numerically) singular block
+    gets ``inf`` on the diagonal of every component its null space involves (unidentified for
+    that individual) rather than NaN or a pseudo-inverse's finite, understated variance."""
+    from pymc_maxent.maxent.individual import SINGULAR
+
+    values, vectors = np.linalg.eigh(H)
+    singular = values[..., 0] <= SINGULAR * np.maximum(values[..., -1], 1e-300)
     out = np.empty_like(H)
-    for i, h in enumerate(H):
-        try:
-            out[i] = np.linalg.inv(h)
-        except np.linalg.LinAlgError:
-            out[i] = np.linalg.pinv(h)
-            null = np.abs(np.diag(h)) == 0
-            out[i][null, null] = np.inf
+    out[~singular] = np.linalg.inv(H[~singular])
+    for i in np.flatnonzero(singular):
+        null = vectors[i][:, values[i] <= SINGULAR * max(values[i, -1], 1e-300)]
+        out[i] = np.linalg.pinv(H[i])
+        involved = np.flatnonzero((np.abs(null) > 1e-8).any(axis=1))
+        out[i][involved, involved] = np.inf
     return out
 
 

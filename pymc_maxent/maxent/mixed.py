@@ -54,6 +54,33 @@ def tier_spec_of(tier, data: ChoiceData, reference=None) -> ModelSpec:
     return as_spec(tier, data.attributes.tolist(), reference=reference)
 
 
+def mixed_model(data: ChoiceData, model: pm.Model | None = None) -> pm.Model:
+    """``model`` (default a new one with the data's coords) with a ``new_individual`` dim: with
+    it, ``set_choice_data`` gives new individuals their own index past the known ones, and the
+    prediction graph gives them ``δ = 0`` (the population)."""
+    if model is None:
+        return pm.Model(coords=data.coords | {NEW_INDIVIDUAL: []})
+    if NEW_INDIVIDUAL not in model.coords:
+        model.add_coord(NEW_INDIVIDUAL, [])
+    return model
+
+
+def individual_problem(data: ChoiceData, resolved, population, individual_support) -> IndividualProblem:
+    """Stage 2's arrays: the random components' features of ``data``, stage 1's ``ln p̂`` as the
+    prior and the individual error supports."""
+    G = random_features(data.X, data.available, resolved)
+    counts = np.bincount(np.asarray(data.individual), minlength=data.n_individuals)
+    support, scale = support_scale(individual_support, counts)
+    with np.errstate(divide="ignore"):  # log 0 where unavailable
+        log_p0 = np.where(data.available, np.log(population.p), -np.inf)
+    return IndividualProblem(
+        G=G, G_noise=centre_features(G, data.available) if population.problem.centre_noise else G,
+        log_p0=log_p0, chosen=np.asarray(data.chosen), available=np.asarray(data.available, dtype=bool),
+        individual=np.asarray(data.individual), n_individuals=data.n_individuals, support=support,
+        scale=scale,
+    )
+
+
 def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="default",
                      model: pm.Model | None = None, tol: float = 1e-10, maxiter: int = 100,
                      individual_chunk: int = INDIVIDUAL_CHUNK, check_separation: bool = True,
@@ -86,14 +113,9 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
             raise MaxEntError(f"{name} is not available with a mixed tier: stage 2 needs the direct form "
                               "of p with the population fit as its prior")
     support_scale(individual_support, np.ones(1))  # checked before stage 1 runs
-    # a new_individual dim makes set_choice_data give new individuals their own index, past the
-    # known ones: the prediction graph gives them δ = 0 (the population)
-    if model is None:
-        model = pm.Model(coords=data.coords | {NEW_INDIVIDUAL: []})
-    elif NEW_INDIVIDUAL not in model.coords:
-        model.add_coord(NEW_INDIVIDUAL, [])
-    twin = population_spec(spec)
-    estimator = MaxEntEstimator(data, maxent_moments(twin, data), model=model, **population_options)
+    model = mixed_model(data, model)
+    estimator = MaxEntEstimator(data, maxent_moments(population_spec(spec), data), model=model,
+                                **population_options)
     population = estimator.fit(tol=tol, maxiter=maxiter, on_unidentified=on_unidentified)
     names = population.parameter_names()
     missing = [lab for lab in resolved.random_labels if population_name(lab) not in names]
@@ -101,17 +123,8 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
         raise SpecificationError(f"{spec.name}: the population fit has no parameter for the random "
                                  f"components {missing}")
 
-    G = random_features(data.X, data.available, resolved)
-    counts = np.bincount(np.asarray(data.individual), minlength=data.n_individuals)
-    support, scale = support_scale(individual_support, counts)
-    with np.errstate(divide="ignore"):  # log 0 where unavailable
-        log_p0 = np.where(data.available, np.log(population.p), -np.inf)
-    problem = IndividualProblem(
-        G=G, G_noise=centre_features(G, data.available) if estimator.centre_noise else G, log_p0=log_p0,
-        chosen=np.asarray(data.chosen), available=np.asarray(data.available, dtype=bool),
-        individual=np.asarray(data.individual), n_individuals=data.n_individuals, support=support,
-        scale=scale,
-    )
+    problem = individual_problem(data, resolved, population, individual_support)
+    support = problem.support
     solution = solve_individuals(problem, tol=tol, maxiter=maxiter, chunk_size=individual_chunk)
     sep = separated(problem) if check_separation else None
     if support is None and sep is not None:

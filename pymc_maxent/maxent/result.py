@@ -342,6 +342,17 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
             ``chosen`` (situation).
         """
         posterior = self.normal_draws(chains, draws, robust=robust, random_seed=random_seed)
+        chosen = np.asarray(self.coords[ALTERNATIVE])[self._y_index()]
+        return xr.DataTree.from_dict({
+            "posterior": posterior,
+            "maxent": self.point_dataset(),
+            "observed_data": xr.Dataset({"chosen": xr.DataArray(chosen, dims=(SITUATION,),
+                                                                coords={SITUATION: self.coords[SITUATION]})}),
+        })
+
+    def point_dataset(self) -> xr.Dataset:
+        """The ``maxent`` group of :meth:`to_datatree`: estimates, multipliers, covariances,
+        ``p̂, ε̂, ŵ, π̂`` and the diagnostics in ``attrs`` (what :meth:`from_datatree` reads)."""
         point = {}
         for values, suffix in ((self.beta, ""), (self.se, "_se"), (self.se_robust, "_se_robust")):
             for name, da in self.parameter_dataset(values, {}).items():
@@ -375,13 +386,7 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
             "entropy_ratio_dof": self.entropy_ratio_dof, "entropy_ratio_pvalue": self.entropy_ratio_pvalue,
             "loglik": self.loglik, "pseudo_r2": self.pseudo_r2, "hit_rate": self.hit_rate, "kl": self.kl,
         }
-        chosen = np.asarray(self.coords[ALTERNATIVE])[self._y_index()]
-        return xr.DataTree.from_dict({
-            "posterior": posterior,
-            "maxent": xr.Dataset(point, attrs=attrs),
-            "observed_data": xr.Dataset({"chosen": xr.DataArray(chosen, dims=(SITUATION,),
-                                                                coords={SITUATION: sit[SITUATION]})}),
-        })
+        return xr.Dataset(point, attrs=attrs)
 
     def refit(self, data: ChoiceData) -> MaxEntResult:
         """The same moments, supports and solver fitted to other ``data`` (cross-validation's

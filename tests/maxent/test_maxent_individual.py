@@ -6,7 +6,9 @@ Fit surface."""
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp
 
@@ -16,6 +18,7 @@ from pymc_maxent.bayes.specification import as_spec, resolve
 from pymc_maxent.diagnostics import (
     choice_information_gain,
     compare_estimates,
+    compare_individual_elasticities,
     compare_individuals,
     elasticities,
     model_selection,
@@ -325,8 +328,52 @@ def test_choice_model_and_diagnostics_take_the_fit(panel):
     assert np.allclose(table["a_estimate"], table["b_estimate"])
     gain = choice_information_gain(fit)
     assert gain > choice_information_gain(fit.population)
-    with pytest.raises(SpecificationError, match="not built yet"):
-        cm.save("never-written.nc")
+
+
+SAVED_ARRAYS = ("beta_individual", "beta_individual_se", "delta", "cov_individual", "kl_individual",
+                "information_index_individual", "converged_individual", "nit_individual",
+                "violation_individual", "separated", "p", "eps", "beta_population", "support",
+                "support_scale")
+
+
+def test_saved_mixed_fit_is_rebuilt_exactly(panel, tmp_path):
+    data, _, _ = panel
+    cm = pmx.ChoiceModel(data, "MXL-1")
+    fit = cm.fit(method="maxent", individual_support=[-1.5, 0.0, 1.5])
+    loaded = pmx.ChoiceModel.load(cm.save(tmp_path / "mixed.nc")).fit_result
+    assert type(loaded) is type(fit) and loaded.model is not fit.model
+    for name in SAVED_ARRAYS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fit, name), err_msg=name)
+    np.testing.assert_array_equal(loaded.population.cov_robust, fit.population.cov_robust)
+    assert loaded.convergence() == fit.convergence() and loaded.kl_total == fit.kl_total
+    assert loaded.settings() == fit.settings()
+    pd.testing.assert_frame_equal(loaded.estimates(), fit.estimates())
+    # known individuals with their δ_i, a stranger with the population's δ = 0
+    new = data.subset(np.isin(data.individual, [0, 1]))
+    stranger = pmx.ChoiceData.from_arrays(np.asarray(new.X), np.asarray(new.chosen),
+                                          available=np.asarray(new.available),
+                                          individual=np.zeros(new.n_situations, dtype=int),
+                                          individuals=["stranger"], alternatives=data.alternatives,
+                                          attributes=data.attributes)
+    for other in (None, new, stranger):
+        np.testing.assert_array_equal(loaded.predict(other).values, fit.predict(other).values)
+        np.testing.assert_array_equal(loaded.predict(other, draws=20, random_seed=3).values,
+                                      fit.predict(other, draws=20, random_seed=3).values)
+
+
+def test_a_damaged_mixed_fit_file_is_refused(panel, tmp_path):
+    data, _, fit = panel
+    tree = fit.to_datatree(draws=10)
+    damaged = tree.copy()
+    del damaged["maxent_population"]
+    with pytest.raises(MaxEntError, match="maxent_population"):
+        type(fit).from_datatree(damaged, data, fit.spec, **fit.settings())
+    damaged = tree.copy()
+    damaged["maxent"] = xr.DataTree(tree["maxent"].to_dataset().drop_vars("hessian"))
+    with pytest.raises(MaxEntError, match="hessian"):
+        type(fit).from_datatree(damaged, data, fit.spec, **fit.settings())
+    with pytest.raises(MaxEntError, match="delta"):
+        type(fit).from_datatree(tree, data.subset(data.individual < 10), fit.spec, **fit.settings())
 
 
 def test_model_selection_scores_held_out_situations_within_individuals(panel):
@@ -350,6 +397,34 @@ def test_compare_individuals_of_two_fits(panel):
         compare_individuals(fit, fit.population)
 
 
+def test_individual_scatter_has_one_panel_per_random_coefficient(panel):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pymc_maxent.plots import plot_individual_coefficients
+
+    data, _, fit = panel
+    wide = fit_maxent(data, tier="MXL-1", individual_support=2.0)
+    table = compare_individuals(fit, wide, labels=("narrow", "wide"))
+    fig = plot_individual_coefficients(fit, wide, labels=("narrow", "wide"))
+    assert len(fig.axes) == 2
+    for r, (ax, component) in enumerate(zip(fig.axes, ["x0", "x1"], strict=True)):
+        points = ax.collections[0].get_offsets()
+        np.testing.assert_array_equal(points[:, 0], fit.beta_individual[:, r])
+        np.testing.assert_array_equal(points[:, 1], wide.beta_individual[:, r])
+        x, y = ax.lines[0].get_data()  # the identity line, over the whole cloud
+        np.testing.assert_array_equal(x, y)
+        assert x[0] < points.min() and x[-1] > points.max()
+        title = ax.get_title()
+        assert title.startswith(component) and f"r = {table.loc[component, 'correlation']:.3f}" in title
+        assert ax.get_xlabel().startswith("narrow") and ax.get_ylabel().startswith("wide")
+    with pytest.raises(SpecificationError, match="individual coefficients"):
+        plot_individual_coefficients(fit, fit.population)
+    plt.close("all")
+
+
 @pytest.mark.slow
 def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
     from tests.conftest import sample_settings
@@ -359,5 +434,31 @@ def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
     post = cm.fit(method="nuts", **sample_settings(300, 300, chains=2, random_seed=1))
     table = compare_individuals(post, fit)
     assert (table["correlation"] > 0.9).all(), table
+    # each individual's own-elasticities from both estimators line up too
+    own = compare_individual_elasticities(post, fit, "x0")
+    diagonal = own["correlation"].values.diagonal()
+    assert (diagonal > 0.8).all(), own["correlation"]
+    assert own["bayes_estimate"].dims == ("individual", "alternative", "changed_alternative")
     population = compare_estimates(post, fit, var_names=("alpha", "mu", "sigma"))
     assert {"mu[x0]", "sigma[x1]", "alpha[alt0]"} <= set(population.index)
+
+
+def test_an_individual_with_collinear_components_is_solved_and_unidentified(panel):
+    """One individual whose x1 is 2·x0 in every one of their situations: a singular Hessian.
+    Stage 2 takes minimum-norm Newton steps (δ stays in the identified direction (1, 2)) and
+    reports infinite SEs for that individual only."""
+    data, _, _ = panel
+    X = np.array(data.X)
+    rows = data.individual == 3
+    X[rows, :, 1] = 2.0 * X[rows, :, 0]
+    collinear = pmx.ChoiceData.from_arrays(
+        X, np.asarray(data.chosen), available=np.asarray(data.available),
+        individual=np.asarray(data.individual),
+        individuals=data.individuals, alternatives=data.alternatives, attributes=data.attributes)
+    fit = fit_maxent(collinear, tier="MXL-1")
+    assert fit.converged and fit.max_violation < 1e-8
+    delta = fit.delta[3]
+    assert abs(delta[0]) > 1e-6 and delta[1] == pytest.approx(2.0 * delta[0], rel=1e-8)
+    assert np.isinf(fit.beta_individual_se[3]).all()
+    others = np.arange(data.n_individuals) != 3
+    assert np.isfinite(fit.beta_individual_se[others]).all()

@@ -1,0 +1,115 @@
+"""Benchmark B4: the individual stage of the MaxEnt mixed logit, linear in the number of individuals.
+
+The electricity-panel design (:func:`~pymc_maxent.data.simulate.simulate_electricity_panel`:
+4 suppliers, prices 7/9 cents or 0 beside dummies, coefficients near ±10 and SDs near 2), 10
+situations per individual, MXL-1 with 5 normal random components (``pf, cl, loc, tod, seas``;
+``wk`` left out of the model), at 10³, 10⁴ and 10⁵ individuals. Per size, in the same run:
+
+* ``fit s``: the whole ``fit_maxent(data, tier=spec)`` (stage 1's population GME, compiled,
+  then stage 2; the separation LPs skipped);
+* ``stage 2 s``: stage 2 alone, :func:`~pymc_maxent.maxent.individual.solve_individuals` on the
+  fitted problem again; ``µs/ind`` and ``× first``: its time per individual and that over the
+  smallest size's (1.0 = linear in the number of individuals);
+* ``peak MB``: the tracemalloc peak of stage 2 (a third call), and as a multiple of its
+  features array ``G`` (``xG``);
+* Newton iterations per individual (mean, max), individuals converged, the worst constraint
+  violation.
+
+Then the posterior of the same MXL-1 at the smallest size (NUTS, nutpie by default): sampling
+time, and the ratio to the MaxEnt fit's time. ``--posterior-draws 0`` skips it.
+
+Run: ``python benchmarks/bench_b4_maxent_individual.py [--sizes 1000 10000 100000]
+[--posterior-draws 500] [--sampler nutpie]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+
+import pymc_maxent as pmx
+from pymc_maxent.data.simulate import simulate_electricity_panel
+from pymc_maxent.maxent.individual import solve_individuals
+
+SITUATIONS = 10
+LEFT_OUT = "wk"
+
+
+def panel(n_individuals: int, seed: int = 0):
+    data, spec, _ = simulate_electricity_panel(n_individuals, n_situations=SITUATIONS, short=0.0, seed=seed)
+    coefficients = tuple(c for c in spec.coefficients if c.attribute != LEFT_OUT)
+    return data, dataclasses.replace(spec, coefficients=coefficients, name="MXL-1")
+
+
+def maxent_row(n_individuals: int) -> dict:
+    data, spec = panel(n_individuals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        fit = pmx.fit_maxent(data, tier=spec, check_separation=False)
+        fit_s = time.perf_counter() - start
+    options = {"tol": fit.options["tol"], "maxiter": fit.options["maxiter"],
+               "chunk_size": fit.options["individual_chunk"]}
+    start = time.perf_counter()
+    solution = solve_individuals(fit.problem, **options)
+    stage2_s = time.perf_counter() - start
+    gc.collect()
+    tracemalloc.start()
+    solve_individuals(fit.problem, **options)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"I": n_individuals, "R": fit.problem.R, "fit_s": fit_s, "stage2_s": stage2_s,
+            "us_per_ind": 1e6 * stage2_s / n_individuals, "peak_mb": peak / 2**20,
+            "x_g": peak / fit.problem.G.nbytes, "nit_mean": solution.nit.mean(),
+            "nit_max": solution.nit.max(),
+            "converged": int(solution.converged.sum()), "violation": solution.violation.max(),
+            "same": bool(np.array_equal(solution.delta, fit.delta))}
+
+
+def posterior_row(n_individuals: int, draws: int, sampler: str) -> dict:
+    from pymc_maxent.bayes.sample import sample
+
+    data, spec = panel(n_individuals)
+    model = pmx.build_model(data, spec)
+    start = time.perf_counter()
+    idata = sample(model, draws=draws, tune=draws, chains=2, nuts_sampler=sampler, random_seed=1,
+                   progressbar=False, idata_kwargs={"log_likelihood": False})
+    seconds = time.perf_counter() - start
+    divergences = int(idata["sample_stats"]["diverging"].sum()) if "sample_stats" in idata.children else -1
+    return {"seconds": seconds, "divergences": divergences}
+
+
+def main(sizes, posterior_draws: int, sampler: str) -> None:
+    rows = [maxent_row(n) for n in sizes]
+    first = rows[0]["us_per_ind"]
+    print(f"B4: MaxEnt mixed logit, stage 2 (individual GCE), {SITUATIONS} situations x 4 alternatives x "
+          f"{rows[0]['R']} random components")
+    print(f"{'individuals':>11} | {'fit s':>7} {'stage 2 s':>9} {'µs/ind':>7} {'× first':>7} | "
+          f"{'peak MB':>8} {'xG':>5} | {'it mean':>7} {'max':>4} {'converged':>10} {'max viol':>9}")
+    for r in rows:
+        print(f"{r['I']:>11} | {r['fit_s']:>7.2f} {r['stage2_s']:>9.3f} {r['us_per_ind']:>7.1f} "
+              f"{r['us_per_ind'] / first:>7.2f} | {r['peak_mb']:>8.1f} {r['x_g']:>5.1f} | "
+              f"{r['nit_mean']:>7.2f} {r['nit_max']:>4d} {r['converged']:>10d} {r['violation']:>9.1e}")
+        if not r["same"]:
+            print("   (stage 2 re-solved differs from the fit's: not deterministic)")
+    if posterior_draws > 0:
+        post = posterior_row(sizes[0], posterior_draws, sampler)
+        maxent = rows[0]["fit_s"]
+        print(f"\nposterior of MXL-1 at {sizes[0]} individuals ({sampler}, 2 chains x {posterior_draws} "
+              f"tune + {posterior_draws} draws): {post['seconds']:.1f} s, {post['divergences']} divergences; "
+              f"MaxEnt fit {maxent:.2f} s: {post['seconds'] / maxent:.0f}x faster")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--posterior-draws", type=int, default=500)
+    parser.add_argument("--sampler", default="nutpie")
+    args = parser.parse_args()
+    main(args.sizes, args.posterior_draws, args.sampler)

@@ -1,0 +1,162 @@
+"""Per-individual statistics of two fits side by side: elasticities and willingness to pay of
+each individual from the posterior against those from the MaxEnt mixed logit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from pymc_maxent.data.choice_data import INDIVIDUAL, ChoiceData
+from pymc_maxent.diagnostics.comparison import pair_labels
+from pymc_maxent.diagnostics.effects import elasticities, willingness_to_pay
+from pymc_maxent.exceptions import SpecificationError
+
+#: Relative spread over individuals below which a statistic counts as the same for everyone.
+SAME_FOR_ALL = 1e-10
+
+
+def compare_individual_statistics(first: xr.Dataset, second: xr.Dataset, *,
+                                  labels: Sequence[str] = ("fit", "other")) -> xr.Dataset:
+    """Two fits' per-individual statistics (Datasets of ``estimate`` and ``sd`` with an
+    ``individual`` dim, as :func:`~pymc_maxent.diagnostics.elasticities` with
+    ``kind="individual"`` and :func:`~pymc_maxent.diagnostics.willingness_to_pay` give them),
+    matched by individual label.
+
+    Returns
+    -------
+    Dataset
+        Per individual, with the statistics' other dims: ``{a}_estimate``, ``{a}_sd``,
+        ``{b}_estimate``, ``{b}_sd`` and ``difference`` (``b − a``); over individuals:
+        ``correlation``, ``rmse`` and, when every ``{a}_sd`` is positive, ``rmse_sd`` (the RMSE
+        of the difference in ``a``'s SDs); ``comparable``: the element varies over individuals
+        in both fits. Where it does not (a fixed coefficient's WTP, an alternative nobody has)
+        a correlation is undefined: ``correlation`` is 0 there and ``comparable`` False.
+
+    Raises
+    ------
+    SpecificationError
+        A statistic without an ``individual`` dim, fewer than two individuals in common, or an
+        estimate that is not finite.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from pymc_maxent.diagnostics.individuals import compare_individual_statistics
+    >>> a = xr.Dataset({"estimate": ("individual", [1.0, 2.0, 3.0]), "sd": ("individual", [1.0, 1.0, 1.0])},
+    ...                coords={"individual": ["u", "v", "w"]})
+    >>> b = a.assign(estimate=a["estimate"] * 2)
+    >>> out = compare_individual_statistics(a, b, labels=("bayes", "maxent"))
+    >>> float(out["correlation"]), out["difference"].values.tolist()
+    (1.0, [1.0, 2.0, 3.0])
+    """
+    a, b = labels
+    for ds, name in ((first, a), (second, b)):
+        if INDIVIDUAL not in ds.dims or not {"estimate", "sd"} <= set(ds.data_vars):
+            raise SpecificationError(f"{name}: expected a Dataset of 'estimate' and 'sd' with an "
+                                     f"'individual' dim; got dims {dict(ds.sizes)}")
+    known = set(second[INDIVIDUAL].values.tolist())
+    individuals = [i for i in first[INDIVIDUAL].values.tolist() if i in known]
+    if len(individuals) < 2:
+        raise SpecificationError(f"the fits have {len(individuals)} individuals in common; a comparison "
+                                 "over individuals needs at least two")
+    x, sx = (first[v].sel({INDIVIDUAL: individuals}) for v in ("estimate", "sd"))
+    y, sy = (second[v].sel({INDIVIDUAL: individuals}) for v in ("estimate", "sd"))
+    y, sy = y.transpose(*x.dims), sy.transpose(*x.dims)
+    for name, v in ((a, x), (b, y)):
+        if not bool(np.isfinite(v).all()):
+            raise SpecificationError(f"{name}: an individual estimate is not finite; check its convergence")
+    difference = y - x
+    out = xr.Dataset({f"{a}_estimate": x, f"{a}_sd": sx, f"{b}_estimate": y, f"{b}_sd": sy,
+                      "difference": difference})
+
+    def varies(v):
+        return v.std(INDIVIDUAL) > SAME_FOR_ALL * np.maximum(abs(v).max(INDIVIDUAL), 1.0)
+
+    comparable = varies(x) & varies(y)
+    out["comparable"] = comparable
+    out["correlation"] = xr.corr(x, y, dim=INDIVIDUAL).where(comparable, 0.0)
+    out["rmse"] = np.sqrt((difference**2).mean(INDIVIDUAL))
+    if bool((sx > 0).all()):
+        out["rmse_sd"] = np.sqrt(((difference / sx) ** 2).mean(INDIVIDUAL))
+    out.attrs = {"n_individuals": len(individuals), "labels": [a, b]}
+    return out
+
+
+def compare_individual_elasticities(fit, other, attribute: str, data: ChoiceData | None = None, *,
+                                    labels: Sequence[str] | None = None, **kwargs) -> xr.Dataset:
+    """Each individual's elasticities to ``attribute`` (:func:`~pymc_maxent.diagnostics.elasticities`
+    with ``kind="individual"``) from two fits, by :func:`compare_individual_statistics`.
+
+    Parameters
+    ----------
+    fit, other : Fit
+        Typically a :class:`~pymc_maxent.PosteriorFit` of a mixed tier and an
+        :class:`~pymc_maxent.IndividualMaxEntResult` of the same data.
+    attribute : str
+    data : ChoiceData, optional
+        Whose individuals and situations (default each fit's data in its model).
+    labels : pair of str, optional
+        Variable prefixes; default the fits' ``estimator``.
+    **kwargs
+        To both fits' evaluators (``draws``, ``random_seed``).
+
+    Returns
+    -------
+    Dataset (individual, alternative, changed_alternative)
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import compare_individual_elasticities
+    >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=10, seed=3)
+    >>> a = pmx.fit_maxent(data, tier="MXL-1")
+    >>> b = pmx.fit_maxent(data, tier="MXL-1", individual_support=2.0)
+    >>> out = compare_individual_elasticities(a, b, "x0", labels=("narrow", "wide"))
+    >>> dict(out["narrow_estimate"].sizes), bool((out["correlation"] > 0.8).all())
+    ({'individual': 30, 'alternative': 3, 'changed_alternative': 3}, True)
+    """
+    a, b = pair_labels(fit, other, labels)
+    first, second = (elasticities(f, attribute, data, kind="individual", **kwargs) for f in (fit, other))
+    out = compare_individual_statistics(first, second, labels=(a, b))
+    out.attrs |= {"statistic": "elasticity", "attribute": attribute}
+    return out
+
+
+def compare_individual_wtp(fit, other, price: str, attributes=None, data: ChoiceData | None = None, *,
+                           labels: Sequence[str] | None = None, **kwargs) -> xr.Dataset:
+    """Each individual's willingness to pay (:func:`~pymc_maxent.diagnostics.willingness_to_pay`,
+    ``by="individual"``) from two fits, by :func:`compare_individual_statistics`.
+
+    Parameters
+    ----------
+    fit, other : Fit
+    price : str
+    attributes : list of str, optional
+        Default every other attribute.
+    data : ChoiceData, optional
+    labels : pair of str, optional
+    **kwargs
+        To both fits' evaluators.
+
+    Returns
+    -------
+    Dataset (individual, alternative, attribute)
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import compare_individual_wtp
+    >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=10, seed=3)
+    >>> a = pmx.fit_maxent(data, tier="MXL-1")
+    >>> out = compare_individual_wtp(a, pmx.fit_maxent(data, tier="MXL-1", individual_support=2.0), "x1")
+    >>> sorted(out.data_vars)[:3], out.attrs["statistic"]
+    (['comparable', 'correlation', 'difference'], 'willingness to pay')
+    """
+    a, b = pair_labels(fit, other, labels)
+    first, second = (willingness_to_pay(f, price, attributes, data, by="individual", **kwargs)
+                     for f in (fit, other))
+    out = compare_individual_statistics(first, second, labels=(a, b))
+    out.attrs |= {"statistic": "willingness to pay", "price": price}
+    return out
