@@ -49,24 +49,15 @@ def advi_case(tier: str, n: int, iterations: int) -> dict:
     data, truth = pmx.simulate_choices(tier, n_individuals=n, n_alternatives=3, n_attributes=2, seed=7)
     t_sim = time.perf_counter() - t
     rss_data = rss_gb()
-    peak = [rss_data]
-    done = threading.Event()
-
-    def sample():
-        while not done.wait(0.02):
-            peak[0] = max(peak[0], rss_gb())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    stop = peak_rss()
     t = time.perf_counter()
     fit = fit_minibatch(data, tier, batch_size=1000, n=iterations, draws=1000, random_seed=1)
     t_fit = time.perf_counter() - t
-    done.set()
-    sampler.join()
+    peak = stop()
     names = [k for k in ("alpha", "beta", "mu", "sigma") if k in truth]
     err = max(float(np.abs(fit.mean(k) - truth[k]).max()) for k in names)
     return {"tier": tier, "N": n, "simulate_s": t_sim, "fit_s": t_fit, "rss_data_gb": rss_data,
-            "peak_rss_fit_gb": max(peak[0], rss_gb()), "max_abs_error": err, "converged": fit.converged,
+            "peak_rss_fit_gb": peak, "max_abs_error": err, "converged": fit.converged,
             "nodes": fit.n_nodes}
 
 
@@ -100,7 +91,7 @@ def panel_case(n: int, iterations: int, seed: int = 0) -> dict:
     t = time.perf_counter()
     data, spec, truth = simulate_electricity_panel(n_individuals=n, seed=seed)
     t_sim = time.perf_counter() - t
-    peak, stop = _peak_rss()
+    stop = peak_rss()
     t = time.perf_counter()
     fit = fit_minibatch(data, spec, **PANEL_SETTINGS, n=iterations, random_seed=1)
     t_fit = time.perf_counter() - t
@@ -112,7 +103,7 @@ def panel_case(n: int, iterations: int, seed: int = 0) -> dict:
     return out
 
 
-def _peak_rss():
+def peak_rss():
     """Start sampling this process's RSS every 20 ms; the returned function stops and gives the peak."""
     peak = [rss_gb()]
     done = threading.Event()
@@ -129,7 +120,7 @@ def _peak_rss():
         sampler.join()
         return max(peak[0], rss_gb())
 
-    return peak, stop
+    return stop
 
 
 def nuts_case(seed: int = 0) -> dict:

@@ -188,50 +188,29 @@ def fit_minibatch(
     data: ChoiceData,
     spec: str | ModelSpec = "MNL-2",
     *,
-    attributes: Sequence[str] | None = None,
-    random: str | dict[str, str] = "normal",
-    reference=None,
-    priors: Mapping[str, Prior] | None = None,
-    batch_size: int | None = None,
     n: int | None = None,
     learning_rate: float = 0.01,
-    integration: str = "auto",
-    nodes: int | None = None,
     draws: int = 1000,
     random_seed: int | None = None,
     progressbar: bool = False,
+    **model_kwargs,
 ) -> MinibatchFit:
-    """Fit a tier of the logit ladder by minibatch ADVI (mean-field).
+    """Fit a tier of the logit ladder by minibatch ADVI (mean-field) of :func:`minibatch_model`.
 
     Parameters
     ----------
     data : ChoiceData
-        Panels may be unbalanced: individuals with fewer situations are padded with
-        situations that add nothing to their likelihood (:func:`padded_panel`).
-    spec, attributes, random, reference, priors
-        As in :func:`~pymc_maxent.build_model`: MNL-1…3, and random components that vary by
-        individual, uncorrelated or ``correlated=True`` (LKJ), normal or lognormal.
-        Situation-level components are refused (use ``build_model`` and NUTS, or
-        ``fit_maxent``).
-    batch_size : int, optional
-        Situations per batch (default 1000); individuals per batch for models with random
-        components (default 100).
+    spec : str or ModelSpec
     n : int, optional
         ADVI iterations (``pm.fit``), Adam with ``learning_rate``: default 20,000 (situations),
         5,000 (individuals; 3,000 settled on the electricity-like panels of ``bench_scale``).
-    integration : {"auto", "gauss-hermite", "qmc"}
-        How the random components are integrated out of each individual's likelihood:
-        a Gauss–Hermite product rule (``nodes**D`` nodes: accurate, exponential in the number
-        ``D`` of components) or scrambled-Sobol quasi-Monte Carlo (``nodes`` points, default
-        256, whatever ``D``: the cost of a step is linear in ``D``). ``"auto"``: Gauss–Hermite
-        for ``D ≤ 2``, quasi-Monte Carlo beyond.
-    nodes : int, optional
-        Gauss–Hermite nodes per component (default the most with ``nodes**D ≤ 100``, from 3
-        to 20; ``nodes**D`` at most 10⁴), or quasi-Monte Carlo points (default 256).
     draws : int
         Draws from the approximation into ``idata``.
     random_seed : int, optional
         Seeds ADVI, the draws and the quasi-Monte Carlo scrambling.
+    **model_kwargs
+        ``attributes``, ``random``, ``reference``, ``priors``, ``batch_size``,
+        ``integration``, ``nodes``: as in :func:`minibatch_model`.
 
     Returns
     -------
@@ -252,9 +231,7 @@ def fit_minibatch(
     >>> bool(abs(fit.mean("beta") - truth["beta"]).max() < 0.3)
     True
     """
-    model, details = minibatch_model(data, spec, attributes=attributes, random=random, reference=reference,
-                                     priors=priors, batch_size=batch_size, integration=integration,
-                                     nodes=nodes, random_seed=random_seed)
+    model, details = minibatch_model(data, spec, random_seed=random_seed, **model_kwargs)
     if n is None:
         n = 5_000 if details["integration"] else 20_000
     fn_kwargs = {"mode": INTEGRATED_MODE} if details["integration"] else {}
@@ -285,8 +262,38 @@ def minibatch_model(
     nodes: int | None = None,
     random_seed: int | None = None,
 ) -> tuple[pm.Model, dict]:
-    """The model :func:`fit_minibatch` fits (same parameters), and how it batches and integrates:
+    """The model :func:`fit_minibatch` fits, and how it batches and integrates:
     ``{"batch_size", "n_units", "n_nodes", "integration", "n_padded"}``.
+
+    Parameters
+    ----------
+    data : ChoiceData
+        Panels may be unbalanced: individuals with fewer situations are padded with
+        situations that add nothing to their likelihood (:func:`padded_panel`).
+    spec, attributes, random, reference, priors
+        As in :func:`~pymc_maxent.build_model`: MNL-1…3, and random components that vary by
+        individual, uncorrelated or ``correlated=True`` (LKJ), normal or lognormal.
+        Situation-level components are refused (use ``build_model`` and NUTS, or
+        ``fit_maxent``).
+    batch_size : int, optional
+        Situations per batch (default 1000); individuals per batch for models with random
+        components (default 100).
+    integration : {"auto", "gauss-hermite", "qmc"}
+        How the random components are integrated out of each individual's likelihood:
+        a Gauss–Hermite product rule (``nodes**D`` nodes: accurate, exponential in the number
+        ``D`` of components) or scrambled-Sobol quasi-Monte Carlo (``nodes`` points, default
+        256, whatever ``D``: the cost of a step is linear in ``D``). ``"auto"``: Gauss–Hermite
+        for ``D ≤ 2``, quasi-Monte Carlo beyond.
+    nodes : int, optional
+        Gauss–Hermite nodes per component (default the most with ``nodes**D ≤ 100``, from 3
+        to 20; ``nodes**D`` at most 10⁴), or quasi-Monte Carlo points (default 256).
+    random_seed : int, optional
+        Seeds the quasi-Monte Carlo scrambling.
+
+    Returns
+    -------
+    model : pm.Model
+    details : dict
 
     Examples
     --------
