@@ -144,3 +144,13 @@ def test_qmc_recovers_correlated_components():
     np.testing.assert_allclose(fit.mean("mu"), truth["mu"], atol=0.25)
     np.testing.assert_allclose(fit.mean("sigma"), truth["sigma"], atol=0.35)
     assert abs(corr[0, 1] - 0.7) < 0.25  # uncorrelated would be 0
+
+
+def test_a_loss_still_falling_over_the_second_half_is_not_converged():
+    # 400 steps on the electricity-like panel: the loss still falls by hundreds over the second
+    # half but by less than its noise between the last two tenths (which passed the former check)
+    data, spec, truth = simulate_electricity_panel(seed=0)
+    with pytest.warns(ConvergenceWarning, match="did not settle"):
+        fit = fit_minibatch(data, spec, n=400, learning_rate=0.02, draws=20, random_seed=1)
+    assert not fit.converged
+    assert abs(fit.mean("mu")[0] - truth["mu"][0]) > 0.3  # far from the truth, as reported
