@@ -8,7 +8,8 @@ choice probabilities a softmax over the available alternatives only.
 :func:`block_utility` and :func:`constant_utility` lay a block of free coefficients out over
 the alternatives (generic, alternative-specific, a reference alternative's fixed zero) and
 contract it with ``x``: the one place the models' utility is written, for fixed coefficients
-(a vector), random ones (a row per situation) and the minibatch quadrature (a row per node).
+(a vector) and random ones (a row per situation). The minibatch mixed logit's integration nodes
+use the same layout as a design matrix (:meth:`UtilityLayout.random_design`).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def constant_utility(constants, layout):
     return _with_zero(constants)[..., _gather_index(layout, constants)]
 
 
-def block_utility(X, coefficients, layout, columns=None, nodes=False):
+def block_utility(X, coefficients, layout, columns=None):
     """``U[..., j] = Σ_c X[..., j, columns[c]] θ[..., layout[j, c]]``: the utility of a block of
     coefficients laid out over the alternatives.
 
@@ -100,9 +101,7 @@ def block_utility(X, coefficients, layout, columns=None, nodes=False):
     X : tensor, shape (..., alternative, attribute)
     coefficients : tensor, shape (..., n)
         ``θ``: a vector (fixed coefficients), one row per situation (random coefficients:
-        ``(situation, n)``), or any leading axes that broadcast against ``X.shape[:-2]`` (the
-        minibatch quadrature passes ``X[:, :, None]``, ``(batch, T, 1, J, K)``, and ``θ`` at
-        the nodes, ``(node, n)``, for ``U`` of shape ``(batch, T, node, J)``).
+        ``(situation, n)``), or any leading axes that broadcast against ``X.shape[:-2]``.
     layout : array of int, shape (alternative, column)
         ``layout[j, c]``: which coefficient multiplies column ``c`` for alternative ``j``;
         ``-1`` for a coefficient fixed at 0 (the reference alternative's). A column with the
@@ -110,16 +109,11 @@ def block_utility(X, coefficients, layout, columns=None, nodes=False):
         (``coefficients`` has ``layout.max() + 1`` on its last axis).
     columns : array of int, optional
         Positions of the block's columns in ``X``'s last axis; default all.
-    nodes : bool
-        ``θ`` is a matrix of integration nodes ``(node, n)`` shared by every situation of
-        ``X`` ``(..., alternative, attribute)``: ``U`` is ``(..., node, alternative)``, its
-        generic columns one matrix product (the minibatch mixed logit's quasi-Monte Carlo).
 
     Returns
     -------
     tensor
-        ``U``, shape ``broadcast(X.shape[:-2], θ.shape[:-1]) + (alternative,)``, or
-        ``X.shape[:-2] + (node, alternative)`` with ``nodes``.
+        ``U``, shape ``broadcast(X.shape[:-2], θ.shape[:-1]) + (alternative,)``.
 
     Notes
     -----
@@ -149,15 +143,11 @@ def block_utility(X, coefficients, layout, columns=None, nodes=False):
         params = layout[0, g]
         theta_g = theta if params.tolist() == list(range(n)) else theta[..., params]
         Xg = _columns(X, columns[g])
-        if nodes:
-            U = U + pt.moveaxis(pt.dot(Xg, theta_g.T), -1, -2)
-        else:
-            U = U + (pt.dot(Xg, theta_g) if theta.ndim == 1 else (Xg * theta_g[..., None, :]).sum(axis=-1))
+        U = U + (pt.dot(Xg, theta_g) if theta.ndim == 1 else (Xg * theta_g[..., None, :]).sum(axis=-1))
     if not generic.all():
         s = np.flatnonzero(~generic)
         specific = _with_zero(theta)[..., index[:, s]]  # (..., alternative, column)
-        Xs = _columns(X, columns[s])
-        U = U + ((Xs[..., None, :, :] if nodes else Xs) * specific).sum(axis=-1)
+        U = U + (_columns(X, columns[s]) * specific).sum(axis=-1)
     return U
 
 
@@ -225,16 +215,15 @@ class UtilityLayout:
             U = U + block_utility(X, beta, np.array(self.fixed), np.array(self.fixed_columns))
         return U
 
-    def random_utility(self, X, theta, nodes=False):
+    def random_utility(self, X, theta):
         """The random components' part of ``U`` at ``θ`` (natural scale; leading axes broadcast
-        against ``X.shape[:-2]``; or integration nodes ``(node, n)`` shared by every situation,
-        giving ``(..., node, alternative)``, with ``nodes``: see :func:`block_utility`)."""
+        against ``X.shape[:-2]``)."""
         U = 0.0
         if self.random_asc:
             U = U + constant_utility(theta[..., :self.n_random_asc], np.array(self.random_asc))
         if self.random:
             U = U + block_utility(X, theta[..., self.n_random_asc:], np.array(self.random),
-                                  np.array(self.random_columns), nodes=nodes)
+                                  np.array(self.random_columns))
         return U
 
     def sizes(self) -> tuple[int, int, int]:

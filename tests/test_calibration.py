@@ -167,8 +167,8 @@ def test_maxent_coverage_reports_the_shrinkage_the_support_implies():
     table = maxent_coverage_summary(cover)
     assert cover.attrs["converged"] == 20
     gme = table.xs("gme", level="estimator")
-    mle = table.xs("mle", level="estimator")
-    assert (gme["shrinkage"] < 0.97).all() and (mle["shrinkage"] == 1.0).all()
+    assert (gme["shrinkage"] < 0.97).all() and (table["n_excluded"] == 0).all()
+    assert cover["converged"].all() and np.isfinite(cover["implied_estimate"]).all()
     # the quadratic approximation of the default support predicts the shrinkage it causes
     assert np.allclose(gme["shrinkage"], gme["implied_shrinkage"], atol=0.05)
     # and GME's estimates are smaller in magnitude than the MLE's, simulation by simulation

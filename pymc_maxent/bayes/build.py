@@ -336,12 +336,11 @@ def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
     return utility_layout(resolved).fixed_utility(X, alpha, beta)
 
 
-def component_utility(X, theta, resolved: ResolvedSpec, nodes=False):
+def component_utility(X, theta, resolved: ResolvedSpec):
     """Utility of the random components at ``θ``, shape ``(..., component)`` on the normal
     scale (random constants first; lognormal components enter as ``±exp(θ)``), with leading
-    axes that broadcast against ``X.shape[:-2]``, or ``(node, component)`` integration nodes
-    shared by every situation with ``nodes`` (:func:`~pymc_maxent.bayes.minibatch.fit_minibatch`)."""
-    return utility_layout(resolved).random_utility(X, natural_scale(theta, resolved), nodes=nodes)
+    axes that broadcast against ``X.shape[:-2]``."""
+    return utility_layout(resolved).random_utility(X, natural_scale(theta, resolved))
 
 
 def natural_scale(theta, resolved: ResolvedSpec):

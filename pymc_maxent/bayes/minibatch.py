@@ -152,13 +152,15 @@ def qmc_normal_points(dim: int, n_points: int, seed: int | None = 0) -> tuple[np
     >>> z.shape, bool(abs(z.mean(axis=0)).max() < 0.01), bool(abs(z.var(axis=0) - 1).max() < 0.02)
     ((1024, 6), True, True)
     """
-    from scipy.stats import norm, qmc
+    from scipy.stats import qmc
 
     if n_points < 2:
         raise SpecificationError(f"quasi-Monte Carlo needs 2 or more points; got {n_points}")
-    m = int(np.ceil(np.log2(n_points)))
-    u = qmc.Sobol(dim, scramble=True, seed=seed).random_base2(m)[:n_points]
-    return norm.ppf(u), np.full(n_points, 1.0 / n_points)
+    sobol = qmc.Sobol(dim, scramble=True, rng=seed)
+    # the first 2^m points of the Sobol sequence, then the leading n_points (no balance warning)
+    n_base2 = 2 ** int(np.ceil(np.log2(n_points)))
+    points = qmc.MultivariateNormalQMC(np.zeros(dim), engine=sobol).random(n_base2)
+    return points[:n_points], np.full(n_points, 1.0 / n_points)
 
 
 def padded_panel(data: ChoiceData):

@@ -112,24 +112,26 @@ def maxent_coverage(design: ChoiceData, n_sims: int = 200, *,
     estimate = np.empty((n_sims, 2, len(names)))
     se = np.empty((n_sims, 2, 2, len(names)))
     implied = np.empty((n_sims, len(names)))
-    converged = 0
+    converged = np.empty(n_sims, dtype=bool)
     for s in range(n_sims):
         data = first if s == 0 else simulate_logit(design, truth["alpha"], truth["beta"], rng)
         fits = [estimators[e].fit(data, on_unidentified="warn") for e in ESTIMATORS]
-        converged += all(f.converged for f in fits)
+        converged[s] = all(f.converged and np.isfinite(f.cov).all() for f in fits)
         for e, fit in enumerate(fits):
             estimate[s, e] = fit.beta
             se[s, e] = fit.se, fit.se_robust
-        information = np.linalg.inv(fits[1].cov)
-        implied[s] = np.linalg.solve(information + penalty, information @ fits[1].beta) / fits[1].beta
+        # GME's estimate to second order, (H + P)⁻¹ H β̂_MLE, with H = cov_MLE⁻¹
+        implied[s] = (np.linalg.solve(np.eye(len(names)) + fits[1].cov @ penalty, fits[1].beta)
+                      if converged[s] else np.nan)
     coords = {SIM: np.arange(n_sims), "estimator": list(ESTIMATORS), "covariance": list(COVARIANCES),
               "parameter": names}
     ds = xr.Dataset(
         {"estimate": ((SIM, "estimator", "parameter"), estimate),
          "se": ((SIM, "estimator", "covariance", "parameter"), se),
          "truth": ("parameter", true),
-         "implied_shrinkage": ((SIM, "parameter"), implied)},
-        coords=coords, attrs={"converged": converged, "n_situations": design.n_situations})
+         "implied_estimate": ((SIM, "parameter"), implied),
+         "converged": (SIM, converged)},
+        coords=coords, attrs={"converged": int(converged.sum()), "n_situations": design.n_situations})
     half = [stats.norm.ppf(0.5 + p / 2) * ds["se"] for p in intervals]
     ds["covered"] = xr.concat([abs(ds["estimate"] - ds["truth"]) <= h for h in half],
                               dim=pd.Index(list(intervals), name="interval"))
@@ -149,8 +151,11 @@ def noise_penalty(design: ChoiceData, names: Sequence[str]) -> np.ndarray:
 
 def maxent_coverage_summary(coverage: xr.Dataset) -> pd.DataFrame:
     """One row per (parameter, estimator): truth, mean estimate, bias in SEs, the coverage of
-    each interval by the Hessian and sandwich SEs, and for GME the measured shrinkage
-    (``β̂_GME / β̂_MLE``, mean over simulations) beside the one the default support implies.
+    each interval by the Hessian and sandwich SEs, and for GME the measured shrinkage (the slope
+    ``Σ β̂_GME β̂_MLE / Σ β̂_MLE²`` over simulations: a ratio per simulation explodes where the
+    truth is near 0) beside the one the default support implies (the same slope of its
+    second-order estimate). Only simulations where both fits converged with finite standard
+    errors count (``n_sims``; ``n_excluded`` the others).
 
     Parameters
     ----------
@@ -162,7 +167,15 @@ def maxent_coverage_summary(coverage: xr.Dataset) -> pd.DataFrame:
     DataFrame
         Index (``parameter``, ``estimator``).
     """
+    n_all = coverage.sizes[SIM]
+    coverage = coverage.sel({SIM: coverage["converged"].values})
     n = coverage.sizes[SIM]
+    if n == 0:
+        raise SpecificationError(f"none of the {n_all} simulations converged with finite standard errors")
+
+    def slope(estimate, mle):
+        return float((estimate * mle).sum(SIM) / (mle**2).sum(SIM))
+
     rows = []
     for parameter in coverage["parameter"].values:
         one = coverage.sel(parameter=parameter)
@@ -177,9 +190,12 @@ def maxent_coverage_summary(coverage: xr.Dataset) -> pd.DataFrame:
                 for cov in COVARIANCES:
                     row[f"coverage_{round(100 * prob)}_{cov}"] = float(
                         fit["covered"].sel(interval=prob, covariance=cov).mean())
-            ratio = one["estimate"].sel(estimator="gme") / one["estimate"].sel(estimator="mle")
-            row["shrinkage"] = float(ratio.mean()) if estimator == "gme" else 1.0
-            row["implied_shrinkage"] = float(one["implied_shrinkage"].mean()) if estimator == "gme" else 1.0
-            row["n_sims"] = n
+            if estimator == "gme":
+                mle = one["estimate"].sel(estimator="mle")
+                row["shrinkage"] = slope(fit["estimate"], mle)
+                row["implied_shrinkage"] = slope(one["implied_estimate"], mle)
+            else:  # the reference the shrinkage is measured against
+                row["shrinkage"] = row["implied_shrinkage"] = 1.0
+            row["n_sims"], row["n_excluded"] = n, n_all - n
             rows.append(row)
     return pd.DataFrame(rows).set_index(["parameter", "estimator"])

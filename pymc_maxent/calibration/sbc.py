@@ -232,7 +232,7 @@ def _fit_batch(payload, task) -> list[dict]:
         started = time.perf_counter()
         try:
             posterior, stats = _fit(model, compiled, chosen, seed, settings)
-            ranks = rank_statistics(upper_triangle(posterior), truth, intervals=settings["intervals"],
+            ranks = rank_statistics(posterior, truth, intervals=settings["intervals"],
                                     rng=np.random.default_rng(seed))
         except Exception as error:  # noqa: BLE001  (reported with the simulation's id)
             out.append({"sim": sim, "error": f"{type(error).__name__}: {error}"})
@@ -281,13 +281,13 @@ def _fit(model, compiled, chosen, seed, settings):
                               compute_convergence_checks=False, **kwargs)
     posterior = trace["posterior"].to_dataset()[names]
     posterior.attrs = {}
-    top = upper_triangle(posterior)
+    top = upper_triangle(posterior)  # the draws the ranks are taken among
     rhat = top.azstats.rhat(sample_dims=SAMPLE_DIMS)
     ess = top.azstats.ess(sample_dims=SAMPLE_DIMS, method="bulk")
     stats = {"divergences": int(trace["sample_stats"]["diverging"].sum()),
              "max_rhat": max(float(rhat[v].max()) for v in rhat.data_vars),
              "min_ess": min(float(ess[v].min()) for v in ess.data_vars)}
-    return posterior, stats
+    return top, stats
 
 
 def _assemble(results: list[dict], truth: xr.Dataset, spec: ModelSpec, settings: dict, n_sims: int):

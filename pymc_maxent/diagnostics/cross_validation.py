@@ -56,9 +56,8 @@ def fold_splits(data: ChoiceData, folds: np.ndarray):
         yield data.subset(~test), data.subset(test)
 
 
-def unit_level(fit) -> str:
+def unit_level(data: ChoiceData) -> str:
     """``"individual"`` when some individual has several situations, else ``"situation"``."""
-    data = fit.data
     return INDIVIDUAL if data.n_individuals < data.n_situations else SITUATION
 
 

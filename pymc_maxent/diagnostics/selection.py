@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import entr
 
-from pymc_maxent.data.choice_data import INDIVIDUAL, SITUATION, ChoiceData
+from pymc_maxent.data.choice_data import SITUATION, ChoiceData
 from pymc_maxent.diagnostics.cross_validation import (
     exact_refits,
     fitted_probabilities,
     individual_folds,
     kfold,
     refits_of,
+    unit_level,
 )
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
 
@@ -180,7 +181,10 @@ def model_selection(
     psis = {name: fit.loo() for name, fit in fits.items()}
     rows = {name: _row(fit, psis[name], data, test, random_seed) for name, fit in fits.items()}
     loos = {name: loo[0] for name, loo in psis.items() if loo is not None}
-    level = INDIVIDUAL if data.n_individuals < data.n_situations else SITUATION
+    level = unit_level(data)
+    # a PSIS-LOO of other units than the data's (a panel fit without its per-individual
+    # log-likelihood) can neither be compared nor refitted unit by unit: K-fold instead
+    loos = {name: loo for name, loo in loos.items() if psis[name][1] == level}
     criteria = _criteria(loos, names, cv, max_reloo)
     fold_of = individual_folds(data, folds, random_seed) if "kfold" in criteria.values() else None
     scores = {}
@@ -229,7 +233,8 @@ CV = ("auto", "kfold", "loo", "none")
 def _note(name: str, criterion: str, loos: dict, folds: int) -> str:
     if criterion == "kfold":
         if name not in loos:
-            return f"{folds}-fold CV by individual (no PSIS-LOO: not a posterior)"
+            return (f"{folds}-fold CV by individual (no PSIS-LOO of the data's units: not a posterior, "
+                    "or no per-individual log-likelihood)")
         bad = int((np.asarray(loos[name].pareto_k) > loos[name].good_k).sum())
         why = f"PSIS-LOO unreliable here ({bad} bad Pareto k)" if bad else "cv='kfold'"
         return f"{folds}-fold CV by individual: {why}"

@@ -336,10 +336,9 @@ def _solve_chunk(ch: _Chunk, R: int, tol: float, maxiter: int):
         polished |= done
         idx = np.flatnonzero(active)
         sub = ch if len(idx) == n else ch.select(idx)  # evaluate only the individuals still moving
-        Ha = H[idx].copy()
-        diag = np.einsum("irr->ir", Ha)
-        diag[diag <= 0] = 1.0  # a component with no variation for this individual: gradient 0
-        step = newton_steps(Ha, grad[idx])
+        # a component with no variation for this individual has a zero eigenvalue: newton_steps
+        # leaves it out (minimum-norm step), and its gradient is 0
+        step = newton_steps(H[idx], grad[idx])
         big = np.abs(step).max(axis=1, keepdims=True)
         step *= np.minimum(1.0, MAX_STEP / np.maximum(big, 1e-300))
         slope = (grad[idx] * step).sum(axis=1)

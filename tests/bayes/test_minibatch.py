@@ -82,20 +82,20 @@ def test_padded_panel_round_trips_an_unbalanced_panel():
     assert available[~real][:, 0].all()
 
 
-def test_node_utility_equals_the_broadcast_one():
-    # θ at shared nodes (nodes=True: one matrix product) against the broadcast layout, with a
-    # random constant, a generic and an alternative-specific random coefficient
+def test_random_design_reproduces_the_utility_graph():
+    # Z θ (the integrated likelihood's design) against the one utility graph, with a random
+    # constant, a generic and an alternative-specific random coefficient
     rng = np.random.default_rng(3)
     X = rng.normal(size=(4, 3, 5, 2))  # (individual, situation, alternative, attribute)
-    nodes = rng.normal(size=(7, 4))
+    theta = rng.normal(size=(4, 3, 4))  # a row per situation
     from pymc_maxent.utility import UtilityLayout
 
     layout = UtilityLayout(n_alternatives=5, n_attributes=2, random_asc=(0, -1, 1, -1, -1), n_random_asc=2,
                            random=((0, 1), (0, -1), (0, 1), (0, 1), (0, 1)), random_columns=(0, 1))
-    fast = layout.random_utility(X, nodes, nodes=True).eval()
-    slow = layout.random_utility(X[:, :, None], nodes).eval()
-    assert fast.shape == (4, 3, 7, 5)
-    np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    Z = layout.random_design(X)
+    assert Z.shape == (4, 3, 5, 4)
+    np.testing.assert_allclose(np.einsum("itjd,itd->itj", Z, theta),
+                               layout.random_utility(X, theta).eval(), rtol=1e-12)
 
 
 def test_qmc_points_integrate_a_gaussian_moment():
