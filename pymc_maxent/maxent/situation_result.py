@@ -68,10 +68,12 @@ class SituationMaxEntResult(IndividualMaxEntResult):
     Examples
     --------
     >>> import pymc_maxent as pmx
-    >>> data, _ = pmx.simulate_choices("MXL-4", n_individuals=20, n_situations=6, seed=1)
+    >>> data, _ = pmx.simulate_choices("MXL-4", n_individuals=20, n_situations=6, n_attributes=1, seed=1)
     >>> fit = pmx.fit_maxent(data, tier="MXL-4")
-    >>> fit.converged, fit.situation_labels, fit.information_index_situation_total < 0.1
-    (True, ['x0[alt0]', 'x0[alt1]', 'x0[alt2]'], True)
+    >>> fit.converged, fit.situation_labels
+    (True, ['x0[alt0]', 'x0[alt1]', 'x0[alt2]'])
+    >>> bool(fit.information_index_situation_total < fit.information_index_total)
+    True
     """
 
     def __init__(self, *, situation_problem, situation_solution, **stages):
@@ -125,7 +127,7 @@ class SituationMaxEntResult(IndividualMaxEntResult):
         Examples
         --------
         >>> import pymc_maxent as pmx
-        >>> data, _ = pmx.simulate_choices("MXL-4", n_individuals=10, n_situations=4, seed=2)
+        >>> data, _ = pmx.simulate_choices("MXL-4", n_individuals=10, n_situations=4, n_attributes=1, seed=2)
         >>> dict(pmx.fit_maxent(data, tier="MXL-4").situation_estimates()["estimate"].sizes)
         {'situation': 40, 'situation_coefficient': 3}
         """
@@ -146,8 +148,11 @@ class SituationMaxEntResult(IndividualMaxEntResult):
     def estimates(self, hdi_prob: float = 0.94) -> pd.DataFrame:
         """:meth:`IndividualMaxEntResult.estimates
         <pymc_maxent.maxent.IndividualMaxEntResult.estimates>` and ``sigma_situation``: the SD
-        over situations of the deviations (shrunk toward 0, far below the Bayesian
-        ``sigma_situation`` at one choice per situation), with the SE ``σ/√(2(N−1))``."""
+        over situations of the deviations, with the SE ``σ/√(2(N−1))`` over situations. It is
+        set by ``situation_support`` more than by the data (one choice per situation), and is
+        no estimate of the Bayesian ``sigma_situation``: on simulated ``MXL-4`` data with a
+        situation SD of 0.5 it came out at 1.2-1.6 with the default support, 0.4-0.5 with
+        ``situation_support=2``."""
         sd = self.deviation_situation.std(axis=0, ddof=1)
         N = len(self.deviation_situation)
         return pd.concat([super().estimates(hdi_prob),
