@@ -179,7 +179,9 @@ class SituationMaxEntResult(IndividualMaxEntResult):
     def parameter_draws(self, draws: int = 1000, random_seed=0) -> xr.Dataset:
         """:meth:`IndividualMaxEntResult.parameter_draws
         <pymc_maxent.maxent.IndividualMaxEntResult.parameter_draws>` and ``sigma_situation``:
-        the SD over situations of the deviations at each draw of the ``δ_t``."""
+        the SD over situations of the deviations at each draw of the ``δ_t``; each draw's
+        deviations carry their own sampling noise (large at one choice per situation), so these
+        sit above the estimate of :meth:`estimates`."""
         out = super().parameter_draws(draws, random_seed=random_seed)
         rng = np.random.default_rng(np.random.default_rng(random_seed).integers(2**63, size=2))
         n = int(draws)
