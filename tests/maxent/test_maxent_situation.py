@@ -40,10 +40,23 @@ def recovery():
 
 
 def situation_residuals(data, fit):
-    """``Σ_j G_tj (y − p − ε)`` per situation, the situation-level components being x0 crossed
-    with each alternative: ``G_tj,a = x_tj 1[j = a]``."""
+    """``Σ_j G_tj (y − p − ε̃)`` per situation, the situation-level components being x0 crossed
+    with each alternative (``G_tj,a = x_tj 1[j = a]``), with ``p`` and ``ε̃`` recomputed from
+    ``δ_t`` by the dual's formulas: ``p_t ∝ p^(i)_t e^{−G_t δ_t}``, ``ε_tj = Σ_h u_h w_tjh``
+    with ``w_tjh ∝ e^{−u_h G̃_tj δ_t}`` (``G̃`` centred within the situation), centred."""
+    x = data.X[..., 0]
+    logits = np.log(fit.p_individual) - x * fit.delta_situation
+    p = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+    np.testing.assert_allclose(p, fit.p, atol=1e-12)
+    G = x[..., None] * np.eye(data.n_alternatives)  # (situation, j, a)
+    zeta = np.einsum("tja,ta->tj", G - G.mean(axis=1, keepdims=True), fit.delta_situation)
+    u = fit.situation_problem.support
+    w = np.exp(-u * zeta[..., None] - logsumexp(-u * zeta[..., None], axis=-1, keepdims=True))
+    eps = (w * u).sum(axis=-1)
+    eps -= eps.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(eps, fit.eps_situation, atol=1e-12)
     y = np.eye(data.n_alternatives)[data.chosen]
-    return data.X[..., 0] * (y - fit.p - fit.eps_situation)
+    return x * (y - p - eps)
 
 
 # ---------------------------------------------------------------------- constraints, limits
