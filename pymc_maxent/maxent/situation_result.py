@@ -41,8 +41,9 @@ class SituationMaxEntResult(IndividualMaxEntResult):
     SE of every component those directions involve is ``inf``.
 
     Everything of :class:`~pymc_maxent.maxent.individual_result.IndividualMaxEntResult` (stage
-    2's ``beta_individual``, ``kl_individual``, ...) holds, except that ``p``, ``loglik`` and
-    ``hit_rate`` are stage 3's and ``converged`` / ``max_violation`` cover all three stages.
+    2's ``beta_individual``, ``kl_individual``, ``eps``, ...) holds, except that ``p``,
+    ``loglik`` and ``hit_rate`` are stage 3's and ``converged`` / ``max_violation`` cover all
+    three stages.
 
     Attributes
     ----------
