@@ -43,9 +43,13 @@ class ProbabilityGraph:
         A parameter holding standard-normal deviations of individuals the fit has not seen
         (``new_individual × random_coefficient``): redrawn for each sample.
     situation : TensorVariable, optional
-        A parameter holding standard-normal situation-level deviations (``situation ×
-        situation_coefficient``): kept for the fitted situations (matched by label), redrawn
-        for the others.
+        A parameter holding situation-level deviations (``situation × situation_coefficient``):
+        kept for the fitted situations (matched by label); the others get what
+        ``new_situations`` says.
+    new_situations : {"draw", "zero"}
+        Situations the fit was not fitted on: fresh standard-normal deviations for each sample
+        (a posterior's ``z_situation``), or none (MaxEnt's situation stage has no population
+        distribution of its deviations to draw from).
     """
 
     containers: ChoiceContainers
@@ -54,6 +58,7 @@ class ProbabilityGraph:
     parameters: tuple
     new_individual: Any = None
     situation: Any = None
+    new_situations: str = "draw"
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,12 @@ class ChoiceModel:
             there), kept as a one-draw posterior;
             ``"maxent"``: :func:`~pymc_maxent.fit_maxent` with the specification's moments (its
             MaxEnt twin; keyword arguments go there), over the same data containers; at the
-            mixed tiers ``MXL-1`` to ``MXL-3``, the MaxEnt mixed logit (``fit_maxent(data,
-            tier=spec)``: population GME, then individual GCE).
+            mixed tiers ``MXL-1`` to ``MXL-4``, the MaxEnt mixed logit (``fit_maxent(data,
+            tier=spec)``: population GME, then individual GCE, and at ``MXL-4`` situation GCE).
 
         Returns
         -------
-        PosteriorFit, MaxEntResult or IndividualMaxEntResult
+        PosteriorFit, MaxEntResult, IndividualMaxEntResult or SituationMaxEntResult
         """
         if method not in METHODS:
             raise SpecificationError(f"method must be one of {METHODS}; got {method!r}")

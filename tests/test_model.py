@@ -14,7 +14,7 @@ from conftest import sample_settings  # noqa: E402
 import pymc_maxent as pmx  # noqa: E402
 from pymc_maxent import diagnostics as dx  # noqa: E402
 from pymc_maxent import plots  # noqa: E402
-from pymc_maxent.exceptions import SpecificationError  # noqa: E402
+from pymc_maxent.exceptions import MaxEntError, SpecificationError  # noqa: E402
 from pymc_maxent.fit import Fit  # noqa: E402
 from pymc_maxent.model import sample_choices  # noqa: E402
 
@@ -190,5 +190,5 @@ def test_unfitted_model_and_bad_method(travel_mode):
         cm.predict()
     with pytest.raises(SpecificationError, match="method"):
         cm.fit(method="lbfgs")
-    with pytest.raises(SpecificationError, match="MXL-4.*not built yet"):  # MXL-1..MXL-3 fit
-        pmx.ChoiceModel(travel_mode, "MXL-4").fit(method="maxent")
+    with pytest.raises(MaxEntError, match="situation_support=None"):  # refused before stage 1
+        pmx.ChoiceModel(travel_mode, "MXL-4").fit(method="maxent", situation_support=None)

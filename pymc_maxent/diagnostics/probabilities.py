@@ -66,7 +66,8 @@ class ChoiceEvaluator:
     Known individuals keep their posterior deviations; situations the model was fitted on
     (matched by label) keep their situation-level deviations (a counterfactual of a fitted
     situation is of that situation). New individuals and new situations integrate over the
-    population distribution by averaging over samples.
+    population distribution by averaging over samples (MaxEnt's situation stage: new situations
+    get no situation deviation).
 
     Examples
     --------
@@ -93,6 +94,7 @@ class ChoiceEvaluator:
         self._p, self._U = clone_replace([graph.p, graph.utility], replace)
         self._roles = {"new_individual": _position(graph.parameters, graph.new_individual),
                        "situation": _position(graph.parameters, graph.situation)}
+        self._new_situations = graph.new_situations
         self._set_samples(fit.parameter_samples(draws=draws, robust=robust, random_seed=random_seed))
         self.alternatives = list(self.model.coords[ALTERNATIVE])
         self.attributes = list(self.model.coords[ATTRIBUTE])
@@ -165,7 +167,8 @@ class ChoiceEvaluator:
 
     def _sample_values(self, new: list) -> list[np.ndarray]:
         """The fit's parameter values, with fresh standard-normal deviations for the individuals
-        it has not seen and for the situations it was not fitted on."""
+        it has not seen and for the situations it was not fitted on (or none for those, where
+        the graph's ``new_situations`` is ``"zero"``)."""
         rng = np.random.default_rng(self.random_seed)
         S = self.n_samples
         values = list(self.samples.values)
@@ -175,7 +178,8 @@ class ChoiceEvaluator:
         k = self._roles["situation"]
         if k is not None:
             fitted = {label: n for n, label in enumerate(self.samples.situations)}
-            fresh = rng.normal(size=(S, len(self.situations), values[k].shape[-1]))
+            shape = (S, len(self.situations), values[k].shape[-1])
+            fresh = rng.normal(size=shape) if self._new_situations == "draw" else np.zeros(shape)
             pos = np.array([fitted.get(s, -1) for s in self.situations], dtype=int)
             known = pos >= 0
             fresh[:, known] = values[k][:, pos[known]]

@@ -11,7 +11,8 @@ the identification check), :mod:`~pymc_maxent.maxent.estimates` and
 :class:`~pymc_maxent.fit.Fit`), :mod:`~pymc_maxent.maxent.delta` (the delta method) and
 :mod:`~pymc_maxent.maxent.estimator` (:func:`fit_maxent`); for the mixed tiers,
 :mod:`~pymc_maxent.maxent.mixed` (the two stages), :mod:`~pymc_maxent.maxent.individual` (the
-individual GCE duals, solved together) and :mod:`~pymc_maxent.maxent.individual_result`.
+individual GCE duals, solved together) and :mod:`~pymc_maxent.maxent.individual_result`; at
+``MXL-4``, :mod:`~pymc_maxent.maxent.situation_result` (the third, situation-level stage).
 """
 
 from pymc_maxent.maxent.estimator import MaxEntEstimator, fit_maxent
@@ -28,6 +29,7 @@ from pymc_maxent.maxent.features import (
 from pymc_maxent.maxent.individual_result import IndividualMaxEntResult
 from pymc_maxent.maxent.mixed import select_individual_support, split_within_individuals
 from pymc_maxent.maxent.result import MaxEntResult
+from pymc_maxent.maxent.situation_result import SituationMaxEntResult
 from pymc_maxent.maxent.supports import OriginWarning, default_error_support
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "OriginWarning",
     "ResolvedMoment",
     "Revenue",
+    "SituationMaxEntResult",
     "default_error_support",
     "default_moments",
     "fit_maxent",

@@ -334,7 +334,8 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
                pi0=None, p0=None, model: pm.Model | None = None, reference=None, tol: float = 1e-10,
                maxiter: int = 100, chunk_size: int = CHUNK, on_unidentified: str = "warn",
                centre_noise: bool = True, dual_method: str = "newton", individual_support="default",
-               individual_chunk: int = INDIVIDUAL_CHUNK, check_separation: bool = True):
+               situation_support="default", individual_chunk: int = INDIVIDUAL_CHUNK,
+               check_separation: bool = True):
     """Fit a MaxEnt (GME) choice model: the one-call form of :class:`MaxEntEstimator`, or, for
     a mixed tier, the MaxEnt mixed logit.
 
@@ -344,7 +345,7 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
     Parameters
     ----------
     tier : str or ModelSpec, optional
-        A tier (``"MNL-1"`` … ``"MXL-3"``, over all attributes of ``data``) or a
+        A tier (``"MNL-1"`` … ``"MXL-4"``, over all attributes of ``data``) or a
         :class:`~pymc_maxent.ModelSpec`, instead of ``moments``. A tier without random
         components is fitted by its twin's moments (a :class:`MaxEntResult`). A mixed tier
         (``MXL-1`` to ``MXL-3``) is fitted in two stages (``shared/design/maxent-tiers.md``):
@@ -352,22 +353,32 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
         random components' moments with stage 1's ``p̂`` as prior, all individuals solved
         together by a batched damped Newton iteration
         (:func:`~pymc_maxent.maxent.individual.solve_individuals`); it returns an
-        :class:`~pymc_maxent.maxent.individual_result.IndividualMaxEntResult`. ``MXL-4`` (a
-        situation-level stage) is not built yet: a :class:`~pymc_maxent.exceptions.SpecificationError`.
+        :class:`~pymc_maxent.maxent.individual_result.IndividualMaxEntResult`. ``MXL-4`` (or
+        any specification with situation-level components) adds stage 3: per situation, the
+        GCE of the situation-level components' moments with stage 2's ``p^(i)`` as prior,
+        solved the same way with every situation as its own problem; it returns a
+        :class:`~pymc_maxent.maxent.situation_result.SituationMaxEntResult`. One choice per
+        situation says little beyond the individual's choices: expect a situation information
+        index far below the individual one.
     individual_support : "default", float, array or None
         Stage 2's error support: ``"default"`` 3 points on ``±1/√n_i`` (``n_i`` the
         individual's situations; the design note's rule), a number ``c`` for ``±c/√n_i`` (wider:
         more pooling toward the population), an array used for every individual, or None (no
         noise: each individual's conditional-logit MLE with the population as offset).
+    situation_support : "default", float or array
+        Stage 3's error support (``MXL-4`` only), by the same rule at ``n = 1``: ``"default"``
+        ``(−1, 0, 1)``, a number ``c`` for ``±c`` (wider: deviations closer to 0), or an array.
+        None is refused: a single choice has no finite zero-noise deviation.
     individual_chunk : int
-        Individuals per chunk of stage 2.
+        Individuals (and situations, at stage 3) per chunk.
     check_separation : bool
         Count the individuals whose own choices are separated (one small LP each).
 
     Raises
     ------
     SpecificationError
-        ``tier`` with ``moments``; ``MXL-4``.
+        ``tier`` with ``moments``; ``situation_support`` for a tier without situation-level
+        components.
 
     Examples
     --------
@@ -390,7 +401,8 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
             if solver != "dual":
                 raise MaxEntError(f"a mixed tier is fitted by the dual; got solver={solver!r}")
             return fit_mixed_maxent(
-                data, spec, individual_support=individual_support, model=model, tol=tol, maxiter=maxiter,
+                data, spec, individual_support=individual_support, situation_support=situation_support,
+                model=model, tol=tol, maxiter=maxiter,
                 individual_chunk=individual_chunk, check_separation=check_separation,
                 on_unidentified=on_unidentified, error_support=error_support, w0=w0,
                 probability_support=probability_support, pi0=pi0, p0=p0, chunk_size=chunk_size,

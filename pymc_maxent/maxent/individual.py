@@ -99,11 +99,12 @@ def centre_features(G: np.ndarray, available: np.ndarray) -> np.ndarray:
     return np.where(avail[..., None], G - mean, 0.0)
 
 
-def support_scale(individual_support, n_situations: np.ndarray):
+def support_scale(individual_support, n_situations: np.ndarray, name: str = "individual_support"):
     """``(base support, per-individual scale)`` of the individual error supports.
 
     ``"default"``: 3 points on ``±1/√n_i`` (note §3); a positive number ``c``: 3 points on
-    ``±c/√n_i``; an array: that support for every individual; None: no noise term.
+    ``±c/√n_i``; an array: that support for every individual; None: no noise term. ``name``:
+    the argument named in the messages (stage 3 passes ``"situation_support"``).
 
     Raises
     ------
@@ -124,18 +125,18 @@ def support_scale(individual_support, n_situations: np.ndarray):
         return None, np.ones_like(n)
     if isinstance(individual_support, str):
         if individual_support != "default":
-            raise MaxEntError(f'individual_support must be "default", a positive width, an array of '
+            raise MaxEntError(f'{name} must be "default", a positive width, an array of '
                               f"support points or None; got {individual_support!r}")
         return np.array([-1.0, 0.0, 1.0]), 1.0 / np.sqrt(n)
     if np.ndim(individual_support) == 0:
         c = float(individual_support)
         if not np.isfinite(c) or c <= 0:
-            raise MaxEntError(f"individual_support as a width must be a positive number; got "
+            raise MaxEntError(f"{name} as a width must be a positive number; got "
                               f"{individual_support!r}")
         return np.array([-c, 0.0, c]), 1.0 / np.sqrt(n)
     u = np.asarray(individual_support, dtype=float)
     if u.ndim != 1 or u.size < 2 or not np.isfinite(u).all() or not (u.min() < 0 < u.max()):
-        raise MaxEntError(f"individual_support must be a finite 1-d array of at least two points with 0 "
+        raise MaxEntError(f"{name} must be a finite 1-d array of at least two points with 0 "
                           f"strictly inside its range; got {individual_support!r}")
     return u, np.ones_like(n)
 

@@ -22,7 +22,10 @@ from pymc_maxent.utility import choice_probabilities
 
 RANDOM = "random_coefficient"
 RANDOM_ = "random_coefficient_"
-#: What :meth:`IndividualMaxEntResult.from_datatree` reads from the ``maxent`` group.
+#: Settings holding an error support (an array is saved as a list).
+SUPPORTS = ("individual_support", "situation_support")
+#: What :meth:`IndividualMaxEntResult.from_datatree` reads from the ``maxent`` group (and the
+#: situation stage's from ``maxent_situation``).
 SAVED = ("delta", "grad", "hessian", "information", "value", "iterations", "converged", "reach", "p", "eps")
 
 
@@ -63,6 +66,8 @@ class IndividualMaxEntResult(CachedEvaluator):
         ``KL(p^(i) ‖ p⁰) / KL(y_i ‖ p⁰)``: the share of the information the individual's choices
         carry beyond the population (``−Σ_t ln p⁰_t,chosen``) that the fit takes up; 0 at
         ``δ_i = 0``, towards 1 as ``p^(i)`` approaches the observed choices.
+    kl_total, information_index_total : float
+        The sum of ``kl_individual``, and its share of ``Σ_i KL(y_i ‖ p⁰)``.
     converged_individual, separated : ndarray (individual,) bool
         Per individual: met the tolerance; own choices (quasi-)separated in the random
         components (their zero-noise MLE is infinite: the noise term keeps ``δ_i`` finite).
@@ -125,18 +130,15 @@ class IndividualMaxEntResult(CachedEvaluator):
 
     # ------------------------------------------------------------------ diagnostics
     def _information(self):
-        prob = self.problem
-        p0 = np.exp(prob.log_p0)
-        kl_sit = rel_entr(self.p, np.where(prob.available, p0, 1.0)).sum(axis=1)
-        chosen = np.arange(len(prob.chosen)), prob.chosen
-        self.kl_individual = np.bincount(prob.individual, kl_sit, minlength=prob.n_individuals)
-        data_kl = np.bincount(prob.individual, -prob.log_p0[chosen], minlength=prob.n_individuals)
-        self.information_index_individual = np.divide(self.kl_individual, data_kl,
-                                                      out=np.zeros_like(data_kl), where=data_kl > 0)
-        self.kl_total = float(self.kl_individual.sum())
+        (self.kl_individual, self.information_index_individual, self.kl_total,
+         self.information_index_total) = information(self.p, self.problem)
+        self._fit_statistics()
+
+    def _fit_statistics(self):
+        chosen = np.arange(len(self.problem.chosen)), self.problem.chosen
         with np.errstate(divide="ignore"):
             self.loglik = float(np.log(self.p[chosen]).sum())
-        self.hit_rate = float((self.p.argmax(axis=1) == prob.chosen).mean())
+        self.hit_rate = float((self.p.argmax(axis=1) == self.problem.chosen).mean())
 
     def convergence_message(self) -> str:
         """Both stages' convergence in words."""
@@ -152,7 +154,7 @@ class IndividualMaxEntResult(CachedEvaluator):
         return "; ".join(parts)
 
     def __repr__(self) -> str:
-        return (f"IndividualMaxEntResult({self.spec.name}, converged={self.converged}, "
+        return (f"{type(self).__name__}({self.spec.name}, converged={self.converged}, "
                 f"{self.convergence_message()})")
 
     def convergence(self) -> dict:
@@ -378,9 +380,8 @@ class IndividualMaxEntResult(CachedEvaluator):
         >>> sorted(settings), settings["individual"]["individual_support"]
         (['individual', 'population'], 2.0)
         """
-        support = self.options["individual_support"]
-        individual = self.options | {"individual_support": support if isinstance(support, str | None)
-                                     else np.asarray(support, dtype=float).tolist()}
+        individual = {key: value if isinstance(value, str | None) or key not in SUPPORTS
+                      else np.asarray(value, dtype=float).tolist() for key, value in self.options.items()}
         return {"population": self.population.settings(), "individual": individual}
 
     @classmethod
@@ -410,17 +411,23 @@ class IndividualMaxEntResult(CachedEvaluator):
         True
         """
         from pymc_maxent.bayes.specification import resolve
-        from pymc_maxent.maxent.individual import IndividualSolution
+        from pymc_maxent.maxent.situation_result import SituationMaxEntResult
+
+        if len(resolve(spec, data).situation_components) and not issubclass(cls, SituationMaxEntResult):
+            return SituationMaxEntResult.from_datatree(tree, data, spec, model=model, population=population,
+                                                       individual=individual)
+        return cls(**cls._stages_from_datatree(tree, data, spec, model, population, individual))
+
+    @staticmethod
+    def _stages_from_datatree(tree, data, spec, model, population, individual) -> dict:
+        """Stages 1 and 2 of a saved fit, as the constructor's keyword arguments."""
+        from pymc_maxent.bayes.specification import resolve
         from pymc_maxent.maxent.mixed import individual_problem, mixed_model, population_spec
         from pymc_maxent.maxent.result import MaxEntResult
         from pymc_maxent.model import maxent_moments
 
         groups = {name: _group(tree, name) for name in ("maxent", "maxent_population")}
         point = groups["maxent"]
-        missing = [name for name in SAVED if name not in point]
-        if missing:
-            raise MaxEntError(f"the 'maxent' group lacks the variables {missing}: not a saved MaxEnt "
-                              "mixed-logit fit")
         resolved = resolve(spec, data)
         shape = (data.n_individuals, resolved.n_random)
         if point["delta"].shape != shape or point["p"].shape != (data.n_situations, data.n_alternatives):
@@ -433,15 +440,10 @@ class IndividualMaxEntResult(CachedEvaluator):
                                          **population)
         individual = dict(individual)
         problem = individual_problem(data, resolved, pop, individual["individual_support"])
-        arrays = {name: point[name].values for name in SAVED}
-        solution = IndividualSolution(
-            delta=arrays["delta"], grad=arrays["grad"], hessian=arrays["hessian"],
-            information=arrays["information"], value=arrays["value"], nit=arrays["iterations"],
-            converged=arrays["converged"].astype(bool), reach=arrays["reach"], p=arrays["p"],
-            eps=arrays["eps"])
+        solution = saved_solution(point)
         sep = point["separated"].values.astype(bool) if "separated" in point else None
-        return cls(population=pop, spec=spec, resolved=resolved, problem=problem, solution=solution,
-                   separated=sep, options=individual)
+        return {"population": pop, "spec": spec, "resolved": resolved, "problem": problem,
+                "solution": solution, "separated": sep, "options": individual}
 
     # ------------------------------------------------------------------ DataTree
     def to_datatree(self, *, draws: int = 500, random_seed=0) -> xr.DataTree:
@@ -490,8 +492,8 @@ class IndividualMaxEntResult(CachedEvaluator):
                                     coords=both | {RANDOM_: self.random_labels}),
             "information": xr.DataArray(self.solution.information, dims=(INDIVIDUAL, RANDOM, RANDOM_),
                                         coords=both | {RANDOM_: self.random_labels}),
-            "p": xr.DataArray(self.p, dims=(SITUATION, ALTERNATIVE), coords=sit),
-            "eps": xr.DataArray(self.eps, dims=(SITUATION, ALTERNATIVE), coords=sit),
+            "p": xr.DataArray(self.solution.p, dims=(SITUATION, ALTERNATIVE), coords=sit),
+            "eps": xr.DataArray(self.solution.eps, dims=(SITUATION, ALTERNATIVE), coords=sit),
             "lam": xr.DataArray(pop.lam, dims=("moment",), coords={"moment": pop.labels}),
             "cov": xr.DataArray(pop.cov, dims=("moment", "moment_"),
                                 coords={"moment": pop.labels, "moment_": pop.labels}),
@@ -502,8 +504,8 @@ class IndividualMaxEntResult(CachedEvaluator):
                               "fit as prior", "tier": self.spec.name}
         attrs |= {k: (int(v) if isinstance(v, bool) else v) for k, v in self.convergence().items()
                   if v is not None}
-        attrs |= {"kl_total": self.kl_total, "loglik": self.loglik, "hit_rate": self.hit_rate,
-                  "population_loglik": pop.loglik}
+        attrs |= {"kl_total": self.kl_total, "information_index_total": self.information_index_total,
+                  "loglik": self.loglik, "hit_rate": self.hit_rate, "population_loglik": pop.loglik}
         chosen = np.asarray(self.data.alternatives)[self.problem.chosen]
         return xr.DataTree.from_dict({
             "posterior": self.parameter_draws(draws, random_seed=random_seed),
@@ -519,7 +521,39 @@ def _group(tree, name: str) -> xr.Dataset:
         node = tree[name]
     except KeyError:
         raise MaxEntError(f"the tree has no {name!r} group: not a saved MaxEnt mixed-logit fit") from None
-    return node.to_dataset() if hasattr(node, "to_dataset") else node
+    group = node.to_dataset() if hasattr(node, "to_dataset") else node
+    missing = [var for var in SAVED if var not in group]
+    if name != "maxent_population" and missing:
+        raise MaxEntError(f"the {name!r} group lacks the variables {missing}: not a saved MaxEnt "
+                          "mixed-logit fit")
+    return group
+
+
+def saved_solution(point: xr.Dataset):
+    """An :class:`~pymc_maxent.maxent.individual.IndividualSolution` from the variables
+    :data:`SAVED` of a saved stage."""
+    from pymc_maxent.maxent.individual import IndividualSolution
+
+    arrays = {name: point[name].values for name in SAVED}
+    return IndividualSolution(
+        delta=arrays["delta"], grad=arrays["grad"], hessian=arrays["hessian"],
+        information=arrays["information"], value=arrays["value"], nit=arrays["iterations"],
+        converged=arrays["converged"].astype(bool), reach=arrays["reach"], p=arrays["p"], eps=arrays["eps"])
+
+
+def information(p: np.ndarray, problem) -> tuple:
+    """Per group of ``problem`` (an individual, or a situation at stage 3): ``KL(p ‖ p⁰)`` over
+    its situations, the information index ``KL(p ‖ p⁰) / KL(y ‖ p⁰)`` (``KL(y ‖ p⁰) =
+    −Σ_t ln p⁰_t,chosen``), and the sum of the first and its share of the summed
+    ``KL(y ‖ p⁰)``."""
+    p0 = np.exp(problem.log_p0)
+    kl_sit = rel_entr(p, np.where(problem.available, p0, 1.0)).sum(axis=1)
+    chosen = np.arange(len(problem.chosen)), problem.chosen
+    kl = np.bincount(problem.individual, kl_sit, minlength=problem.n_individuals)
+    data_kl = np.bincount(problem.individual, -problem.log_p0[chosen], minlength=problem.n_individuals)
+    index = np.divide(kl, data_kl, out=np.zeros_like(data_kl), where=data_kl > 0)
+    total = float(kl.sum())
+    return kl, index, total, total / data_kl.sum() if data_kl.sum() > 0 else 0.0
 
 
 def _batched_inverse(H: np.ndarray) -> np.ndarray:

@@ -1,6 +1,15 @@
-"""The MaxEnt mixed logit: population GME (stage 1), then every individual's GCE with the
-population solution as prior (stage 2), for the tiers ``MXL-1`` to ``MXL-3``
-(``shared/design/maxent-tiers.md``)."""
+"""The MaxEnt mixed logit (``shared/design/maxent-tiers.md``): population GME (stage 1), then
+every individual's GCE with the population solution as prior (stage 2), for the tiers ``MXL-1``
+to ``MXL-4``; at ``MXL-4``, a third stage of the same form per situation, with stage 2's
+probabilities as its prior, for the components with a situation-level deviation.
+
+Stage 3 is stage 2's machinery (:class:`~pymc_maxent.maxent.individual.IndividualProblem`,
+:func:`~pymc_maxent.maxent.individual.solve_individuals`) with every situation as its own
+"individual": features ``G_t`` of the situation-level components, prior ``ln p^(i)_t`` and the
+error support of the same rule at ``n = 1``. One observation per situation carries little
+information beyond the individual's: expect a situation information index near zero, and at
+most ``J − 1`` identified directions of each situation's deviation.
+"""
 
 from __future__ import annotations
 
@@ -81,20 +90,64 @@ def individual_problem(data: ChoiceData, resolved, population, individual_suppor
     )
 
 
+def situation_problem(individual: IndividualProblem, p_individual: np.ndarray, components,
+                      situation_support="default") -> IndividualProblem:
+    """Stage 3's arrays: every situation its own problem, with the features of the
+    situation-level ``components`` (positions among the random components), stage 2's
+    ``ln p^(i)`` as the prior and the error support of ``situation_support`` at ``n = 1``.
+
+    Raises
+    ------
+    MaxEntError
+        ``situation_support=None`` (a single choice is always separated: without a noise term
+        its deviation runs off to infinity) or a bad support.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc_maxent as pmx
+    >>> from pymc_maxent.maxent.mixed import situation_problem
+    >>> data, _ = pmx.simulate_choices("MXL-4", n_individuals=4, n_situations=3, seed=0)
+    >>> fit = pmx.fit_maxent(data, tier="MXL-4")
+    >>> problem = situation_problem(fit.problem, fit.p_individual, [2, 3, 4])
+    >>> problem.n_individuals, problem.G.shape, problem.support.tolist()
+    (12, (12, 3, 3), [-1.0, 0.0, 1.0])
+    """
+    components = np.asarray(components, dtype=int)
+    N = len(individual.chosen)
+    support, scale = situation_support_scale(situation_support, N)
+    G = individual.G[..., components]
+    G_noise = G if individual.G_noise is individual.G else individual.G_noise[..., components]
+    with np.errstate(divide="ignore"):  # log 0 where unavailable
+        log_p = np.where(individual.available, np.log(p_individual), -np.inf)
+    return IndividualProblem(G=G, G_noise=G_noise, log_p0=log_p, chosen=individual.chosen,
+                             available=individual.available, individual=np.arange(N), n_individuals=N,
+                             support=support, scale=scale)
+
+
+def situation_support_scale(situation_support, n_situations: int):
+    """:func:`~pymc_maxent.maxent.individual.support_scale` at ``n = 1`` for each of
+    ``n_situations`` situations, refusing ``None``."""
+    if situation_support is None:
+        raise MaxEntError("situation_support=None: a situation has one choice, which a deviation "
+                          "without a noise term fits exactly by running off to infinity; give a support")
+    return support_scale(situation_support, np.ones(n_situations), name="situation_support")
+
+
 def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="default",
-                     model: pm.Model | None = None, tol: float = 1e-10, maxiter: int = 100,
-                     individual_chunk: int = INDIVIDUAL_CHUNK, check_separation: bool = True,
-                     on_unidentified: str = "warn", **population_options):
-    """Stage 1 and stage 2 of the MaxEnt mixed logit; see :func:`~pymc_maxent.fit_maxent`.
+                     situation_support="default", model: pm.Model | None = None, tol: float = 1e-10,
+                     maxiter: int = 100, individual_chunk: int = INDIVIDUAL_CHUNK,
+                     check_separation: bool = True, on_unidentified: str = "warn", **population_options):
+    """Stages 1 and 2 (and at ``MXL-4`` stage 3) of the MaxEnt mixed logit; see
+    :func:`~pymc_maxent.fit_maxent`.
 
     Raises
     ------
     SpecificationError
-        A specification without random components, or with situation-level ones (``MXL-4``:
-        the situation-level stage is not built yet).
+        A specification without random components; ``situation_support`` other than the
+        default for one without situation-level components.
     MaxEntError
         A probability support or a prior ``p0`` for stage 1 (stage 2 needs the direct form and
-        the population fit as its prior).
+        the population fit as its prior); a bad ``individual_support`` or ``situation_support``.
     """
     from pymc_maxent.maxent.estimator import MaxEntEstimator
     from pymc_maxent.maxent.individual_result import IndividualMaxEntResult
@@ -103,16 +156,17 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
     resolved = resolve(spec, data)
     if not resolved.n_random:
         raise SpecificationError(f"{spec.name}: no random components; fit it with the population moments")
-    if len(resolved.situation_components):
-        labels = [resolved.random_labels[c] for c in resolved.situation_components]
-        raise SpecificationError(
-            f"{spec.name}: situation-level random components {labels} (MXL-4) need a third, "
-            "situation-level MaxEnt stage, which is not built yet; fit MXL-3 for the individual level")
+    situation_level = len(resolved.situation_components) > 0
+    if not situation_level and not (isinstance(situation_support, str) and situation_support == "default"):
+        raise SpecificationError(f"{spec.name} has no situation-level components: situation_support="
+                                 f"{situation_support!r} applies to MXL-4 only")
     for name in ("probability_support", "p0", "pi0"):
         if population_options.get(name) is not None:
             raise MaxEntError(f"{name} is not available with a mixed tier: stage 2 needs the direct form "
                               "of p with the population fit as its prior")
     support_scale(individual_support, np.ones(1))  # checked before stage 1 runs
+    if situation_level:
+        situation_support_scale(situation_support, 1)
     model = mixed_model(data, model)
     estimator = MaxEntEstimator(data, maxent_moments(population_spec(spec), data), model=model,
                                 **population_options)
@@ -131,13 +185,21 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
         # without a noise term a separated individual's MLE does not exist: its gradient only
         # fades as δ_i runs off, so a small residual is not convergence
         solution.converged &= ~sep
-    result = IndividualMaxEntResult(
-        population=population, spec=spec, resolved=resolved, problem=problem, solution=solution,
-        separated=sep, options={"individual_support": individual_support, "tol": tol, "maxiter": maxiter,
-                                "individual_chunk": individual_chunk},
-    )
+    options = {"individual_support": individual_support, "tol": tol, "maxiter": maxiter,
+               "individual_chunk": individual_chunk}
+    stages = {"population": population, "spec": spec, "resolved": resolved, "problem": problem,
+              "solution": solution, "separated": sep}
+    if situation_level:
+        from pymc_maxent.maxent.situation_result import SituationMaxEntResult
+
+        third = situation_problem(problem, solution.p, resolved.situation_components, situation_support)
+        third_solution = solve_individuals(third, tol=tol, maxiter=maxiter, chunk_size=individual_chunk)
+        result = SituationMaxEntResult(**stages, situation_problem=third, situation_solution=third_solution,
+                                       options=options | {"situation_support": situation_support})
+    else:
+        result = IndividualMaxEntResult(**stages, options=options)
     if not result.converged:
-        warnings.warn(f"MaxEnt individual stage: {result.convergence_message()}", ConvergenceWarning,
+        warnings.warn(f"MaxEnt mixed logit: {result.convergence_message()}", ConvergenceWarning,
                       stacklevel=3)
     return result
 

@@ -230,8 +230,6 @@ def test_non_convergence_is_a_warning_and_shows_in_convergence(panel):
 
 def test_errors_name_the_value_at_fault(panel):
     data, _, _ = panel
-    with pytest.raises(SpecificationError, match="MXL-4.*not built yet"):
-        fit_maxent(data, tier="MXL-4")
     with pytest.raises(MaxEntError, match="individual_support.*-2"):
         fit_maxent(data, tier="MXL-1", individual_support=-2.0)
     with pytest.raises(MaxEntError, match="individual_support"):
