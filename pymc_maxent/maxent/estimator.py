@@ -242,6 +242,8 @@ class MaxEntEstimator:
             identification=ident, data_coords=self.coords(), chosen=chosen, available=available,
             p0=self.prior_p0(available), w0=self.supports.w0, solver=solver, converged=sol.converged,
             message=message, nit=sol.nit, max_violation=violation,
+            solve_options={"tol": tol, "maxiter": maxiter, "on_unidentified": on_unidentified,
+                           "dual_method": dual_method},
         )
 
     def _fit_primal(self, chosen):

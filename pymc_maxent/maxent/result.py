@@ -101,7 +101,8 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
     estimator = "maxent"
 
     def __init__(self, *, problem, data, solution, primal, cov, cov_robust, identification, data_coords,
-                 chosen, available, p0, w0, solver, converged, message, nit, max_violation):
+                 chosen, available, p0, w0, solver, converged, message, nit, max_violation,
+                 solve_options=None):
         self.problem = problem
         self.model = problem.model
         self.spec = tuple(problem.moments.moments)
@@ -109,6 +110,8 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
         self.terms = list(problem.moments.terms)
         self.labels = [t.moment for t in self.terms]
         self.solver = solver
+        #: ``tol``, ``maxiter``, ``on_unidentified`` and ``dual_method`` of the solve, for :meth:`refit`
+        self.solve_options = dict(solve_options or {})
         self.converged = bool(converged)
         self.identified = bool(identification.identified)
         self.condition_number = float(identification.condition_number)
@@ -385,13 +388,14 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
             "information_index": self.information_index, "entropy_ratio": self.entropy_ratio,
             "entropy_ratio_dof": self.entropy_ratio_dof, "entropy_ratio_pvalue": self.entropy_ratio_pvalue,
             "loglik": self.loglik, "pseudo_r2": self.pseudo_r2, "hit_rate": self.hit_rate, "kl": self.kl,
-        }
+        } | {f"solve_{key}": value for key, value in self.solve_options.items()}
         return xr.Dataset(point, attrs=attrs)
 
     def refit(self, data: ChoiceData) -> MaxEntResult:
-        """The same moments, supports and solver fitted to other ``data`` (cross-validation's
-        refits). A prior ``p0`` or ``pi0`` given per situation does not carry over to other
-        situations: a :class:`~pymc_maxent.exceptions.SpecificationError`.
+        """The same moments, supports and solver (with its ``tol``, ``maxiter``, ``on_unidentified``
+        and ``dual_method``) fitted to other ``data`` (cross-validation's refits). A prior ``p0``
+        or ``pi0`` given per situation does not carry over to other situations: a
+        :class:`~pymc_maxent.exceptions.SpecificationError`.
 
         Examples
         --------
@@ -407,7 +411,7 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
         given = [name for name in ("p0", "pi0") if settings.get(name) is not None]
         if given:
             raise SpecificationError(f"{given} were given per situation: they do not carry over to new data")
-        return fit_maxent(data, list(self.spec), **settings)
+        return fit_maxent(data, list(self.spec), **settings, **self.solve_options)
 
     # ------------------------------------------------------------------ save and load
     def settings(self) -> dict:
@@ -452,7 +456,9 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
                    cov_robust=point["cov_robust"].values, identification=ident, data_coords=problem.coords(),
                    chosen=chosen, available=available, p0=problem.prior_p0(available), w0=problem.supports.w0,
                    solver=solver, converged=solution.converged, message=solution.message, nit=solution.nit,
-                   max_violation=float(attrs["max_violation"]))
+                   max_violation=float(attrs["max_violation"]),
+                   solve_options={key[len("solve_"):]: value for key, value in attrs.items()
+                                  if key.startswith("solve_")})
 
     def _y_index(self):
         return self._chosen

@@ -86,3 +86,25 @@ def test_newton_direction_descends_on_a_singular_hessian():
     g = np.array([1.0, 1.0, 5.0])
     step = newton_direction(g, singular)
     assert np.all(np.isfinite(step)) and g @ step > 0
+
+
+def test_refit_and_reload_keep_the_solver_settings(electricity):
+    """A refit (cross-validation) solves with the fit's own ``dual_method``, ``tol`` and
+    ``maxiter``: a trust-region fit's refit takes the trust region's iterations, and a fit
+    stopped at ``maxiter=2`` is refitted under the same cap (so reported unconverged again)."""
+    from pymc_maxent.maxent import fit_maxent
+    from pymc_maxent.maxent.result import MaxEntResult
+
+    half = electricity.subset(np.arange(electricity.n_situations) % 2 == 0)
+    old = fit_maxent(electricity, dual_method="trust-exact", tol=1e-9)
+    refit = old.refit(half)
+    direct = MaxEntEstimator(half).fit(dual_method="trust-exact", tol=1e-9)
+    expected = {"tol": 1e-9, "maxiter": 100, "on_unidentified": "warn", "dual_method": "trust-exact"}
+    assert refit.solve_options == old.solve_options == expected
+    assert refit.nit == direct.nit > MaxEntEstimator(half).fit().nit
+    with pytest.warns(ConvergenceWarning):
+        capped = fit_maxent(electricity, maxiter=2)
+    with pytest.warns(ConvergenceWarning):
+        assert not capped.refit(half).converged
+    again = MaxEntResult.from_datatree(old.to_datatree(), electricity, old.spec, **old.settings())
+    assert again.solve_options == old.solve_options
