@@ -57,7 +57,8 @@ def _same_along(v: xr.DataArray, dim: str) -> bool:
 
 
 def _scatter_grid(panels: list[dict], *, ncols: int = 3, max_panels: int = 16):
-    """A figure of identity-line scatters, one per panel (``x``, ``y``, ``title``, labels)."""
+    """A figure of scatters, one per panel (``x``, ``y``, ``title``, labels), each with the
+    identity line unless the panel says ``identity=False``."""
     if not panels:
         raise SpecificationError("nothing to plot: no statistic varies over individuals in both fits")
     if len(panels) > max_panels:
@@ -70,9 +71,10 @@ def _scatter_grid(panels: list[dict], *, ncols: int = 3, max_panels: int = 16):
     for ax, panel in zip(axes.ravel(), panels, strict=False):
         x, y = panel["x"], panel["y"]
         ax.scatter(x, y, s=12, alpha=0.7, color="C0")
-        lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
-        pad = 0.05 * (hi - lo) if hi > lo else 1.0
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", lw=0.8, zorder=0)
+        if panel.get("identity", True):
+            lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
+            pad = 0.05 * (hi - lo) if hi > lo else 1.0
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", lw=0.8, zorder=0)
         ax.set_title(panel["title"], fontsize="medium")
         ax.set_xlabel(panel["xlabel"])
         ax.set_ylabel(panel["ylabel"])
@@ -189,7 +191,8 @@ def plot_individual_information(fit, other, data=None, *,
     data : ChoiceData, optional
     statistics : sequence
         Each a variable of :func:`~pymc_maxent.diagnostics.individual_information_gain`, or a
-        pair (one per fit), e.g. ``("parameter_kl_nats", "kl_nats")``.
+        pair (one per fit), e.g. ``("parameter_kl_nats", "kl_nats")``: two quantities, drawn
+        without the identity line and titled with the correlation and the rank correlation.
     labels : pair of str, optional
     ncols : int
     **kwargs
@@ -217,10 +220,14 @@ def plot_individual_information(fit, other, data=None, *,
     panels = []
     for statistic in statistics:
         names = (statistic, statistic) if isinstance(statistic, str) else tuple(statistic)
-        found = _panels(information_comparison(first, second, statistic, labels), "")
+        comparison = information_comparison(first, second, statistic, labels)
+        found = _panels(comparison, "")
         if not found:
             raise SpecificationError(f"{statistic!r} does not vary over individuals in both fits")
         panel = found[0]
+        if names[0] != names[1]:  # two quantities: no identity line, no RMSE, the ranks
+            panel |= {"identity": False, "title": f"r = {float(comparison['correlation']):.3f}, "
+                                                  f"rank r = {float(comparison['rank_correlation']):.3f}"}
         panel["xlabel"] = f"{labels[0]} {INFORMATION_NAMES.get(names[0], names[0])}"
         panel["ylabel"] = f"{labels[1]} {INFORMATION_NAMES.get(names[1], names[1])}"
         panels.append(panel)

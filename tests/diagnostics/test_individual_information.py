@@ -134,6 +134,10 @@ def test_information_plot_has_a_panel_per_statistic(electricity):
         x, y = ax.lines[0].get_data()
         np.testing.assert_array_equal(x, y)
     assert fig.axes[0].get_ylabel() == "wide KL_i (nats)"
+    # two quantities: their ranks, and no identity line
+    fig = plot_individual_information(fit, wide, statistics=[("kl_nats", "information_index")])
+    rank = spearmanr(info[0]["kl_nats"], info[1]["information_index"])[0]
+    assert fig.axes[0].get_title().endswith(f"rank r = {rank:.3f}") and not fig.axes[0].lines
     plt.close("all")
 
 
