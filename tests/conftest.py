@@ -31,3 +31,15 @@ def small_panel():
         "MXL-1", n_individuals=60, n_situations=6, n_alternatives=3, n_attributes=2, seed=11
     )
     return data, truth
+
+
+@pytest.fixture(scope="session")
+def electricity_maxent():
+    """Train's electricity design (coefficients near ±10, an unbalanced panel of 40 individuals)
+    and two MaxEnt mixed logits of it: the default individual support and a wide one (4.0, more
+    pooling toward the population)."""
+    from pymc_maxent.data.simulate import simulate_electricity_panel
+
+    data, spec, _ = simulate_electricity_panel(40, n_situations=12, seed=3)
+    return (data, spec, pmx.fit_maxent(data, tier=spec),
+            pmx.fit_maxent(data, tier=spec, individual_support=4.0))

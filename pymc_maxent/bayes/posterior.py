@@ -134,23 +134,56 @@ class PosteriorFit(CachedEvaluator):
         SpecificationError
             If the model has no individual-level random components.
         """
-        resolved = self.graph.resolved
-        if self.graph.individual is None or not resolved.n_random:
+        theta = self.individual_coefficient_draws()["theta"]
+        sign = xr.DataArray(self.graph.resolved.random_sign, dims=("random_coefficient",))
+        beta = xr.where(sign != 0, sign * np.exp(theta), theta).transpose(*theta.dims)
+        return xr.Dataset({"estimate": beta.mean(SAMPLE_DIMS), "sd": beta.std(SAMPLE_DIMS)})
+
+    def individual_coefficient_draws(self, *, population_draws: int = 0, random_seed=0) -> xr.Dataset:
+        """Posterior draws of the random components on their normal scale, ``θ_i = μ + σ ∘ z_i``
+        (``μ + L z_i`` when correlated; a lognormal component is ``±exp(θ)``).
+
+        Parameters
+        ----------
+        population_draws : int
+            Draws per posterior draw of a new individual's ``θ = μ + L z``, ``z ~ N(0, I)``: the
+            population distribution integrated over the posterior of ``μ, σ, corr``.
+        random_seed : int
+            Seeds those ``z``.
+
+        Returns
+        -------
+        Dataset
+            ``theta`` (chain, draw, individual, random_coefficient) and, with
+            ``population_draws``, ``theta_population`` (chain, draw, population_draw,
+            random_coefficient).
+
+        Raises
+        ------
+        SpecificationError
+            If the model has no individual-level random components.
+        """
+        if self.graph.individual is None or not self.graph.resolved.n_random:
             raise SpecificationError(f"{self.spec.name} has no individual-level random components")
         post = self.posterior
         z = post["z"].transpose(*SAMPLE_DIMS, "individual", "random_coefficient")
         mu = post["mu"].transpose(*SAMPLE_DIMS, "random_coefficient").values[:, :, None, :]
-        if "corr" in post:
-            corr = post["corr"].transpose(*SAMPLE_DIMS, ...).values
-            chol = post["sigma"].transpose(*SAMPLE_DIMS, ...).values[..., :, None] * np.linalg.cholesky(corr)
-            theta = mu + np.einsum("cdrs,cdis->cdir", chol, z.values)
-        else:
-            theta = mu + post["sigma"].transpose(*SAMPLE_DIMS, ...).values[:, :, None, :] * z.values
-        sign = resolved.random_sign
-        log = sign != 0
-        theta[..., log] = sign[log] * np.exp(theta[..., log])
-        beta = xr.DataArray(theta, dims=z.dims, coords=z.coords)
-        return xr.Dataset({"estimate": beta.mean(SAMPLE_DIMS), "sd": beta.std(SAMPLE_DIMS)})
+        sigma = post["sigma"].transpose(*SAMPLE_DIMS, "random_coefficient").values
+        chol = sigma[..., :, None] * np.linalg.cholesky(post["corr"].transpose(*SAMPLE_DIMS, ...).values) \
+            if "corr" in post else None
+
+        def theta(zv):
+            if chol is None:
+                return mu + sigma[:, :, None, :] * zv
+            return mu + np.einsum("cdrs,cdis->cdir", chol, zv)
+
+        out = xr.Dataset({"theta": xr.DataArray(theta(z.values), dims=z.dims, coords=z.coords)})
+        if population_draws:
+            rng = np.random.default_rng(random_seed)
+            fresh = rng.standard_normal((*z.shape[:2], int(population_draws), z.shape[-1]))
+            out["theta_population"] = xr.DataArray(theta(fresh), dims=(*SAMPLE_DIMS, "population_draw",
+                                                                        "random_coefficient"))
+        return out
 
     # ------------------------------------------------------------------ evaluator inputs
     def _parameters(self) -> list:

@@ -22,6 +22,10 @@ from pymc_maxent.diagnostics.effects import (
     point_elasticities,
     willingness_to_pay,
 )
+from pymc_maxent.diagnostics.individual_information import (
+    compare_individual_information,
+    individual_information_gain,
+)
 from pymc_maxent.diagnostics.individuals import (
     compare_individual_elasticities,
     compare_individual_statistics,
@@ -46,6 +50,7 @@ __all__ = [
     "choice_shares",
     "compare_estimates",
     "compare_individual_elasticities",
+    "compare_individual_information",
     "compare_individual_statistics",
     "compare_individual_wtp",
     "compare_individuals",
@@ -55,6 +60,7 @@ __all__ = [
     "fold_splits",
     "fitted_probabilities",
     "individual_folds",
+    "individual_information_gain",
     "marginal_effects",
     "maxent_information",
     "model_selection",

@@ -97,7 +97,8 @@ def compare_individuals(fit, other, *, labels: Sequence[str] | None = None) -> p
     Both fits give their ``individual_estimates()`` (``estimate`` and ``sd``, individual ×
     random_coefficient: :meth:`~pymc_maxent.PosteriorFit.individual_estimates`,
     :meth:`~pymc_maxent.IndividualMaxEntResult.individual_estimates`); individuals and components
-    are matched by label.
+    are matched by label, and compared by
+    :func:`~pymc_maxent.diagnostics.compare_individual_statistics`.
 
     Parameters
     ----------
@@ -108,10 +109,12 @@ def compare_individuals(fit, other, *, labels: Sequence[str] | None = None) -> p
     Returns
     -------
     DataFrame
-        Index ``random_coefficient``; columns ``correlation`` (Pearson, over individuals),
+        Index ``random_coefficient``; columns ``correlation`` (Pearson, over individuals; 0
+        where a component does not vary over individuals), ``rank_correlation`` (Spearman),
         ``rmse_sd`` (root mean square of ``(other − fit) / fit's sd``: the difference in
-        ``fit``'s posterior SDs), ``mean_difference`` (``other − fit``), ``{a}_sd``, ``{b}_sd``
-        (SDs of the estimates over individuals) and ``n_individuals``.
+        ``fit``'s posterior SDs; left out unless every SD is positive), ``mean_difference``
+        (``other − fit``), ``{a}_sd``, ``{b}_sd`` (SDs of the estimates over individuals) and
+        ``n_individuals``.
 
     Raises
     ------
@@ -129,21 +132,27 @@ def compare_individuals(fit, other, *, labels: Sequence[str] | None = None) -> p
     >>> table.index.tolist(), bool((table["correlation"] > 0.9).all())
     (['x0', 'x1'], True)
     """
+    from pymc_maxent.diagnostics.individuals import compare_individual_statistics
+
     a, b = pair_labels(fit, other, labels)
-    first, second = matched_individual_estimates(fit, other)
-    components = first["random_coefficient"].values.tolist()
-    individuals = first["individual"].values.tolist()
-    x, y, sd = first["estimate"].values, second["estimate"].values, first["sd"].values
-    scaled = (y - x) / np.where(sd > 0, sd, np.nan)
-    table = pd.DataFrame({
-        "correlation": [np.corrcoef(x[:, r], y[:, r])[0, 1] for r in range(len(components))],
-        "rmse_sd": np.sqrt(np.nanmean(scaled**2, axis=0)),
-        "mean_difference": (y - x).mean(axis=0),
-        f"{a}_sd": x.std(axis=0, ddof=1),
-        f"{b}_sd": y.std(axis=0, ddof=1),
-        "n_individuals": len(individuals),
-    }, index=pd.Index(components, name="random_coefficient"))
+    out = compare_individual_statistics(*matched_individual_estimates(fit, other), labels=(a, b))
+    columns = {name: out[name] for name in ("correlation", "rank_correlation", "rmse_sd") if name in out}
+    columns |= {"mean_difference": out["difference"].mean("individual"),
+                f"{a}_sd": out[f"{a}_estimate"].std("individual", ddof=1),
+                f"{b}_sd": out[f"{b}_estimate"].std("individual", ddof=1)}
+    table = pd.DataFrame({k: v.to_series() for k, v in columns.items()})
+    table["n_individuals"] = out.attrs["n_individuals"]
+    table.index.name = "random_coefficient"
     return table
+
+
+def individual_estimates_of(fit) -> xr.Dataset:
+    """``fit.individual_estimates()``, or a :class:`SpecificationError` for a fit without
+    individual coefficients (anything but a mixed-tier posterior or a MaxEnt mixed logit)."""
+    if not callable(getattr(fit, "individual_estimates", None)):
+        raise SpecificationError(f"{type(fit).__name__} has no individual coefficients (a "
+                                 "fixed-coefficient fit); use a mixed tier")
+    return fit.individual_estimates()  # a posterior of a tier without them raises here
 
 
 def matched_individual_estimates(fit, other) -> tuple[xr.Dataset, xr.Dataset]:
@@ -156,11 +165,7 @@ def matched_individual_estimates(fit, other) -> tuple[xr.Dataset, xr.Dataset]:
         A fit without individual coefficients, no individual or component in common, or an
         estimate that is not finite.
     """
-    for f in (fit, other):
-        if not hasattr(f, "individual_estimates"):
-            raise SpecificationError(f"{type(f).__name__} has no individual coefficients (a "
-                                     "fixed-coefficient fit); compare mixed tiers")
-    first, second = fit.individual_estimates(), other.individual_estimates()
+    first, second = individual_estimates_of(fit), individual_estimates_of(other)
     known = set(second["individual"].values.tolist())
     individuals = [i for i in first["individual"].values.tolist() if i in known]
     known = set(second["random_coefficient"].values.tolist())

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
+from scipy.stats import rankdata
 
 from pymc_maxent.data.choice_data import INDIVIDUAL, ChoiceData
 from pymc_maxent.diagnostics.comparison import pair_labels
@@ -19,20 +20,22 @@ SAME_FOR_ALL = 1e-10
 
 def compare_individual_statistics(first: xr.Dataset, second: xr.Dataset, *,
                                   labels: Sequence[str] = ("fit", "other")) -> xr.Dataset:
-    """Two fits' per-individual statistics (Datasets of ``estimate`` and ``sd`` with an
-    ``individual`` dim, as :func:`~pymc_maxent.diagnostics.elasticities` with
-    ``kind="individual"`` and :func:`~pymc_maxent.diagnostics.willingness_to_pay` give them),
-    matched by individual label.
+    """Two fits' per-individual statistics (Datasets of ``estimate`` and, optionally, ``sd``
+    with an ``individual`` dim, as :func:`~pymc_maxent.diagnostics.elasticities` with
+    ``kind="individual"``, :func:`~pymc_maxent.diagnostics.willingness_to_pay` and the fits'
+    ``individual_estimates()`` give them), matched by individual label.
 
     Returns
     -------
     Dataset
         Per individual, with the statistics' other dims: ``{a}_estimate``, ``{a}_sd``,
-        ``{b}_estimate``, ``{b}_sd`` and ``difference`` (``b − a``); over individuals:
-        ``correlation``, ``rmse`` and, when every ``{a}_sd`` is positive, ``rmse_sd`` (the RMSE
-        of the difference in ``a``'s SDs); ``comparable``: the element varies over individuals
-        in both fits. Where it does not (a fixed coefficient's WTP, an alternative nobody has)
-        a correlation is undefined: ``correlation`` is 0 there and ``comparable`` False.
+        ``{b}_estimate``, ``{b}_sd`` (where given) and ``difference`` (``b − a``); over
+        individuals: ``correlation`` (Pearson), ``rank_correlation`` (Spearman: do both fits
+        order the individuals alike?), ``rmse`` and, when every ``{a}_sd`` is positive,
+        ``rmse_sd`` (the RMSE of the difference in ``a``'s SDs); ``comparable``: the element
+        varies over individuals in both fits. Where it does not (a fixed coefficient's WTP, an
+        alternative nobody has) a correlation is undefined: both correlations are 0 there and
+        ``comparable`` False.
 
     Raises
     ------
@@ -48,28 +51,29 @@ def compare_individual_statistics(first: xr.Dataset, second: xr.Dataset, *,
     ...                coords={"individual": ["u", "v", "w"]})
     >>> b = a.assign(estimate=a["estimate"] * 2)
     >>> out = compare_individual_statistics(a, b, labels=("bayes", "maxent"))
-    >>> float(out["correlation"]), out["difference"].values.tolist()
-    (1.0, [1.0, 2.0, 3.0])
+    >>> float(out["correlation"]), float(out["rank_correlation"]), out["difference"].values.tolist()
+    (1.0, 1.0, [1.0, 2.0, 3.0])
     """
     a, b = labels
     for ds, name in ((first, a), (second, b)):
-        if INDIVIDUAL not in ds.dims or not {"estimate", "sd"} <= set(ds.data_vars):
-            raise SpecificationError(f"{name}: expected a Dataset of 'estimate' and 'sd' with an "
+        if INDIVIDUAL not in ds.dims or "estimate" not in ds.data_vars:
+            raise SpecificationError(f"{name}: expected a Dataset of 'estimate' (and 'sd') with an "
                                      f"'individual' dim; got dims {dict(ds.sizes)}")
     known = set(second[INDIVIDUAL].values.tolist())
     individuals = [i for i in first[INDIVIDUAL].values.tolist() if i in known]
     if len(individuals) < 2:
         raise SpecificationError(f"the fits have {len(individuals)} individuals in common; a comparison "
                                  "over individuals needs at least two")
-    x, sx = (first[v].sel({INDIVIDUAL: individuals}) for v in ("estimate", "sd"))
-    y, sy = (second[v].sel({INDIVIDUAL: individuals}) for v in ("estimate", "sd"))
-    y, sy = y.transpose(*x.dims), sy.transpose(*x.dims)
+    x = first["estimate"].sel({INDIVIDUAL: individuals})
+    y = second["estimate"].sel({INDIVIDUAL: individuals}).transpose(*x.dims)
     for name, v in ((a, x), (b, y)):
         if not bool(np.isfinite(v).all()):
             raise SpecificationError(f"{name}: an individual estimate is not finite; check its convergence")
     difference = y - x
-    out = xr.Dataset({f"{a}_estimate": x, f"{a}_sd": sx, f"{b}_estimate": y, f"{b}_sd": sy,
-                      "difference": difference})
+    out = xr.Dataset({f"{a}_estimate": x, f"{b}_estimate": y, "difference": difference})
+    for name, ds in ((a, first), (b, second)):
+        if "sd" in ds:
+            out[f"{name}_sd"] = ds["sd"].sel({INDIVIDUAL: individuals}).transpose(*x.dims)
 
     def varies(v):
         return v.std(INDIVIDUAL) > SAME_FOR_ALL * np.maximum(abs(v).max(INDIVIDUAL), 1.0)
@@ -77,11 +81,18 @@ def compare_individual_statistics(first: xr.Dataset, second: xr.Dataset, *,
     comparable = varies(x) & varies(y)
     out["comparable"] = comparable
     out["correlation"] = xr.corr(x, y, dim=INDIVIDUAL).where(comparable, 0.0)
+    out["rank_correlation"] = xr.corr(_ranks(x), _ranks(y), dim=INDIVIDUAL).where(comparable, 0.0)
     out["rmse"] = np.sqrt((difference**2).mean(INDIVIDUAL))
-    if bool((sx > 0).all()):
-        out["rmse_sd"] = np.sqrt(((difference / sx) ** 2).mean(INDIVIDUAL))
+    if f"{a}_sd" in out and bool((out[f"{a}_sd"] > 0).all()):
+        out["rmse_sd"] = np.sqrt(((difference / out[f"{a}_sd"]) ** 2).mean(INDIVIDUAL))
     out.attrs = {"n_individuals": len(individuals), "labels": [a, b]}
     return out
+
+
+def _ranks(v: xr.DataArray) -> xr.DataArray:
+    """Ranks over individuals (ties averaged)."""
+    return xr.apply_ufunc(rankdata, v, input_core_dims=[[INDIVIDUAL]], output_core_dims=[[INDIVIDUAL]],
+                          kwargs={"axis": -1})
 
 
 def compare_individual_elasticities(fit, other, attribute: str, data: ChoiceData | None = None, *,

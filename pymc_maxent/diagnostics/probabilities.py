@@ -153,9 +153,13 @@ class ChoiceEvaluator:
         self._values = self._sample_values(new)
         return self
 
-    def with_data(self, data: ChoiceData) -> ChoiceEvaluator:
-        """A copy loaded with ``data`` that shares the compiled functions."""
-        return copy.copy(self).load(data)
+    def with_data(self, data: ChoiceData, *, random_seed=None) -> ChoiceEvaluator:
+        """A copy loaded with ``data`` that shares the compiled functions; ``random_seed``, when
+        given, seeds its population draws of new individuals and situations instead."""
+        evaluator = copy.copy(self)
+        if random_seed is not None:
+            evaluator.random_seed = random_seed
+        return evaluator.load(data)
 
     def with_samples(self, samples, data: ChoiceData | None = None) -> ChoiceEvaluator:
         """A copy at other values of the same parameters (a refit's posterior draws:

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import pymc_maxent as pmx
-from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.diagnostics import (
     compare_individual_statistics,
     compare_individual_wtp,
@@ -18,9 +16,8 @@ from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
 
 
 @pytest.fixture(scope="module")
-def electricity():
-    data, spec, truth = simulate_electricity_panel(40, n_situations=12, seed=3)
-    return data, spec, pmx.fit_maxent(data, tier=spec)
+def electricity(electricity_maxent):
+    return electricity_maxent[:3]
 
 
 def test_individual_elasticities_are_each_individuals_own(electricity):
@@ -58,9 +55,8 @@ def test_individual_wtp_is_the_ratio_of_each_individuals_coefficients(electricit
         np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
-def test_comparison_keeps_dims_and_matches_by_individual(electricity):
-    data, spec, fit = electricity
-    wide = pmx.fit_maxent(data, tier=spec, individual_support=4.0)
+def test_comparison_keeps_dims_and_matches_by_individual(electricity_maxent):
+    data, spec, fit, wide = electricity_maxent
     out = compare_individual_wtp(fit, wide, "pf", ["tod"], labels=("narrow", "wide"))
     assert out["narrow_estimate"].dims == ("individual", "alternative", "attribute")
     assert out["correlation"].dims == ("alternative", "attribute") and out.attrs["n_individuals"] == 40

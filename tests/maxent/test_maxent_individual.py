@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 from scipy.optimize import minimize
-from scipy.special import log_softmax, logsumexp
+from scipy.special import log_softmax, logsumexp, rel_entr, softmax
+from scipy.stats import spearmanr
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.build import build_model
@@ -19,8 +20,10 @@ from pymc_maxent.diagnostics import (
     choice_information_gain,
     compare_estimates,
     compare_individual_elasticities,
+    compare_individual_information,
     compare_individuals,
     elasticities,
+    individual_information_gain,
     model_selection,
 )
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
@@ -423,13 +426,20 @@ def test_individual_scatter_has_one_panel_per_random_coefficient(panel):
     plt.close("all")
 
 
-@pytest.mark.slow
-def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
+@pytest.fixture(scope="module")
+def posterior_mxl1(recovery_mxl1):
+    """The posterior of MXL-1 on the recovery panel (small NUTS, fixed seed; ~35 s)."""
     from tests.conftest import sample_settings
 
+    data, _, _ = recovery_mxl1
+    settings = sample_settings(300, 300, chains=2, random_seed=1)
+    return pmx.ChoiceModel(data, "MXL-1").fit(method="nuts", **settings)
+
+
+@pytest.mark.slow
+def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1, posterior_mxl1):
     data, truth, fit = recovery_mxl1
-    cm = pmx.ChoiceModel(data, "MXL-1")
-    post = cm.fit(method="nuts", **sample_settings(300, 300, chains=2, random_seed=1))
+    post = posterior_mxl1
     table = compare_individuals(post, fit)
     assert (table["correlation"] > 0.9).all(), table
     # each individual's own-elasticities from both estimators line up too
@@ -439,6 +449,50 @@ def test_posterior_means_of_beta_i_line_up_with_maxent(recovery_mxl1):
     assert own["bayes_estimate"].dims == ("individual", "alternative", "changed_alternative")
     population = compare_estimates(post, fit, var_names=("alpha", "mu", "sigma"))
     assert {"mu[x0]", "sigma[x1]", "alpha[alt0]"} <= set(population.index)
+
+
+@pytest.mark.slow
+def test_posterior_individual_information_against_closed_form(recovery_mxl1, posterior_mxl1):
+    """``KL_i`` of the posterior against its closed-form MNL probabilities: ``p`` the posterior
+    mean at each individual's draws, ``p⁰`` the population-integrated predictive (fresh ``z``
+    per draw); then against the true β_i and MaxEnt's ``KL_i``."""
+    data, truth, fit = recovery_mxl1
+    post = posterior_mxl1
+    info = individual_information_gain(post)
+    draws = post.posterior.stack(sample=("chain", "draw"))
+    asc = np.stack([draws["alpha"].sel(asc=a).values if a in draws["asc"] else np.zeros(draws.sizes["sample"])
+                    for a in data.alternatives.tolist()], axis=-1)
+    mu, sigma = (draws[v].transpose("sample", ...).values for v in ("mu", "sigma"))
+    z = draws["z"].transpose("sample", "individual", ...).values
+
+    def probabilities(theta):  # theta (sample, situation, attribute)
+        return softmax(asc[:, None, :] + np.einsum("njk,snk->snj", data.X, theta), axis=-1).mean(axis=0)
+
+    p = probabilities((mu[:, None] + sigma[:, None] * z)[:, data.individual])
+    rng = np.random.default_rng(0)
+    p0 = np.mean([probabilities(np.repeat((mu + sigma * rng.standard_normal(mu.shape))[:, None],
+                                          data.n_situations, axis=1)) for _ in range(8)], axis=0)
+    np.testing.assert_allclose(info["p"], p, rtol=0, atol=1e-10)
+    assert np.abs(info["p_population"] - p0).mean() < 0.01  # Monte Carlo error only
+    plug_in = softmax(asc.mean(0) + data.X @ mu.mean(0), axis=-1)  # the population at mean μ: wrong
+    assert np.abs(plug_in - p0).mean() > 0.05
+
+    def kl(a, b):
+        return np.bincount(data.individual, rel_entr(a, b).sum(axis=1))
+
+    expected = kl(p, p0)
+    error = np.abs(info["kl_nats"].values - expected) / expected
+    assert np.median(error) < 0.05
+    for wrong in (kl(p0, p), kl(p, plug_in)):  # p and p⁰ swapped, or the plug-in population
+        assert np.median(np.abs(wrong - expected) / expected) > 0.3
+    # individuals far from the population carry more information, in both spaces
+    distance = np.linalg.norm((truth["theta"] - truth["mu"]) / truth["sigma"], axis=1)
+    assert spearmanr(info["kl_nats"], distance)[0] > 0.5
+    assert spearmanr(info["parameter_kl_nats"], distance)[0] > 0.3
+    assert np.isfinite(info["parameter_kl_nats"]).all() and (info["parameter_kl_nats"] > 0).all()
+    # the two estimators single out the same individuals
+    both = compare_individual_information(post, fit)
+    assert both["correlation"] > 0.9 and both["rank_correlation"] > 0.9, both
 
 
 def test_an_individual_with_collinear_components_is_solved_and_unidentified(panel):
