@@ -86,10 +86,7 @@ def truth_correlation(fit, truth: pd.DataFrame | None) -> float:
 
 
 def total_information(fit) -> float:
-    if not hasattr(dx, "individual_information_gain"):
-        return np.nan
-    table = dx.individual_information_gain(fit)
-    return float(np.asarray(table["kl"]).sum())
+    return float(dx.individual_information_gain(fit)["kl_nats"].sum())
 
 
 def compare_tier(tier: str, train, test, new_individuals, truth, draws: int, seed: int) -> dict:

@@ -31,14 +31,23 @@ TINY = np.finfo(float).tiny
 MIN_DRAWS = 20
 
 
+def _unseen_labels(labels: np.ndarray, known, prefix: str) -> np.ndarray:
+    """``labels`` prefixed so that none is among ``known``."""
+    known = {str(k) for k in np.asarray(known).tolist()}
+    while any(f"{prefix}{label}" in known for label in labels.tolist()):
+        prefix = "_" + prefix
+    return np.array([f"{prefix}{label}" for label in labels.tolist()], dtype=object)
+
+
 def _as_new_individuals(data: ChoiceData, known) -> ChoiceData:
     """``data`` with every individual relabelled to one the fit has not seen."""
-    known = {str(k) for k in np.asarray(known).tolist()}
-    prefix = "population "
-    while any(f"{prefix}{label}" in known for label in data.individuals.tolist()):
-        prefix = "_" + prefix
-    labels = np.array([f"{prefix}{label}" for label in data.individuals.tolist()], dtype=object)
-    return data._replace(individuals=labels)
+    return data._replace(individuals=_unseen_labels(data.individuals, known, "population "))
+
+
+def _as_new_situations(data: ChoiceData, known) -> ChoiceData:
+    """``data`` with every situation relabelled to one the fit has not seen (no fitted
+    situation-level deviation applies)."""
+    return data._replace(situations=_unseen_labels(data.situations, known, "unseen "))
 
 
 def _mean_probabilities(evaluator) -> np.ndarray:
@@ -100,7 +109,11 @@ def individual_information_gain(fit, data: ChoiceData | None = None, *, paramete
     mean of the population-integrated predictive, or MaxEnt's population fit). The
     information index is ``KL_i / (−Σ_t ln p⁰_t,chosen)``, as
     :attr:`~pymc_maxent.IndividualMaxEntResult.information_index_individual`. For a MaxEnt mixed
-    logit both equal its stored ``kl_individual`` and ``information_index_individual``.
+    logit both equal its stored ``kl_individual`` and ``information_index_individual``. With a
+    situation level (``MXL-4``) the situations are predicted as unseen ones (no fitted
+    situation deviation), so that ``KL_i`` is the individual level's alone, for both estimators;
+    MaxEnt reports its situation stage's own information
+    (:class:`~pymc_maxent.maxent.SituationMaxEntResult`).
 
     Parameters
     ----------
@@ -165,6 +178,9 @@ def individual_information_gain(fit, data: ChoiceData | None = None, *, paramete
         raise SpecificationError(f"population_draws must be at least 1; got {population_draws!r}")
     individual_estimates_of(fit)
     data = fit.data if data is None else data
+    if fit.probability_graph().situation is not None:
+        # the individual level alone: the fitted situations' own deviations (MXL-4) stay out
+        data = _as_new_situations(data, fit.data.situations)
     evaluator = fit.evaluator(random_seed=random_seed)
     p = _mean_probabilities(evaluator.with_data(data))
     new = _as_new_individuals(data, fit.data.individuals)

@@ -166,3 +166,15 @@ def test_elasticity_and_wtp_plots_have_a_panel_per_element(electricity):
     with pytest.raises(SpecificationError, match="nothing to plot"):
         plot_individual_comparison(own.assign(comparable=own["comparable"] & False))
     plt.close("all")
+
+
+def test_mxl4_information_is_the_individual_level_alone():
+    """At MXL-4 the fitted situations' own deviations stay out of ``KL_i``: it equals the stored
+    stage-2 KL (the individual level), not the KL of stage 3's probabilities, which differ."""
+    data, _ = pmx.simulate_choices("MXL-4", n_individuals=20, n_situations=8, seed=1)
+    fit = pmx.fit_maxent(data, tier="MXL-4")
+    info = individual_information_gain(fit)
+    np.testing.assert_allclose(info["kl_nats"], fit.kl_individual, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(info["information_index"], fit.information_index_individual,
+                               rtol=0, atol=1e-10)
+    assert np.abs(fit.p - fit.p_individual).max() > 1e-3  # stage 3 did move the probabilities
