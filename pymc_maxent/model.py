@@ -245,8 +245,11 @@ def maxent_moments(spec: ModelSpec, data: ChoiceData) -> list:
                                  "are random (MaxEnt at the mixed tiers is not available yet)")
     generic = [c.attribute for c in spec.coefficients if not c.alternative_specific]
     moments = [AttributeSums(generic)] if generic else []
-    moments += [CrossMoments(c.attribute, spec.reference)
-                for c in spec.coefficients if c.alternative_specific]
+    reference = data.n_alternatives - 1 if spec.reference is None else data.alternative_index(spec.reference)
+    for c in spec.coefficients:
+        if c.alternative_specific:  # the Bayesian builders' columns: none where the attribute is absent
+            own = data.alternative_specific_columns(data.attribute_index(c.attribute), reference)
+            moments.append(CrossMoments(c.attribute, spec.reference, tuple(data.alternatives[own].tolist())))
     if spec.constants == "fixed":
         moments.append(AlternativeShares(spec.reference))
     return moments

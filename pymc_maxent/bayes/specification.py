@@ -340,12 +340,12 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
             )
         block.columns.append(k)
         if coef.alternative_specific:
-            absent = ~((data.X[..., k] != 0) & data.available).any(axis=0)  # always 0 there
-            if absent.all():
+            own = data.alternative_specific_columns(k, reference)
+            if not own:
                 raise SpecificationError(f"attribute {coef.attribute!r} is 0 for every alternative")
             row = []
             for j, alt in enumerate(alternatives):
-                if (j == reference and not varies[k]) or absent[j]:
+                if j not in own:
                     row.append(-1)  # identification: reference (or absent) coefficient fixed at 0
                 else:
                     row.append(block.add(f"{coef.attribute}[{alt}]", sd[k]))

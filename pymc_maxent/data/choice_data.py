@@ -136,6 +136,25 @@ class ChoiceData:
         masked_min = np.where(self.available[..., None], self.X, np.inf).min(axis=1)
         return (masked_max > masked_min).any(axis=0)
 
+    def alternative_specific_columns(self, attribute: int, reference: int) -> list[int]:
+        """Positions of the alternatives that get their own coefficient of attribute position
+        ``attribute``: those where it is ever non-zero (an attribute absent from an alternative,
+        e.g. car's terminal time, says nothing about its coefficient), less the ``reference``
+        when it does not vary within situations (income: identified relative to a reference).
+        The one rule of the Bayesian builders and MaxEnt's cross moments.
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> data = pmx.load_travel_mode()  # ttme is 0 for car; hinc_air is income on air only
+        >>> [data.alternative_specific_columns(data.attribute_index(a), reference=3)
+        ...  for a in ("gc", "ttme", "hinc_air")]
+        [[0, 1, 2, 3], [0, 1, 2], [0]]
+        """
+        present = ((self.X[..., attribute] != 0) & self.available).any(axis=0)
+        varies = self.varies_across_alternatives()[attribute]
+        return [j for j in range(self.n_alternatives) if present[j] and (varies or j != reference)]
+
     # ------------------------------------------------------------------ views
     def select_attributes(self, attributes: Sequence[str]) -> ChoiceData:
         """The same data restricted to (and ordered by) ``attributes``."""

@@ -220,9 +220,12 @@ class AlternativeShares(Moment):
 class CrossMoments(Moment):
     """Attribute × alternative cross moments ``Σ_i x_ij'k y_ij'`` (GJP 1996's multinomial form).
 
-    One coefficient of ``attribute`` per alternative; the reference alternative's is left out
-    when the attribute does not vary across alternatives (income, age), as in the Bayesian
-    builder's alternative-specific coefficients.
+    One coefficient of ``attribute`` per alternative (or per alternative of ``alternatives``);
+    the reference alternative's is left out when the attribute does not vary across
+    alternatives (income, age), as in the Bayesian builder's alternative-specific coefficients.
+    A tier's twin (``fit_maxent(tier=...)``) passes the alternatives where the attribute is
+    present (:meth:`~pymc_maxent.ChoiceData.alternative_specific_columns`); given explicitly, an
+    alternative where it is always 0 is an error, not dropped.
 
     Examples
     --------
@@ -234,13 +237,16 @@ class CrossMoments(Moment):
 
     attribute: str
     reference: object = None
+    alternatives: tuple | None = None
 
     def resolve(self, data):
         J = data.n_alternatives
         k = data.attribute_index(self.attribute)
         ref = J - 1 if self.reference is None else data.alternative_index(self.reference)
         varies = data.varies_across_alternatives()[k]
-        keep = [j for j in range(J) if varies or j != ref]
+        chosen = (range(J) if self.alternatives is None
+                  else sorted(data.alternative_index(a) for a in self.alternatives))
+        keep = [j for j in chosen if varies or j != ref]
         terms = tuple(
             Term(f"cross[{self.attribute}][{data.alternatives[j]}]",
                  f"{self.attribute}[{data.alternatives[j]}]", COEFFICIENT)

@@ -112,3 +112,19 @@ def test_a_situation_constant_price_still_identifies_cross_moments(flat_price):
     """Alternative-specific coefficients of the same column are informative: accepted."""
     res = fit_maxent(flat_price, [CrossMoments("gc"), AlternativeShares()])
     assert res.converged and res.identified
+
+
+@pytest.mark.parametrize("tier", ["MNL-3", "MXL-3"])
+def test_tier_twin_has_the_bayesian_tiers_alternative_specific_coefficients(travel_mode, tier):
+    """TravelMode's ``ttme`` is 0 for car and ``hinc_air`` is income on air only: the Bayesian
+    MNL-3 has no coefficient there, and neither has MaxEnt's twin (it raised before, naming
+    ``cross[ttme][car]``); the coefficients it has are the Bayesian tier's, name for name."""
+    from pymc_maxent.bayes.specification import as_spec, resolve
+
+    resolved = resolve(as_spec(tier, travel_mode.attributes.tolist()), travel_mode)
+    res = fit_maxent(travel_mode, tier=tier)
+    assert res.converged
+    names = res.estimates().index.tolist()
+    prefix, labels = ("beta", resolved.fixed.labels) if tier == "MNL-3" else ("mu", resolved.random_labels)
+    assert [n for n in names if n.startswith(f"{prefix}[")] == [f"{prefix}[{lab}]" for lab in labels]
+    assert not any("ttme[car]" in n or "hinc_air[train]" in n for n in names)
