@@ -19,6 +19,7 @@ naming it (sorting needs a shuffle, which is the caller's choice).
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def _feature_function(resolved):
 def _block_individuals(stage: _IndividualStage, X, available, chosen, individual, p0):
     """Stage 2 of one block of whole individuals: their per-individual outputs only."""
     ids, local = np.unique(np.asarray(individual), return_inverse=True)
+    X = np.require(X, dtype=float, requirements="A")  # unpickled from a buffer it may be unaligned
     problem = individual_arrays(X, available, chosen, local, len(ids), stage.resolved, p0,
                                 stage.individual_support, stage.centre_noise,
                                 _feature_function(stage.resolved))
@@ -199,16 +201,22 @@ class DaskIndividualMaxEntResult(IndividualEstimates):
     max_violation, kl_total, loglik, hit_rate : float
     chunks : tuple of int
         Situations per stage-2 block (whole individuals).
+    seconds : dict
+        Wall time of the fit's steps: ``layout`` (the pass that finds the individuals' runs and
+        the data's pattern, then the persisting of the blocks), ``population`` (stage 1) and
+        ``individuals`` (stage 2).
     """
 
     estimator = "maxent"
 
-    def __init__(self, *, population, spec, random_labels, individual_labels, parts, n_individuals, chunks):
+    def __init__(self, *, population, spec, random_labels, individual_labels, parts, n_individuals, chunks,
+                 seconds=None):
         self.population, self.spec = population, spec
         self.random_labels = list(random_labels)
         self.individual_labels = np.asarray(individual_labels)
         self.n_individuals = I = int(n_individuals)
         self.chunks = tuple(chunks)
+        self.seconds = dict(seconds or {})
         names = population.parameter_names()
         self.beta_population = population.beta[[names.index(population_name(lab)) for lab in random_labels]]
         R = len(self.random_labels)
@@ -306,11 +314,10 @@ def fit_mixed_maxent_dask(
     >>> dict(fit.individual_estimates()["estimate"].sizes)
     {'individual': 30, 'random_coefficient': 2}
     """
-    spec = as_spec(tier, [str(a) for a in np.asarray(attributes).tolist()], reference=reference)
-    twin = population_spec(spec)
     from pymc_maxent.model import maxent_moments
 
-    moments = maxent_moments(twin, None)
+    spec = as_spec(tier, [str(a) for a in np.asarray(attributes).tolist()], reference=reference)
+    moments = maxent_moments(population_spec(spec), None)
     unsupported = [type(m).__name__ for m in moments if not isinstance(m, DASK_MOMENTS)]
     if unsupported:
         raise MaxEntError(f"{spec.name}: the fixed twin's moments {unsupported} are not supported by the "
@@ -325,6 +332,7 @@ def fit_mixed_maxent_dask(
     def compute(x):
         return client.compute(x, sync=True) if client else dask.compute(x)[0]
 
+    start = time.perf_counter()
     layouts = compute([dask.delayed(_block_layout)(*b) for b in zip(
         *(a.to_delayed().ravel() for a in (X, available, chosen, individual)), strict=True)])
     high = max((int(lay["ids"].max()) for lay in layouts if lay["n"]), default=-1)
@@ -354,6 +362,8 @@ def fit_mixed_maxent_dask(
         raise SpecificationError(f"{spec.name}: situation-level random components {labels_} (MXL-4) are not "
                                  "on the Dask path; fit MXL-3 for the individual level")
 
+    seconds = {"layout": time.perf_counter() - start}
+    start = time.perf_counter()
     population = fit_maxent_dask(
         X, available, chosen, alternatives=alternatives, attributes=attributes, moments=moments,
         error_support=error_support, w0=w0, client=client, persist=False, tol=tol, maxiter=maxiter,
@@ -363,14 +373,17 @@ def fit_mixed_maxent_dask(
     if missing:
         raise MaxEntError(f"{spec.name}: the Dask population fit has no parameter for the random components "
                           f"{missing}")
+    seconds["population"] = time.perf_counter() - start
+    start = time.perf_counter()
     stage = _IndividualStage(resolved, individual_support, centre_noise, tol, maxiter, individual_chunk,
                              check_separation)
     blocks = zip(*(a.to_delayed().ravel() for a in (X, available, chosen, individual, population.p)),
                  strict=True)
     parts = compute([dask.delayed(_block_individuals, pure=True)(stage, *b) for b in blocks])
+    seconds["individuals"] = time.perf_counter() - start
     result = DaskIndividualMaxEntResult(
         population=population, spec=spec, random_labels=resolved.random_labels, individual_labels=labels,
-        parts=parts, n_individuals=I, chunks=chunks)
+        parts=parts, n_individuals=I, chunks=chunks, seconds=seconds)
     if not result.converged:
         warnings.warn(f"MaxEnt individual stage (Dask): {result.convergence_message()}", ConvergenceWarning,
                       stacklevel=2)
