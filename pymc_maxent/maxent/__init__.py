@@ -11,7 +11,8 @@ the identification check), :mod:`~pymc_maxent.maxent.estimates` and
 :class:`~pymc_maxent.fit.Fit`), :mod:`~pymc_maxent.maxent.delta` (the delta method) and
 :mod:`~pymc_maxent.maxent.estimator` (:func:`fit_maxent`); for the mixed tiers,
 :mod:`~pymc_maxent.maxent.mixed` (the two stages), :mod:`~pymc_maxent.maxent.individual` (the
-individual GCE duals, solved together) and :mod:`~pymc_maxent.maxent.individual_result`.
+individual GCE duals, solved together) and :mod:`~pymc_maxent.maxent.individual_result`, and
+over Dask :mod:`~pymc_maxent.maxent.distributed_individual` (stage 2 by blocks of individuals).
 """
 
 from pymc_maxent.maxent.estimator import MaxEntEstimator, fit_maxent
