@@ -178,7 +178,9 @@ class DaskIndividualMaxEntResult(IndividualEstimates):
     The estimates of :class:`~pymc_maxent.maxent.IndividualMaxEntResult` that do not need the
     situations: :meth:`individual_estimates`, :meth:`population_summary`,
     :meth:`population_corr`, :meth:`estimates`, :meth:`convergence` and
-    :meth:`convergence_message`, on the same dims, coords and names.
+    :meth:`convergence_message`, on the same dims, coords and names. Nothing of the size of the
+    situations is held (no ``p``, ``eps``): prediction and ``to_datatree`` need the in-memory
+    fit; ``individual_estimates().to_netcdf(...)`` saves the individual estimates.
 
     Attributes
     ----------
