@@ -27,7 +27,7 @@ duals) and the whole fit, the in-memory fit and its stage 2, and ``max |Δβ_i|`
 relative difference of the SEs. ``--dask-sizes`` with no size skips it.
 
 Run: ``python benchmarks/bench_b4_maxent_individual.py [--sizes 1000 10000 100000]
-[--posterior-draws 500] [--sampler nutpie] [--dask-sizes 100000] [--dask-block 200000]``
+[--posterior-draws 500] [--sampler nutpie] [--dask-sizes 100000] [--dask-block 250000]``
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def dask_row(n_individuals: int, block: int, reference: dict) -> dict:
             "converged": res.n_converged}
 
 
-def main(sizes, posterior_draws: int, sampler: str, dask_sizes=(), dask_block: int = 200_000) -> None:
+def main(sizes, posterior_draws: int, sampler: str, dask_sizes=(), dask_block: int = 250_000) -> None:
     rows = [maxent_row(n, keep_fit=n in dask_sizes) for n in sizes]
     first = rows[0]["us_per_ind"]
     print(f"B4: MaxEnt mixed logit, stage 2 (individual GCE), {SITUATIONS} situations x 4 alternatives x "
@@ -165,6 +165,6 @@ if __name__ == "__main__":
     parser.add_argument("--posterior-draws", type=int, default=500)
     parser.add_argument("--sampler", default="nutpie")
     parser.add_argument("--dask-sizes", type=int, nargs="*", default=[100_000])
-    parser.add_argument("--dask-block", type=int, default=200_000)
+    parser.add_argument("--dask-block", type=int, default=250_000)
     args = parser.parse_args()
     main(args.sizes, args.posterior_draws, args.sampler, args.dask_sizes, args.dask_block)
