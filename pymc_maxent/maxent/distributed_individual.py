@@ -155,10 +155,11 @@ def individual_chunks(layouts: Sequence[dict], individuals: Sequence) -> tuple[i
     return tuple(int(n) for n in np.diff(bounds))
 
 
-def _layout_template(spec, alternatives, attributes, varies, nonzero) -> ChoiceData:
+def _layout_template(alternatives, attributes, varies, nonzero) -> ChoiceData:
     """A small synthetic ChoiceData with the data's pattern (which attributes vary across
     alternatives, which are ever non-zero for each alternative) against which the tier is
-    resolved: the layout of its random components depends on nothing else."""
+    resolved: the layout of its components depends on nothing else (the data's SDs scale only
+    Bayesian priors; the identification of the whole design is checked by stage 1)."""
     J, K = nonzero.shape
     partial = [attributes[k] for k in range(K) if not varies[k] and 0 < nonzero[:, k].sum() < J]
     if partial:
@@ -355,7 +356,7 @@ def fit_mixed_maxent_dask(
 
     varies = np.any([lay["varies"] for lay in layouts], axis=0)
     nonzero = np.any([lay["nonzero"] for lay in layouts], axis=0)
-    template = _layout_template(spec, alternatives, np.asarray(attributes).tolist(), varies, nonzero)
+    template = _layout_template(alternatives, np.asarray(attributes).tolist(), varies, nonzero)
     resolved = resolve(spec, template)
     if not resolved.n_random:
         raise SpecificationError(f"{spec.name}: no random components; fit it with fit_maxent_dask")
