@@ -147,3 +147,28 @@ def test_unsupported_specifications(electricity, priced, monkeypatch):
     with pytest.raises(MaxEntError, match=r"moments \['Constraint'\] are not supported by the Dask path"):
         dask_fit(priced, rows=300, tier="MXL-1")
 
+
+
+def test_tier_is_laid_out_as_on_the_whole_data(priced, electricity):
+    """The Dask fit resolves the tier against a template with the data's pattern only."""
+    from pymc_maxent.bayes.specification import as_spec, resolve
+    from pymc_maxent.maxent.distributed_individual import _layout_template
+
+    X = np.array(priced.X)
+    X[:, 1, 0] = 0.0  # no price for alt1: its alternative-specific coefficient drops out
+    absent = ChoiceData.from_arrays(X, priced.chosen, available=priced.available, attributes=["price"],
+                                    alternatives=priced.alternatives, individual=priced.individual)
+    electric, spec = electricity
+    for data, tier in ((absent, "MXL-3"), (absent, "MXL-2"), (electric, spec)):
+        nonzero = ((data.X != 0) & data.available[..., None]).any(axis=0)
+        template = _layout_template(data.alternatives, data.attributes.tolist(),
+                                    data.varies_across_alternatives(), nonzero)
+        spec_ = as_spec(tier, data.attributes.tolist())
+        a, b = resolve(spec_, template), resolve(spec_, data)
+        assert a.random_labels == b.random_labels and a.asc_labels == b.asc_labels
+        assert a.random.layout == b.random.layout and a.fixed.layout == b.fixed.layout
+    assert "price[alt1]" not in resolve(as_spec("MXL-3", ["price"]), absent).random_labels
+    # an attribute constant within situations, yet 0 for alt0 only: not laid out, refused
+    with pytest.raises(MaxEntError, match=r"attributes \['income'\] are constant within situations"):
+        _layout_template(priced.alternatives, ["income"], np.array([False]),
+                         np.array([[False], [True], [True]]))
