@@ -119,7 +119,8 @@ def dask_row(n_individuals: int, block: int, reference: dict) -> dict:
                                         client=client, check_separation=False)
             fit_s = time.perf_counter() - start
     finite = np.isfinite(fit.beta_individual_se)  # inf: a component the individual's data leave unidentified
-    se = np.abs(res.beta_individual_se - fit.beta_individual_se)[finite] / fit.beta_individual_se[finite]
+    ref_se = fit.beta_individual_se[finite]
+    se = np.abs(res.beta_individual_se[finite] - ref_se) / ref_se
     return {"I": n_individuals, "blocks": len(res.chunks), "load_s": load_s, "fit_s": fit_s,
             "stage1_s": res.seconds["population"], "stage2_s": res.seconds["individuals"],
             "memory_fit_s": reference["fit_s"], "memory_stage2_s": reference["stage2_s"],
