@@ -18,8 +18,16 @@ situations per individual, MXL-1 with 5 normal random components (``pf, cl, loc,
 Then the posterior of the same MXL-1 at the smallest size (NUTS, nutpie by default): sampling
 time, and the ratio to the MaxEnt fit's time. ``--posterior-draws 0`` skips it.
 
+Then the Dask path (:func:`~pymc_maxent.maxent.distributed_individual.fit_mixed_maxent_dask`)
+at ``--dask-sizes`` individuals on a ``LocalCluster(n_workers=2, threads_per_worker=1)``,
+blocks of ``--dask-block`` situations (moved to individual boundaries), against the in-memory
+row of the same size: time to persist the blocks on the workers, the Dask fit's stage 1
+(population map-reduce) and stage 2 (one task per block: ``G``, ``ln p⁰`` and the individual
+duals) and the whole fit, the in-memory fit and its stage 2, and ``max |Δβ_i|`` and the largest
+relative difference of the SEs. ``--dask-sizes`` with no size skips it.
+
 Run: ``python benchmarks/bench_b4_maxent_individual.py [--sizes 1000 10000 100000]
-[--posterior-draws 500] [--sampler nutpie]``
+[--posterior-draws 500] [--sampler nutpie] [--dask-sizes 100000] [--dask-block 250000]``
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ def panel(n_individuals: int, seed: int = 0):
     return data, dataclasses.replace(spec, coefficients=coefficients, name="MXL-1")
 
 
-def maxent_row(n_individuals: int) -> dict:
+def maxent_row(n_individuals: int, keep_fit: bool = False) -> dict:
     data, spec = panel(n_individuals)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,7 +77,7 @@ def maxent_row(n_individuals: int) -> dict:
             "x_g": peak / fit.problem.G.nbytes, "nit_mean": solution.nit.mean(),
             "nit_max": solution.nit.max(),
             "converged": int(solution.converged.sum()), "violation": solution.violation.max(),
-            "same": bool(np.array_equal(solution.delta, fit.delta))}
+            "same": bool(np.array_equal(solution.delta, fit.delta)), "fit": fit if keep_fit else None}
 
 
 def posterior_row(n_individuals: int, draws: int, sampler: str) -> dict:
@@ -85,8 +93,44 @@ def posterior_row(n_individuals: int, draws: int, sampler: str) -> dict:
     return {"seconds": seconds, "divergences": divergences}
 
 
-def main(sizes, posterior_draws: int, sampler: str) -> None:
-    rows = [maxent_row(n) for n in sizes]
+def dask_row(n_individuals: int, block: int, reference: dict) -> dict:
+    import dask.array as da
+    import distributed
+
+    from pymc_maxent.maxent.distributed_individual import fit_mixed_maxent_dask
+
+    data, spec = panel(n_individuals)
+    fit = reference["fit"]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        start = time.perf_counter()
+        warnings.filterwarnings("ignore", message="Sending large graph")  # the data, sent once
+        arrays = client.persist([da.from_array(data.X, chunks=(block, -1, -1)),
+                                 da.from_array(data.available, chunks=block),
+                                 da.from_array(data.chosen, chunks=block),
+                                 da.from_array(data.individual, chunks=block)])
+        distributed.wait(arrays)
+        load_s = time.perf_counter() - start
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            res = fit_mixed_maxent_dask(*arrays, tier=spec, alternatives=data.alternatives,
+                                        attributes=data.attributes, individuals=data.individuals,
+                                        client=client, check_separation=False)
+            fit_s = time.perf_counter() - start
+    finite = np.isfinite(fit.beta_individual_se)  # inf: a component the individual's data leave unidentified
+    ref_se = fit.beta_individual_se[finite]
+    se = np.abs(res.beta_individual_se[finite] - ref_se) / ref_se
+    return {"I": n_individuals, "blocks": len(res.chunks), "load_s": load_s, "fit_s": fit_s,
+            "stage1_s": res.seconds["population"], "stage2_s": res.seconds["individuals"],
+            "memory_fit_s": reference["fit_s"], "memory_stage2_s": reference["stage2_s"],
+            "beta": np.abs(res.beta_individual - fit.beta_individual).max(), "se": se.max(initial=0.0),
+            "inf_se": f"{int((~finite).sum())}/{int((~np.isfinite(res.beta_individual_se)).sum())}",
+            "converged": res.n_converged}
+
+
+def main(sizes, posterior_draws: int, sampler: str, dask_sizes=(), dask_block: int = 250_000) -> None:
+    rows = [maxent_row(n, keep_fit=n in dask_sizes) for n in sizes]
     first = rows[0]["us_per_ind"]
     print(f"B4: MaxEnt mixed logit, stage 2 (individual GCE), {SITUATIONS} situations x 4 alternatives x "
           f"{rows[0]['R']} random components")
@@ -104,6 +148,20 @@ def main(sizes, posterior_draws: int, sampler: str) -> None:
         print(f"\nposterior of MXL-1 at {sizes[0]} individuals ({sampler}, 2 chains x {posterior_draws} "
               f"tune + {posterior_draws} draws): {post['seconds']:.1f} s, {post['divergences']} divergences; "
               f"MaxEnt fit {maxent:.2f} s: {post['seconds'] / maxent:.0f}x faster")
+    by_size = {r["I"]: r for r in rows}
+    dask_rows = [dask_row(n, dask_block, by_size[n] if n in by_size else maxent_row(n, keep_fit=True))
+                 for n in dask_sizes]
+    if dask_rows:
+        print(f"\nDask path (LocalCluster 2 workers x 1 thread, blocks of {dask_block} situations at "
+              "individual boundaries) vs in memory, separation check off")
+        print(f"{'individuals':>11} {'blocks':>6} | {'load s':>6} {'stage 1 s':>9} {'stage 2 s':>9} "
+              f"{'fit s':>7} | {'mem fit s':>9} {'mem st.2 s':>10} | {'max|dbeta_i|':>12} "
+              f"{'max rel dSE':>11} {'inf SE mem/dask':>15} {'converged':>9}")
+    for r in dask_rows:
+        print(f"{r['I']:>11} {r['blocks']:>6} | {r['load_s']:>6.2f} {r['stage1_s']:>9.2f} "
+              f"{r['stage2_s']:>9.2f} {r['fit_s']:>7.2f} | {r['memory_fit_s']:>9.2f} "
+              f"{r['memory_stage2_s']:>10.2f} | {r['beta']:>12.1e} {r['se']:>11.1e} {r['inf_se']:>15} "
+              f"{r['converged']:>9d}")
 
 
 if __name__ == "__main__":
@@ -111,5 +169,7 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--posterior-draws", type=int, default=500)
     parser.add_argument("--sampler", default="nutpie")
+    parser.add_argument("--dask-sizes", type=int, nargs="*", default=[100_000])
+    parser.add_argument("--dask-block", type=int, default=250_000)
     args = parser.parse_args()
-    main(args.sizes, args.posterior_draws, args.sampler)
+    main(args.sizes, args.posterior_draws, args.sampler, args.dask_sizes, args.dask_block)

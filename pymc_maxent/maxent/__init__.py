@@ -12,7 +12,8 @@ the identification check), :mod:`~pymc_maxent.maxent.estimates` and
 :mod:`~pymc_maxent.maxent.estimator` (:func:`fit_maxent`); for the mixed tiers,
 :mod:`~pymc_maxent.maxent.mixed` (the two stages), :mod:`~pymc_maxent.maxent.individual` (the
 individual GCE duals, solved together) and :mod:`~pymc_maxent.maxent.individual_result`; at
-``MXL-4``, :mod:`~pymc_maxent.maxent.situation_result` (the third, situation-level stage).
+``MXL-4``, :mod:`~pymc_maxent.maxent.situation_result` (the third, situation-level stage); over
+Dask, :mod:`~pymc_maxent.maxent.distributed_individual` (stage 2 by blocks of individuals).
 """
 
 from pymc_maxent.maxent.estimator import MaxEntEstimator, fit_maxent

@@ -61,12 +61,13 @@ def linear_resolved(resolved):
     return dataclasses.replace(resolved, random_sign=np.zeros_like(resolved.random_sign))
 
 
-def random_features(X, available, resolved) -> np.ndarray:
+def random_features(X, available, resolved, function=None) -> np.ndarray:
     """``G[n, j, r] = ∂U_nj/∂θ_r`` of the tier's random components (0 where unavailable).
 
     The utility of the random components is linear in ``θ`` on the linear scale, so ``G[..., r]``
     is that utility at the unit vector ``e_r``: one evaluation per component of the compiled
-    :func:`~pymc_maxent.bayes.build.component_utility`, the graph the Bayesian models use.
+    :func:`~pymc_maxent.bayes.build.component_utility`, the graph the Bayesian models use
+    (``function``: that compiled function, :func:`random_utility_function`, to reuse it).
 
     Examples
     --------
@@ -79,17 +80,21 @@ def random_features(X, available, resolved) -> np.ndarray:
     >>> r.random_labels, G.shape, bool(np.allclose(G[..., 2:], data.X))
     (['asc[alt0]', 'asc[alt1]', 'x0', 'x1'], (6, 3, 4), True)
     """
-    from pymc_maxent.bayes.build import component_utility
-
-    linear = linear_resolved(resolved)
-    Xv = pt.tensor3("X", dtype="float64")
-    theta = pt.vector("theta", dtype="float64")
-    U = component_utility(Xv, theta, linear) + pt.zeros(Xv.shape[:-1])
-    f = pytensor.function([Xv, theta], U)
+    f = random_utility_function(resolved) if function is None else function
     X = np.asarray(X, dtype=float)
     R = resolved.n_random
     G = np.stack([f(X, e) for e in np.eye(R)], axis=-1)
     return np.where(np.asarray(available, dtype=bool)[..., None], G, 0.0)
+
+
+def random_utility_function(resolved):
+    """The compiled ``(X, θ) ↦`` utility of the random components on the linear scale."""
+    from pymc_maxent.bayes.build import component_utility
+
+    Xv = pt.tensor3("X", dtype="float64")
+    theta = pt.vector("theta", dtype="float64")
+    U = component_utility(Xv, theta, linear_resolved(resolved)) + pt.zeros(Xv.shape[:-1])
+    return pytensor.function([Xv, theta], U)
 
 
 def centre_features(G: np.ndarray, available: np.ndarray) -> np.ndarray:

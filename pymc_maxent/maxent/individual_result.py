@@ -35,7 +35,112 @@ def _normal_table(estimate, sd, hdi_prob, index) -> pd.DataFrame:
                         index=pd.Index(index, name="parameter"))
 
 
-class IndividualMaxEntResult(CachedEvaluator):
+class IndividualEstimates:
+    """What a MaxEnt mixed-logit fit reports per individual and over individuals, from its
+    per-individual arrays alone: shared by :class:`IndividualMaxEntResult` and the Dask fit
+    (:class:`~pymc_maxent.maxent.distributed_individual.DaskIndividualMaxEntResult`).
+
+    Needs ``population`` (stage 1), ``random_labels``, ``individual_labels``,
+    ``n_individuals``, ``beta_population``, ``beta_individual``, ``beta_individual_se``,
+    ``nit_individual``, ``violation_individual``, ``n_converged``, ``n_separated``,
+    ``converged`` and ``max_violation``.
+    """
+
+    def convergence_message(self) -> str:
+        """Both stages' convergence in words."""
+        I = self.n_individuals
+        worst = int(np.argmax(self.violation_individual)) if I else 0
+        parts = [f"{self.n_converged} of {I} individuals converged",
+                 f"worst constraint violation {self.violation_individual.max(initial=0.0):.2e} "
+                 f"(individual {self.individual_labels[worst]})"]
+        if self.n_separated is not None:
+            parts.append(f"{self.n_separated} with separated choices (kept finite by the noise term)")
+        if not self.population.converged:
+            parts.append(f"population stage NOT converged: {self.population.message}")
+        return "; ".join(parts)
+
+    def convergence(self) -> dict:
+        """Solver health as plain numbers: ``converged`` (both stages), ``identified`` (stage 1),
+        ``max_violation``, ``iterations`` (the most any individual took), ``n_individuals``,
+        ``n_converged``, ``n_separated`` and stage 1's ``population_converged``."""
+        return {"converged": self.converged, "identified": self.population.identified,
+                "max_violation": self.max_violation, "iterations": int(self.nit_individual.max(initial=0)),
+                "n_individuals": int(self.n_individuals), "n_converged": self.n_converged,
+                "n_separated": self.n_separated, "population_converged": self.population.converged,
+                "condition_number": self.population.condition_number}
+
+    # ------------------------------------------------------------------ individual coefficients
+    def individual_estimates(self) -> xr.Dataset:
+        """``β_i``: ``estimate`` and ``sd`` (individual × random_coefficient), with the
+        Bayesian tier's dims and coords (those of its ``z``).
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=8, seed=2)
+        >>> dict(pmx.fit_maxent(data, tier="MXL-1").individual_estimates()["estimate"].sizes)
+        {'individual': 20, 'random_coefficient': 2}
+        """
+        coords = {INDIVIDUAL: list(self.individual_labels), RANDOM: self.random_labels}
+        dims = (INDIVIDUAL, RANDOM)
+        return xr.Dataset({"estimate": xr.DataArray(self.beta_individual, dims=dims, coords=coords),
+                           "sd": xr.DataArray(self.beta_individual_se, dims=dims, coords=coords)})
+
+    def population_summary(self) -> pd.DataFrame:
+        """Mean, SD and the share with the opposite sign to the population coefficient, of the
+        individual estimates, per random component; and stage 1's ``β̂``. Like posterior means
+        of ``β_i``, the individual estimates are shrunk toward the population, so their SD
+        understates ``σ`` at few situations per individual."""
+        b = self.beta_individual
+        opposite = (np.sign(b) != np.sign(self.beta_population)[None, :]).mean(axis=0)
+        return pd.DataFrame({"mean": b.mean(axis=0), "sd": b.std(axis=0, ddof=1),
+                             "population": self.beta_population, "opposite_sign_share": opposite},
+                            index=pd.Index(self.random_labels, name=RANDOM))
+
+    def population_corr(self) -> pd.DataFrame:
+        """The correlation matrix of the individual estimates."""
+        corr = np.corrcoef(self.beta_individual, rowvar=False).reshape(len(self.random_labels), -1)
+        return pd.DataFrame(corr, index=self.random_labels, columns=self.random_labels)
+
+    # ------------------------------------------------------------------ estimates
+    def estimates(self, hdi_prob: float = 0.94) -> pd.DataFrame:
+        """One row per population parameter, named as the Bayesian tier's: stage 1's fixed
+        ``alpha`` / ``beta`` (estimate and SE), then ``mu`` and ``sigma`` (mean and SD of the
+        individual estimates) and ``corr`` (their correlations, above the diagonal), with
+        normal-theory SEs of those sample moments over individuals (``σ/√I``, ``σ/√(2(I−1))``,
+        ``(1 − r²)/√(I − 3)``) that leave out the estimation error of each ``β_i``.
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=8, seed=2)
+        >>> pmx.fit_maxent(data, tier="MXL-1").estimates().index.tolist()[-4:]
+        ['mu[x1]', 'sigma[x0]', 'sigma[x1]', 'corr[x0, x1]']
+        """
+        if not 0 < hdi_prob < 1:
+            raise MaxEntError(f"hdi_prob must lie in (0, 1); got {hdi_prob!r}")
+        fixed = self.population.estimates(hdi_prob)[["estimate", "sd", "lower", "upper"]]
+        random_names = {population_name(lab) for lab in self.random_labels}
+        fixed = fixed.loc[[k for k in fixed.index if k not in random_names]]
+        I = self.n_individuals
+        b = self.beta_individual
+        mean, sd = b.mean(axis=0), b.std(axis=0, ddof=1)
+        labels = self.random_labels
+        tables = [fixed, _normal_table(mean, sd / np.sqrt(I), hdi_prob, [f"mu[{lab}]" for lab in labels]),
+                  _normal_table(sd, sd / np.sqrt(2.0 * max(I - 1, 1)), hdi_prob,
+                                [f"sigma[{lab}]" for lab in self.random_labels])]
+        R = len(self.random_labels)
+        if R > 1:
+            corr = self.population_corr().to_numpy()
+            upper = [(a, c) for a in range(R) for c in range(a + 1, R)]
+            r = np.array([corr[a, c] for a, c in upper])
+            tables.append(_normal_table(r, (1 - r**2) / np.sqrt(max(I - 3, 1)), hdi_prob,
+                                        [f"corr[{self.random_labels[a]}, {self.random_labels[c]}]"
+                                         for a, c in upper]))
+        return pd.concat(tables)
+
+
+class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
     """A fitted MaxEnt mixed logit (``MXL-1`` to ``MXL-3``): stage 1's population GME and
     stage 2's individual GCE; a :class:`~pymc_maxent.fit.Fit` like a posterior.
 
@@ -108,6 +213,8 @@ class IndividualMaxEntResult(CachedEvaluator):
         self.solution = solution
         self.options = dict(options)
         self.random_labels = list(resolved.random_labels)
+        self.individual_labels = self.data.individuals
+        self.n_individuals = problem.n_individuals
         names = population.parameter_names()
         self._random_index = np.array([names.index(population_name(lab)) for lab in self.random_labels])
         self.beta_population = population.beta[self._random_index]
@@ -135,107 +242,12 @@ class IndividualMaxEntResult(CachedEvaluator):
         self._fit_statistics()
 
     def _fit_statistics(self):
-        chosen = np.arange(len(self.problem.chosen)), self.problem.chosen
-        with np.errstate(divide="ignore"):
-            self.loglik = float(np.log(self.p[chosen]).sum())
-        self.hit_rate = float((self.p.argmax(axis=1) == self.problem.chosen).mean())
-
-    def convergence_message(self) -> str:
-        """Both stages' convergence in words."""
-        I = self.problem.n_individuals
-        worst = int(np.argmax(self.violation_individual)) if I else 0
-        parts = [f"{self.n_converged} of {I} individuals converged",
-                 f"worst constraint violation {self.violation_individual.max(initial=0.0):.2e} "
-                 f"(individual {self.data.individuals[worst]})"]
-        if self.n_separated is not None:
-            parts.append(f"{self.n_separated} with separated choices (kept finite by the noise term)")
-        if not self.population.converged:
-            parts.append(f"population stage NOT converged: {self.population.message}")
-        return "; ".join(parts)
+        self.loglik, hits = choice_fit(self.p, self.problem.chosen)
+        self.hit_rate = hits / len(self.problem.chosen)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.spec.name}, converged={self.converged}, "
                 f"{self.convergence_message()})")
-
-    def convergence(self) -> dict:
-        """Solver health as plain numbers: ``converged`` (both stages), ``identified`` (stage 1),
-        ``max_violation``, ``iterations`` (the most any individual took), ``n_individuals``,
-        ``n_converged``, ``n_separated`` and stage 1's ``population_converged``."""
-        return {"converged": self.converged, "identified": self.population.identified,
-                "max_violation": self.max_violation, "iterations": int(self.nit_individual.max(initial=0)),
-                "n_individuals": int(self.problem.n_individuals), "n_converged": self.n_converged,
-                "n_separated": self.n_separated, "population_converged": self.population.converged,
-                "condition_number": self.population.condition_number}
-
-    # ------------------------------------------------------------------ individual coefficients
-    def individual_estimates(self) -> xr.Dataset:
-        """``β_i``: ``estimate`` and ``sd`` (individual × random_coefficient), with the
-        Bayesian tier's dims and coords (those of its ``z``).
-
-        Examples
-        --------
-        >>> import pymc_maxent as pmx
-        >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=8, seed=2)
-        >>> dict(pmx.fit_maxent(data, tier="MXL-1").individual_estimates()["estimate"].sizes)
-        {'individual': 20, 'random_coefficient': 2}
-        """
-        coords = {INDIVIDUAL: self.data.individuals.tolist(), RANDOM: self.random_labels}
-        dims = (INDIVIDUAL, RANDOM)
-        return xr.Dataset({"estimate": xr.DataArray(self.beta_individual, dims=dims, coords=coords),
-                           "sd": xr.DataArray(self.beta_individual_se, dims=dims, coords=coords)})
-
-    def population_summary(self) -> pd.DataFrame:
-        """Mean, SD and the share with the opposite sign to the population coefficient, of the
-        individual estimates, per random component; and stage 1's ``β̂``. Like posterior means
-        of ``β_i``, the individual estimates are shrunk toward the population, so their SD
-        understates ``σ`` at few situations per individual."""
-        b = self.beta_individual
-        opposite = (np.sign(b) != np.sign(self.beta_population)[None, :]).mean(axis=0)
-        return pd.DataFrame({"mean": b.mean(axis=0), "sd": b.std(axis=0, ddof=1),
-                             "population": self.beta_population, "opposite_sign_share": opposite},
-                            index=pd.Index(self.random_labels, name=RANDOM))
-
-    def population_corr(self) -> pd.DataFrame:
-        """The correlation matrix of the individual estimates."""
-        corr = np.corrcoef(self.beta_individual, rowvar=False).reshape(len(self.random_labels), -1)
-        return pd.DataFrame(corr, index=self.random_labels, columns=self.random_labels)
-
-    # ------------------------------------------------------------------ estimates
-    def estimates(self, hdi_prob: float = 0.94) -> pd.DataFrame:
-        """One row per population parameter, named as the Bayesian tier's: stage 1's fixed
-        ``alpha`` / ``beta`` (estimate and SE), then ``mu`` and ``sigma`` (mean and SD of the
-        individual estimates) and ``corr`` (their correlations, above the diagonal), with
-        normal-theory SEs of those sample moments over individuals (``σ/√I``, ``σ/√(2(I−1))``,
-        ``(1 − r²)/√(I − 3)``) that leave out the estimation error of each ``β_i``.
-
-        Examples
-        --------
-        >>> import pymc_maxent as pmx
-        >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=8, seed=2)
-        >>> pmx.fit_maxent(data, tier="MXL-1").estimates().index.tolist()[-4:]
-        ['mu[x1]', 'sigma[x0]', 'sigma[x1]', 'corr[x0, x1]']
-        """
-        if not 0 < hdi_prob < 1:
-            raise MaxEntError(f"hdi_prob must lie in (0, 1); got {hdi_prob!r}")
-        fixed = self.population.estimates(hdi_prob)[["estimate", "sd", "lower", "upper"]]
-        random_names = {population_name(lab) for lab in self.random_labels}
-        fixed = fixed.loc[[k for k in fixed.index if k not in random_names]]
-        I = self.problem.n_individuals
-        b = self.beta_individual
-        mean, sd = b.mean(axis=0), b.std(axis=0, ddof=1)
-        labels = self.random_labels
-        tables = [fixed, _normal_table(mean, sd / np.sqrt(I), hdi_prob, [f"mu[{lab}]" for lab in labels]),
-                  _normal_table(sd, sd / np.sqrt(2.0 * max(I - 1, 1)), hdi_prob,
-                                [f"sigma[{lab}]" for lab in self.random_labels])]
-        R = len(self.random_labels)
-        if R > 1:
-            corr = self.population_corr().to_numpy()
-            upper = [(a, c) for a in range(R) for c in range(a + 1, R)]
-            r = np.array([corr[a, c] for a, c in upper])
-            tables.append(_normal_table(r, (1 - r**2) / np.sqrt(max(I - 3, 1)), hdi_prob,
-                                        [f"corr[{self.random_labels[a]}, {self.random_labels[c]}]"
-                                         for a, c in upper]))
-        return pd.concat(tables)
 
     def parameter_count(self) -> dict[str, int]:
         """Free parameters: stage 1's multipliers, and one ``δ_i`` per individual and random
@@ -514,6 +526,15 @@ class IndividualMaxEntResult(CachedEvaluator):
             "observed_data": xr.Dataset({"chosen": xr.DataArray(chosen, dims=(SITUATION,),
                                                                 coords={SITUATION: sit[SITUATION]})}),
         })
+
+
+def choice_fit(p: np.ndarray, chosen: np.ndarray) -> tuple[float, int]:
+    """The log-likelihood of the choices under ``p`` and the number of situations whose most
+    probable alternative was chosen."""
+    rows = np.arange(len(chosen)), chosen
+    with np.errstate(divide="ignore"):
+        loglik = float(np.log(p[rows]).sum())
+    return loglik, int((p.argmax(axis=1) == chosen).sum())
 
 
 def _group(tree, name: str) -> xr.Dataset:

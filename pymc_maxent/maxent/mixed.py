@@ -77,16 +77,25 @@ def mixed_model(data: ChoiceData, model: pm.Model | None = None) -> pm.Model:
 def individual_problem(data: ChoiceData, resolved, population, individual_support) -> IndividualProblem:
     """Stage 2's arrays: the random components' features of ``data``, stage 1's ``ln p̂`` as the
     prior and the individual error supports."""
-    G = random_features(data.X, data.available, resolved)
-    counts = np.bincount(np.asarray(data.individual), minlength=data.n_individuals)
+    return individual_arrays(data.X, data.available, data.chosen, data.individual, data.n_individuals,
+                             resolved, population.p, individual_support, population.problem.centre_noise)
+
+
+def individual_arrays(X, available, chosen, individual, n_individuals: int, resolved, p0,
+                      individual_support, centre_noise: bool = True, function=None) -> IndividualProblem:
+    """:func:`individual_problem` from plain arrays: ``individual`` positions in
+    ``0..n_individuals-1``, stage 1's probabilities ``p0`` of the same situations and
+    (optionally) the compiled function of :func:`~pymc_maxent.maxent.individual.random_features`."""
+    available = np.asarray(available, dtype=bool)
+    G = random_features(X, available, resolved, function)
+    counts = np.bincount(np.asarray(individual), minlength=n_individuals)
     support, scale = support_scale(individual_support, counts)
     with np.errstate(divide="ignore"):  # log 0 where unavailable
-        log_p0 = np.where(data.available, np.log(population.p), -np.inf)
+        log_p0 = np.where(available, np.log(p0), -np.inf)
     return IndividualProblem(
-        G=G, G_noise=centre_features(G, data.available) if population.problem.centre_noise else G,
-        log_p0=log_p0, chosen=np.asarray(data.chosen), available=np.asarray(data.available, dtype=bool),
-        individual=np.asarray(data.individual), n_individuals=data.n_individuals, support=support,
-        scale=scale,
+        G=G, G_noise=centre_features(G, available) if centre_noise else G, log_p0=log_p0,
+        chosen=np.asarray(chosen), available=available, individual=np.asarray(individual),
+        n_individuals=n_individuals, support=support, scale=scale,
     )
 
 
