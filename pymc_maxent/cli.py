@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     # PyMC's own NUTS: on 158 situations nutpie's compile time outweighs its faster sampling (27 s vs 67 s)
     _add_fitting(demo, models=DEMO_MODELS, draws=500, chains=2, output="reports/demo", sampler="pymc")
     _add_pricing(demo, price="gc", alternative="air")
+    panel = demo.add_argument_group("simulated panel (individual coefficients: MXL-1 by NUTS and by MaxEnt)")
+    panel.add_argument("--panel", action=argparse.BooleanOptionalAction, default=True,
+                       help="also fit MXL-1 both ways to a seeded simulated panel (price, quality; known "
+                            "individual coefficients) and compare the individual coefficients (default: on)")
+    panel.add_argument("--panel-individuals", type=int, default=60, metavar="N",
+                       help="individuals of the panel, 10 situations each (default 60)")
+    panel.add_argument("--panel-draws", type=int, default=200, metavar="N",
+                       help="its posterior draws per chain, after as many tuning steps (default 200)")
 
     fit = commands.add_parser(
         "fit", help="fit tiers and/or MaxEnt to a long-format CSV and write a report",
@@ -221,18 +229,56 @@ def print_analysis(analysis) -> None:
     for key, title in TABLE_TITLES.items():
         if key in analysis.tables:
             print_table(title.format(focus=s.focus, price=s.price), analysis.tables[key], 3)
+    if analysis.panel is not None:
+        print_panel(analysis.panel)
 
 
-def run_analysis(data, args: argparse.Namespace, intro: str) -> int:
+PANEL_TITLES = {
+    "individuals": "simulated panel, individual coefficients beta_i of MXL-1: MaxEnt against the posterior "
+                   "means (correlation over individuals; rmse_sd: RMSE of the difference in posterior SDs; "
+                   "*_sd: SD of the estimates over individuals) and each against the true beta_i "
+                   "(truth_rmse_sd: RMSE of the error in the estimator's own SDs)",
+    "population": "simulated panel, population: posterior mu and sigma against MaxEnt's mean and SD of its "
+                  "beta_i (shrunk toward the population, like posterior means), and the truth",
+}
+
+
+def print_panel(panel) -> None:
+    """The simulated panel's section of the demo's output."""
+    s = panel.settings
+    head = (f"simulated panel: {s.n_individuals} individuals x {s.n_situations} situations, 3 products, "
+            f"price and quality, MXL-1 (seed {s.seed})")
+    for name, fit in panel.fits.items():
+        head += f"\n{name}: {panel.timings[name]:.1f} s, " + ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fit.convergence().items())
+    print(head + "\n", flush=True)
+    for key, title in PANEL_TITLES.items():
+        print_table(title, panel.tables[key], 3)
+
+
+def panel_settings_from(args: argparse.Namespace, settings):
+    """The demo's simulated-panel settings (None with ``--no-panel``)."""
+    from pymc_maxent.workflow import PanelSettings
+
+    if not args.panel:
+        return None
+    return PanelSettings(n_individuals=args.panel_individuals, draws=args.panel_draws, chains=settings.chains,
+                         sampler=settings.sampler, seed=settings.seed, progress=settings.progress)
+
+
+def run_analysis(data, args: argparse.Namespace, intro: str, *, panel: bool = False) -> int:
     from pymc_maxent.report import write_report
-    from pymc_maxent.workflow import run
+    from pymc_maxent.workflow import run, run_panel
 
     settings = settings_from(args)
+    panel_settings = panel_settings_from(args, settings) if panel else None
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 30)
     start = time.perf_counter()
     print(intro + "\n", flush=True)
     analysis = run(data, settings)
+    if panel_settings is not None:
+        analysis.panel = run_panel(panel_settings)
     print_analysis(analysis)
     files = write_report(analysis, args.output)
     counts = {kind: sum(k.startswith(kind) for k in files) for kind in ("figure", "fit", "table")}
@@ -247,7 +293,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = load_travel_mode()
     share = 1 - args.test_fraction
     return run_analysis(data, args,
-                        f"TravelMode: {data.dims}; models fitted on {share:.0%} of the individuals")
+                        f"TravelMode: {data.dims}; models fitted on {share:.0%} of the individuals",
+                        panel=True)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

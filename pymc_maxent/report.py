@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pymc_maxent.workflow import Analysis, convergence
+from pymc_maxent.workflow import Analysis, PanelAnalysis, convergence
 
 SUMMARY = "summary.json"
 
@@ -78,10 +78,33 @@ def summary(analysis: Analysis, files: dict[str, str] | None = None) -> dict:
                      "cv": s.cv, "folds": s.folds, "cv_draws": s.cv_draws},
         "models": models,
         "tables": tables,
-        "timings_s": analysis.timings,
+        "timings_s": {**analysis.timings, **panel_timings(analysis.panel)},
+        "panel": None if analysis.panel is None else panel_summary(analysis.panel),
         "files": files or {},
         "versions": versions(),
     })
+
+
+def panel_timings(panel: PanelAnalysis | None) -> dict[str, float]:
+    """The simulated panel's step times, named ``panel <step>``."""
+    return {} if panel is None else {f"panel {k}": v for k, v in panel.timings.items()}
+
+
+def panel_summary(panel: PanelAnalysis) -> dict:
+    """The simulated panel's section of ``summary.json``: its size, the truth, both fits' population
+    estimates and health, and the comparison tables."""
+    s = panel.settings
+    labels = list(map(str, panel.data.attributes))
+    return {
+        "data": {**panel.data.dims, "seed": s.seed, "draws": s.draws, "chains": s.chains,
+                 "sampler": s.sampler},
+        "truth": {k: dict(zip(labels, np.asarray(panel.truth[k]).tolist(), strict=True))
+                  for k in ("mu", "sigma")},
+        "models": {name: {"estimator": fit.estimator, "estimates": table_records(fit.estimates()),
+                          "convergence": _plain(convergence(fit)), "seconds": panel.timings.get(name)}
+                   for name, fit in panel.fits.items()},
+        "tables": {k: table_records(v) for k, v in panel.tables.items()},
+    }
 
 
 def write_report(analysis: Analysis, folder) -> dict[str, str]:
@@ -89,25 +112,33 @@ def write_report(analysis: Analysis, folder) -> dict[str, str]:
 
     Layout: ``summary.json``; ``figures/<name>.png``; ``fits/<model>.nc`` (each model and its fit,
     as :meth:`~pymc_maxent.ChoiceModel.save` writes it: ``ChoiceModel.load`` reads it back and
-    predicts without refitting); ``tables/<name>.csv``.
+    predicts without refitting); ``tables/<name>.csv``; the simulated panel's tables as
+    ``tables/panel_<name>.csv`` and its figure beside the others.
     """
     folder = Path(folder)
     for sub in ("figures", "fits", "tables"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, fig in analysis.figures.items():
-        path = Path("figures") / f"{file_name(name)}.png"
-        fig.savefig(folder / path, dpi=110, bbox_inches="tight")
-        files[f"figure {name}"] = str(path)
+    files = _write_figures_and_tables(analysis.figures, analysis.tables, folder)
     for name, model in analysis.models.items():
         path = Path("fits") / f"{file_name(name)}.nc"
         model.save(folder / path)
         files[f"fit {name}"] = str(path)
-    for name, table in analysis.tables.items():
-        path = Path("tables") / f"{file_name(name)}.csv"
-        table.to_csv(folder / path)
-        files[f"table {name}"] = str(path)
+    if analysis.panel is not None:
+        files |= _write_figures_and_tables(analysis.panel.figures, analysis.panel.tables, folder, "panel")
     files["summary"] = SUMMARY
     with open(folder / SUMMARY, "w") as fh:
         json.dump(summary(analysis, files), fh, indent=1, allow_nan=False)
+    return files
+
+
+def _write_figures_and_tables(figures: dict, tables: dict, folder: Path, prefix: str = "") -> dict[str, str]:
+    files = {}
+    for name, fig in figures.items():
+        path = Path("figures") / f"{file_name(name)}.png"
+        fig.savefig(folder / path, dpi=110, bbox_inches="tight")
+        files[f"figure {name}"] = str(path)
+    for name, table in tables.items():
+        path = Path("tables") / f"{prefix + '_' if prefix else ''}{file_name(name)}.csv"
+        table.to_csv(folder / path)
+        files[f"table {prefix + ' ' if prefix else ''}{name}"] = str(path)
     return files

@@ -21,8 +21,11 @@ import pymc as pm
 
 from pymc_maxent.bayes.specification import TIERS, tier_table
 from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.data.simulate import simulate_priced_panel
 from pymc_maxent.diagnostics import (
+    KnownCoefficients,
     compare_estimates,
+    compare_individuals,
     compare_information,
     elasticities,
     model_selection,
@@ -157,6 +160,7 @@ class Analysis:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    panel: PanelAnalysis | None = None
 
 
 def check_settings(data: ChoiceData, settings: Settings) -> None:
@@ -345,3 +349,121 @@ def _wtp_table(named, price: str, attributes: list[str], data: ChoiceData) -> pd
         columns[f"{name} estimate"] = wtp["estimate"].to_pandas()
         columns[f"{name} sd"] = wtp["sd"].to_pandas()
     return pd.DataFrame(columns)
+
+
+# ------------------------------------------------------------------------------ simulated panel
+@dataclass
+class PanelSettings:
+    """The simulated panel on which ``MXL-1`` is fitted by NUTS and by MaxEnt and the individual
+    coefficients compared (:func:`~pymc_maxent.data.simulate.simulate_priced_panel`: a price
+    around 30, a quality score, three products).
+
+    Parameters
+    ----------
+    n_individuals, n_situations : int
+        Panel size.
+    draws : int
+        Posterior draws per chain, after as many tuning steps.
+    chains, sampler, seed, progress : sampler settings (``seed`` also draws the panel).
+    """
+
+    n_individuals: int = 60
+    n_situations: int = 10
+    draws: int = 200
+    chains: int = 2
+    sampler: str = "pymc"
+    seed: int = 1
+    progress: bool = False
+
+    def __post_init__(self):
+        if self.n_individuals < 4 or self.n_situations < 2:
+            raise SpecificationError(f"n_individuals={self.n_individuals}, n_situations={self.n_situations}: "
+                                     "a panel needs at least 4 individuals with 2 situations each")
+        if self.draws < 10 or self.chains < 1:
+            raise SpecificationError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, "
+                                     "chains >= 1")
+        if self.sampler not in SAMPLERS:
+            raise SpecificationError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
+
+
+@dataclass
+class PanelAnalysis:
+    """The simulated panel, its truth, both ``MXL-1`` fits, the comparison tables and figure."""
+
+    data: ChoiceData
+    truth: dict
+    settings: PanelSettings
+    fits: dict = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+#: The names of the panel's two fits.
+PANEL_FITS = ("MXL-1", "MaxEnt MXL-1")
+
+
+def run_panel(settings: PanelSettings | None = None, *, log: Callable[[str], None] | None = None
+              ) -> PanelAnalysis:
+    """``MXL-1`` by NUTS and by the MaxEnt mixed logit on a seeded simulated panel, and their
+    individual coefficients ``β_i`` compared with each other and with the truth.
+
+    Tables: ``individuals`` (per random coefficient: the correlation of MaxEnt's ``β_i`` with
+    the posterior means and the RMSE of their difference in posterior SDs, by
+    :func:`~pymc_maxent.diagnostics.compare_individuals`; then each estimator's correlation
+    with the true ``β_i`` and the RMSE of its error in its own SDs); ``population`` (``mu`` and
+    ``sigma``: the posterior's, MaxEnt's mean and SD of its ``β_i``, and the truth). Figure
+    ``individual_coefficients``: MaxEnt's ``β_i`` against the posterior means.
+
+    Examples
+    --------
+    >>> from pymc_maxent.workflow import PanelSettings, run_panel
+    >>> out = run_panel(PanelSettings(n_individuals=20, draws=30, chains=1), log=lambda line: None)
+    >>> list(out.fits), list(out.tables["population"].index)
+    (['MXL-1', 'MaxEnt MXL-1'], ['mu[price]', 'mu[quality]', 'sigma[price]', 'sigma[quality]'])
+    """
+    s = settings or PanelSettings()
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    data, truth = simulate_priced_panel(s.n_individuals, s.n_situations, seed=s.seed)
+    out = PanelAnalysis(data=data, truth=truth, settings=s)
+    bayes, maxent = PANEL_FITS
+    fitting = {
+        bayes: lambda: ChoiceModel(data, "MXL-1").fit(
+            draws=s.draws, tune=s.draws, chains=s.chains, random_seed=s.seed, nuts_sampler=s.sampler,
+            progressbar=s.progress, compute_convergence_checks=False,
+            **({"cores": 1} if s.sampler == "pymc" else {})),
+        maxent: lambda: ChoiceModel(data, "MXL-1").fit(method="maxent"),
+    }
+    log(f"simulated panel: {s.n_individuals} individuals x {s.n_situations} situations, MXL-1 by NUTS "
+        "and by MaxEnt ...")
+    for name, fit in fitting.items():
+        start = time.perf_counter()
+        out.fits[name] = fit()
+        out.timings[name] = time.perf_counter() - start
+        health = ", ".join(f"{k} {v}" for k, v in convergence(out.fits[name]).items())
+        log(f"      panel {name}: {out.timings[name]:.1f} s, {health}")
+    start = time.perf_counter()
+    compare_panel(out)
+    out.timings["comparison"] = time.perf_counter() - start
+    return out
+
+
+def compare_panel(out: PanelAnalysis) -> None:
+    """Fill ``out.tables`` and ``out.figures`` from the panel's two fits."""
+    from pymc_maxent.plots import plot_individual_coefficients
+
+    posterior, maxent = (out.fits[name] for name in PANEL_FITS)
+    labels = list(out.data.attributes)
+    known = KnownCoefficients(out.truth["theta"], out.data.individuals, labels)
+    table = compare_individuals(posterior, maxent)
+    for name, fit in (("bayes", posterior), ("maxent", maxent)):
+        vs_truth = compare_individuals(fit, known)
+        table[f"{name}_truth_correlation"] = vs_truth["correlation"]
+        table[f"{name}_truth_rmse_sd"] = vs_truth["rmse_sd"]
+    out.tables["individuals"] = table
+    population = compare_estimates(posterior, maxent, var_names=("mu", "sigma"))
+    population.insert(0, "truth", [out.truth[name.split("[")[0]][labels.index(name[name.index("[") + 1:-1])]
+                                   for name in population.index])
+    out.tables["population"] = population
+    out.figures["individual_coefficients"] = plot_individual_coefficients(posterior, maxent,
+                                                                          labels=("posterior mean", "MaxEnt"))

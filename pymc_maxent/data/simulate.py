@@ -227,3 +227,51 @@ def simulate_electricity_panel(n_individuals: int = 361, n_situations: int = 12,
     spec = ModelSpec(tuple(Coefficient(a, random="normal") for a in ELECTRICITY_ATTRIBUTES), constants="none",
                      name="MXL-1, electricity design")
     return data, spec, {"mu": mu, "sigma": sigma, "theta": theta}
+
+
+def simulate_priced_panel(n_individuals: int = 80, n_situations: int = 10, *, mu=(-1.0, 0.8),
+                          sigma=(0.7, 0.6), price=(30.0, 6.0), quality=(5.0, 2.0), seed: int = 0):
+    """An ``MXL-1`` panel in market units: three products, each with a ``price`` (a monthly fee
+    around 30 by default) and a ``quality`` score, both coefficients normal random over
+    individuals.
+
+    :func:`simulate_choices` draws the panel with standard-normal attributes and ``mu``, ``sigma``
+    on that scale; the attributes are then expressed as ``level + spread · x`` and the
+    coefficients divided by the spread, which leaves every utility difference, hence every
+    choice, unchanged.
+
+    Parameters
+    ----------
+    n_individuals, n_situations : int
+    mu, sigma : pair of float
+        Means and SDs of the (price, quality) coefficients on the standard-normal scale.
+    price, quality : pair of float
+        ``(level, spread)`` of each attribute.
+    seed : int
+
+    Returns
+    -------
+    data : ChoiceData
+        Alternatives ``alt0 … alt2`` (constants for the first two), attributes ``price`` and
+        ``quality``.
+    truth : dict
+        ``alpha``, and ``mu``, ``sigma`` and ``theta`` (individual × coefficient) on the data's
+        scale.
+
+    Examples
+    --------
+    >>> from pymc_maxent.data.simulate import simulate_priced_panel
+    >>> data, truth = simulate_priced_panel(20, 5, seed=1)
+    >>> data.attributes.tolist(), truth["theta"].shape, bool(20 < data.attribute("price").mean() < 40)
+    (['price', 'quality'], (20, 2), True)
+    """
+    standard, truth = simulate_choices("MXL-1", n_individuals=n_individuals, n_situations=n_situations,
+                                       n_alternatives=3, n_attributes=2, seed=seed,
+                                       truth={"mu": mu, "sigma": sigma})
+    level, spread = np.array([price[0], quality[0]]), np.array([price[1], quality[1]])
+    data = ChoiceData.from_arrays(level + spread * standard.X, standard.chosen,
+                                  individual=standard.individual, individuals=standard.individuals,
+                                  alternatives=standard.alternatives,
+                                  attributes=["price", "quality"], occasion=standard.occasion)
+    return data, {"alpha": truth["alpha"], "mu": truth["mu"] / spread, "sigma": truth["sigma"] / spread,
+                  "theta": truth["theta"] / spread}

@@ -5,7 +5,7 @@ revenue, one fit against another, and model selection. Each function takes any
 statistics as a Dataset of ``estimate`` and ``sd`` (with the per-sample ``draws`` when the fit
 has draws), tables as DataFrames."""
 
-from pymc_maxent.diagnostics.comparison import compare_estimates, compare_individuals
+from pymc_maxent.diagnostics.comparison import KnownCoefficients, compare_estimates, compare_individuals
 from pymc_maxent.diagnostics.counterfactuals import (
     PricingResult,
     change_attribute,
@@ -54,6 +54,7 @@ __all__ = [
     "compare_individual_statistics",
     "compare_individual_wtp",
     "compare_individuals",
+    "KnownCoefficients",
     "compare_information",
     "elasticities",
     "expected_revenue",

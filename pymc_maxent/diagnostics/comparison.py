@@ -155,6 +155,52 @@ def individual_estimates_of(fit) -> xr.Dataset:
     return fit.individual_estimates()  # a posterior of a tier without them raises here
 
 
+class KnownCoefficients:
+    """Known individual coefficients (a simulation's truth) in the shape
+    :func:`compare_individuals` and :func:`~pymc_maxent.plots.plot_individual_coefficients` read:
+    as the second fit, ``compare_individuals(fit, KnownCoefficients(...))`` gives each
+    component's correlation of ``fit``'s estimates with the truth and the RMSE of the error in
+    ``fit``'s SDs (near 1 where those SDs are calibrated).
+
+    Parameters
+    ----------
+    beta : array (individual, random_coefficient)
+        The true ``β_i``.
+    individuals : sequence
+        Individual labels, in the rows' order.
+    random_labels : sequence of str
+        Component labels (the fits' ``random_coefficient`` coords).
+    estimator : str
+        Its label in the tables.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import KnownCoefficients, compare_individuals
+    >>> data, truth = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=10, seed=3)
+    >>> fit = pmx.fit_maxent(data, tier="MXL-1")
+    >>> known = KnownCoefficients(truth["theta"], data.individuals, ["x0", "x1"])
+    >>> bool((compare_individuals(fit, known)["correlation"] > 0.5).all())
+    True
+    """
+
+    def __init__(self, beta, individuals, random_labels, *, estimator: str = "truth"):
+        self.beta = np.asarray(beta, dtype=float)
+        self.individuals, self.random_labels = list(individuals), list(random_labels)
+        expected = (len(self.individuals), len(self.random_labels))
+        if self.beta.shape != expected:
+            raise SpecificationError(f"beta has shape {self.beta.shape}; expected (individual, "
+                                     f"random_coefficient) = {expected}")
+        self.estimator = estimator
+
+    def individual_estimates(self) -> xr.Dataset:
+        """``estimate``: the known ``β_i``; ``sd``: zero."""
+        dims = ("individual", "random_coefficient")
+        coords = {"individual": self.individuals, "random_coefficient": self.random_labels}
+        return xr.Dataset({"estimate": (dims, self.beta), "sd": (dims, np.zeros_like(self.beta))},
+                          coords=coords)
+
+
 def matched_individual_estimates(fit, other) -> tuple[xr.Dataset, xr.Dataset]:
     """Both fits' ``individual_estimates()`` on the individuals and random components they share
     (matched by label), dims ``(individual, random_coefficient)``.

@@ -12,7 +12,7 @@ import xarray as xr
 
 from pymc_maxent.cli import main
 from pymc_maxent.data import load_travel_mode
-from pymc_maxent.data.simulate import simulate_choices
+from pymc_maxent.data.simulate import simulate_choices, simulate_priced_panel
 from pymc_maxent.diagnostics import split_by_individual
 from pymc_maxent.maxent import fit_maxent
 from pymc_maxent.model import ChoiceModel
@@ -70,7 +70,8 @@ def test_demo_report_is_complete_and_finite(demo):
     summary = _strict_json(out / "summary.json")
     _check_files(out, summary)
     assert {Path(f).name for f in summary["files"].values() if f.endswith(".png")} == {
-        "posterior_vs_maxent.png", "elasticities.png", "information_gain.png", "revenue_curve.png"}
+        "posterior_vs_maxent.png", "elasticities.png", "information_gain.png", "revenue_curve.png",
+        "individual_coefficients.png"}
     assert set(summary["models"]) == {"MNL-2", "MXL-1", "MaxEnt"}
     for name, model in summary["models"].items():
         values = _numbers(model["estimates"])
@@ -84,6 +85,43 @@ def test_demo_report_is_complete_and_finite(demo):
     pricing = summary["tables"]["pricing"]
     for row in pricing.values():
         assert row["converged"] and row["revenue"] >= row["revenue_status_quo"] - 1e-6
+
+
+def _printed_table(stdout: str, title: str) -> pd.DataFrame:
+    """The table printed under the ``== title`` line (index, then one column per header word)."""
+    block = stdout.split(f"== {title}", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    header, rows = block[0].split(), [line.split() for line in block[2:]]
+    return pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows], columns=header).astype(float)
+
+
+@pytest.mark.slow
+def test_demo_compares_individual_coefficients_on_a_simulated_panel(demo):
+    """MXL-1 by NUTS and by MaxEnt on the seeded panel: their beta_i agree (correlation > 0.8 for
+    both coefficients, as printed and in summary.json), both track the true beta_i, the table and
+    the truth in the report are those of the simulator."""
+    out, proc = demo
+    summary = _strict_json(out / "summary.json")
+    panel = summary["panel"]
+    printed = _printed_table(proc.stdout, "simulated panel, individual coefficients beta_i of MXL-1")
+    reported = pd.DataFrame(panel["tables"]["individuals"]).T.astype(float)
+    assert list(printed.index) == list(reported.index) == ["price", "quality"]
+    np.testing.assert_allclose(printed["correlation"], reported["correlation"], atol=5e-4)
+    assert (reported["correlation"] > 0.8).all(), reported
+    for estimator in ("bayes", "maxent"):
+        assert (reported[f"{estimator}_truth_correlation"] > 0.5).all(), reported
+        assert (reported[f"{estimator}_truth_rmse_sd"].between(0.5, 2.0)).all(), reported
+    csv = pd.read_csv(out / "tables" / "panel_individuals.csv", index_col=0)
+    np.testing.assert_allclose(csv["correlation"], reported["correlation"], rtol=1e-12)
+    settings = panel["data"]
+    n_situations = settings["situation"] // settings["individual"]
+    _, truth = simulate_priced_panel(settings["individual"], n_situations, seed=settings["seed"])
+    assert panel["truth"]["mu"] == dict(zip(["price", "quality"], truth["mu"].tolist(), strict=True))
+    population = panel["tables"]["population"]
+    assert population["sigma[price]"]["truth"] == pytest.approx(truth["sigma"][0], rel=1e-12)
+    for name, row in population.items():  # the posterior's 94% interval covers the truth
+        assert row["bayes_lower"] < row["truth"] < row["bayes_upper"], name
+    assert panel["models"]["MaxEnt MXL-1"]["convergence"]["n_converged"] == settings["individual"]
+    assert summary["timings_s"]["panel MXL-1"] > 0
 
 
 @pytest.mark.slow
