@@ -52,7 +52,7 @@ from pymc_maxent.maxent.estimates import MaxEntEstimates, parameter_names
 from pymc_maxent.maxent.features import Constraint, Moment, MomentSet, default_moments
 from pymc_maxent.maxent.supports import check_centre_noise, default_error_support, make_supports
 
-__all__ = ["DaskMaxEntResult", "DaskSpec", "fit_maxent_dask"]
+__all__ = ["DaskMaxEntResult", "DaskSpec", "OutOfMemoryFit", "fit_maxent_dask"]
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,40 @@ class _MapReduce:
         return self.compute(dask.delayed(_add, pure=True)(parts))
 
 
-class DaskMaxEntResult(MaxEntEstimates):
+class OutOfMemoryFit:
+    """What a fit of Dask data cannot do: it holds no situation-sized arrays and no data
+    containers, so everything that evaluates ``p`` on data (prediction, the diagnostics, the
+    DataTree, refits) raises one clear :class:`~pymc_maxent.exceptions.MaxEntError` instead of
+    an ``AttributeError`` deep inside a diagnostic."""
+
+    def _in_memory_only(self, what: str):
+        raise MaxEntError(f"{type(self).__name__} cannot {what}: a fit of Dask data holds no situation-"
+                          "sized arrays or data containers; fit the data (or a sample of it) in memory with "
+                          "fit_maxent for prediction and the diagnostics")
+
+    def predict(self, *args, **kwargs):
+        self._in_memory_only("predict")
+
+    def evaluator(self, *args, **kwargs):
+        self._in_memory_only("evaluate choice probabilities (the diagnostics need them)")
+
+    def probability_graph(self, *args, **kwargs):
+        self._in_memory_only("give the graph of p over the data containers")
+
+    def parameter_samples(self, *args, **kwargs):
+        self._in_memory_only("give parameter samples for the graph of p")
+
+    def to_datatree(self, *args, **kwargs):
+        self._in_memory_only("build a DataTree with the data's dims")
+
+    def refit(self, *args, **kwargs):
+        self._in_memory_only("refit for cross-validation")
+
+    def loo(self, *args, **kwargs):
+        self._in_memory_only("be scored for model selection")
+
+
+class DaskMaxEntResult(OutOfMemoryFit, MaxEntEstimates):
     """A MaxEnt fit of Dask data: the estimates of :class:`~pymc_maxent.maxent.MaxEntResult`
     (``lam``, ``beta``, ``cov``, ``cov_robust``, ``se``, ``se_robust``, ``summary()``,
     ``estimates()``, ``parameter_names()``, ``parameter_draws()``, ``converged``,

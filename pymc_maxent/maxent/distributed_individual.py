@@ -31,7 +31,7 @@ import numpy as np
 from pymc_maxent.bayes.specification import as_spec, resolve
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
-from pymc_maxent.maxent.distributed import _as_blocks, _block_scan, fit_maxent_dask
+from pymc_maxent.maxent.distributed import OutOfMemoryFit, _as_blocks, _block_scan, fit_maxent_dask
 from pymc_maxent.maxent.dual import CHUNK
 from pymc_maxent.maxent.features import AlternativeShares, AttributeSums, CrossMoments, Revenue
 from pymc_maxent.maxent.individual import (
@@ -179,7 +179,7 @@ def _layout_template(alternatives, attributes, varies, nonzero) -> ChoiceData:
                                   attributes=np.asarray(attributes), check_identified=False)
 
 
-class DaskIndividualMaxEntResult(IndividualEstimates):
+class DaskIndividualMaxEntResult(OutOfMemoryFit, IndividualEstimates):
     """A MaxEnt mixed-logit fit of Dask data, holding per-individual arrays only.
 
     The estimates of :class:`~pymc_maxent.maxent.IndividualMaxEntResult` that do not need the

@@ -97,6 +97,14 @@ def test_mxl3_on_threads_equals_in_memory(priced):
     assert res.random_labels == ref.random_labels and len(res.random_labels) == 5  # asc, price[a]
     assert len(res.chunks) == 4
     assert_same(res, ref)
+    # what needs the situations in memory is one clear error of the package, not an AttributeError
+    from pymc_maxent import diagnostics as dx
+
+    for call in (lambda f: f.predict(priced), lambda f: dx.elasticities(f, "price"),
+                 lambda f: dx.model_selection({"dask": f}, priced, folds=2), lambda f: f.to_datatree()):
+        for fit in (res, res.population):
+            with pytest.raises(MaxEntError, match="fit_maxent"):
+                call(fit)
 
 
 @pytest.mark.filterwarnings("ignore:MaxEnt dual did not converge")
