@@ -186,9 +186,27 @@ class ChoiceEvaluator:
             fresh = rng.normal(size=shape) if self._new_situations == "draw" else np.zeros(shape)
             pos = np.array([fitted.get(s, -1) for s in self.situations], dtype=int)
             known = pos >= 0
+            self._check_situation_owners(known)
             fresh[:, known] = values[k][:, pos[known]]
             values[k] = fresh
         return values
+
+    def _check_situation_owners(self, known: np.ndarray) -> None:
+        """A loaded situation that keeps a fitted situation's deviation (same label) must belong
+        to the same individual: otherwise the labels collide (new data labelled ``0, 1, …`` by
+        default, say) and a fitted deviation would land on another individual's choice."""
+        fitted = self.fit.data
+        owners = fitted.individuals[fitted.individual].tolist()
+        owner = dict(zip(fitted.situations.tolist(), owners, strict=True))
+        clash = [(s, i) for s, i, k in zip(self.situations, self.situation_individuals, known, strict=True)
+                 if k and owner.get(s, i) != i]
+        if clash:
+            (s, i), n = clash[0], len(clash)
+            raise ChoiceDataError(
+                f"situation {s!r} of individual {i!r} has the label of a fitted situation of individual "
+                f"{owner[s]!r} ({n} such situation{'s' if n > 1 else ''}): its fitted situation-level "
+                "deviation would be applied to another individual's choice; give new situations labels "
+                "of their own (ChoiceData `situations=`), or keep the fitted situations' individuals")
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, X=None, *, derivatives: bool | str = False, samples=None, reduce=None):

@@ -9,9 +9,10 @@ from scipy.special import logsumexp
 import pymc_maxent as pmx
 from pymc_maxent.bayes.build import build_model
 from pymc_maxent.bayes.specification import Coefficient, ModelSpec
+from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.simulate import ELECTRICITY_ATTRIBUTES, simulate_electricity_panel
 from pymc_maxent.diagnostics import model_selection
-from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
+from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, MaxEntError, SpecificationError
 from pymc_maxent.maxent import fit_maxent
 from pymc_maxent.maxent.individual import random_features
 
@@ -245,3 +246,17 @@ def test_non_convergence_of_the_situations_is_a_warning(panel):
         fit = fit_maxent(data, tier="MXL-4", maxiter=1)
     report = fit.convergence()
     assert not report["converged"] and report["n_converged_situations"] < data.n_situations
+
+
+def test_a_situation_label_of_another_individual_is_refused(panel):
+    """New data labelled 0, 1, … by default reuses the fitted situations' labels: their fitted
+    deviations would land on other individuals' choices. Refused, naming the situation."""
+    data, _, fit = panel
+    order = np.argsort(-np.asarray(data.individual), kind="stable")  # the same labels, other owners
+    moved = ChoiceData.from_arrays(data.X[order], data.chosen[order], available=data.available[order],
+                                   individual=data.individual[order], alternatives=data.alternatives,
+                                   attributes=data.attributes, individuals=data.individuals)
+    with pytest.raises(ChoiceDataError, match="has the label of a fitted situation of individual"):
+        fit.predict(moved)
+    same = fit.predict(data.with_attribute(data.attributes[0], data.X[..., 0]))  # same labels, same owners
+    np.testing.assert_allclose(same.values[0, 0], fit.p, atol=1e-12)
