@@ -67,7 +67,9 @@ class ChoiceEvaluator:
     (matched by label) keep their situation-level deviations (a counterfactual of a fitted
     situation is of that situation). New individuals and new situations integrate over the
     population distribution by averaging over samples (MaxEnt's situation stage: new situations
-    get no situation deviation).
+    get no situation deviation). A situation with a fitted situation's label but another
+    individual (new data labelled ``0, 1, …`` by default) is a
+    :class:`~pymc_maxent.exceptions.ChoiceDataError`, not a silent reuse of that deviation.
 
     Examples
     --------
