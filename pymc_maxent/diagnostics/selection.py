@@ -51,12 +51,18 @@ def _normalized_entropy(p: np.ndarray, available: np.ndarray) -> float:
     return float(entr(p).sum() / np.log(available.sum(axis=1)).sum())
 
 
-def _heldout_scores(p, test: ChoiceData) -> dict[str, float]:
-    """Log score (sum and mean) and hit rate of predicted probabilities ``p`` on ``test``."""
+def _heldout_scores(p, test: ChoiceData, name: str = "") -> dict[str, float]:
+    """Log score (sum and mean) and hit rate of predicted probabilities ``p`` on ``test``; a
+    chosen alternative predicted with probability 0 (log score ``-inf``) is warned about."""
     p = np.asarray(p)
     chosen = p[np.arange(test.n_situations), test.chosen]
     with np.errstate(divide="ignore"):
         log_p = np.log(chosen)
+    impossible = np.flatnonzero(chosen <= 0)
+    if impossible.size:
+        warnings.warn(f"{name}: {impossible.size} held-out choice(s) predicted with probability 0 (first: "
+                      f"situation {test.situations[impossible[0]]!r}): its held-out log score is -inf",
+                      UserWarning, stacklevel=4)
     log_score = float(log_p.sum())
     return {"_heldout_log_p": log_p,
             "heldout_log_score": log_score, "heldout_log_score_mean": log_score / test.n_situations,
@@ -64,7 +70,7 @@ def _heldout_scores(p, test: ChoiceData) -> dict[str, float]:
             "heldout_hit_rate": float((p.argmax(axis=1) == test.chosen).mean())}
 
 
-def _row(fit, loo, data: ChoiceData, test: ChoiceData | None, random_seed) -> dict:
+def _row(name: str, fit, loo, data: ChoiceData, test: ChoiceData | None, random_seed) -> dict:
     row = fit.parameter_count() | {"estimator": fit.estimator, "loglik": fit.lppd()}
     if loo is not None:
         elpd, level = loo
@@ -73,7 +79,7 @@ def _row(fit, loo, data: ChoiceData, test: ChoiceData | None, random_seed) -> di
     row["information_index"] = 1.0 - _normalized_entropy(fitted_probabilities(fit, data), data.available)
     if test is not None:
         p_test = fit.predict(test, random_seed=random_seed)
-        row |= _heldout_scores(p_test.mean(("chain", "draw")), test)
+        row |= _heldout_scores(p_test.mean(("chain", "draw")), test, name)
     return row
 
 
@@ -179,7 +185,7 @@ def model_selection(
         raise SpecificationError("cv='none' ranks by the held-out log score: give test data")
     names = list(fits)
     psis = {name: fit.loo() for name, fit in fits.items()}
-    rows = {name: _row(fit, psis[name], data, test, random_seed) for name, fit in fits.items()}
+    rows = {name: _row(name, fit, psis[name], data, test, random_seed) for name, fit in fits.items()}
     loos = {name: loo[0] for name, loo in psis.items() if loo is not None}
     level = unit_level(data)
     # a PSIS-LOO of other units than the data's (a panel fit without its per-individual
@@ -271,7 +277,7 @@ def _rank(table: pd.DataFrame, scores: dict) -> pd.DataFrame:
         for name in order:
             diff = table.loc[name, "_heldout_log_p"] - best
             table.loc[name, ["elpd_diff", "dse"]] = diff.sum(), np.sqrt(diff.size * np.var(diff))
-    if len(order) == 1:
-        table.loc[order, ["elpd_diff", "dse"]] = 0.0
+    if len(order) == 1:  # the one ranked fit: no difference, all the weight
+        table.loc[order, ["elpd_diff", "dse", "weight"]] = 0.0, 0.0, 1.0
     unranked = [n for n in table.index if n not in order]
     return table.loc[list(order) + unranked].drop(columns="_heldout_log_p", errors="ignore")

@@ -192,6 +192,17 @@ def test_model_selection_rejects_unknown_settings(travel_mode):
         model_selection(fits, travel_mode, cv="none")
 
 
+def test_one_fit_takes_all_the_weight_and_an_impossible_choice_is_warned(travel_mode):
+    fits = {"MaxEnt": pmx.fit_maxent(travel_mode)}
+    test = travel_mode.subset(slice(0, 20))
+    gc = test.attribute("gc").copy()
+    gc[0, test.chosen[0]] = 1e7  # utility about -1.5e5: p underflows to 0
+    with pytest.warns(UserWarning, match=r"MaxEnt: 1 held-out choice\(s\) predicted with probability 0"):
+        table = model_selection(fits, travel_mode, test.with_attribute("gc", gc), cv="none")
+    assert table.loc["MaxEnt", "heldout_log_score"] == -np.inf
+    assert table.loc["MaxEnt", "weight"] == 1.0 and table.loc["MaxEnt", "rank"] == 0
+
+
 @pytest.fixture(scope="module")
 def travel_mode_tiers(travel_mode):
     train, test = split_by_individual(travel_mode, 0.25, seed=1)
