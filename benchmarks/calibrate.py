@@ -55,7 +55,7 @@ CONFIGS = {
 MAXENT_DESIGNS = (100, 400)  # situations: small and moderate N
 
 
-def calibrate(name: str, config: dict, sims: int, workers: int, seed: int):
+def calibrate(config: dict, sims: int, workers: int, seed: int):
     I, T, J, attributes = config["design"]
     design = calibration_design(I, T, J, attributes=attributes, seed=seed)
     options = {k: config[k] for k in ("correlated", "random", "sampler_kwargs") if k in config}
@@ -89,7 +89,7 @@ def main() -> None:
     for name in args.tiers:
         config = CONFIGS[name]
         start = time.perf_counter()
-        design, tree, notes = calibrate(name, config, args.sims, args.workers, args.seed)
+        design, tree, notes = calibrate(config, args.sims, args.workers, args.seed)
         seconds = time.perf_counter() - start
         table = calibration_summary(tree)
         stats = tree["sample_stats"].to_dataset()
