@@ -48,7 +48,9 @@ def _add_fitting(parser: argparse.ArgumentParser, *, models, draws: int, chains:
 
     fit = parser.add_argument_group("models and sampling")
     fit.add_argument("--models", nargs="+", default=list(models), metavar="MODEL",
-                     help="tiers (MNL-1 ... MXL-4), MaxEnt, or an MNL tier followed by ' g-prior' "
+                     help="tiers (MNL-1 ... MXL-4), MaxEnt (MNL-2's twin), 'MaxEnt <tier>' (a tier by "
+                          "MaxEnt: at MXL-1 ... MXL-4 the MaxEnt mixed logit), or an MNL tier followed by "
+                          "' g-prior' "
                           f"(default: {' '.join(repr(m) for m in models)}); the first tier drives the "
                           "comparison, elasticities and pricing")
     fit.add_argument("--reference", metavar="ALT", help="alternative without a constant (default: the last)")
@@ -177,9 +179,11 @@ def models_setting(models) -> dict:
     """``--models`` words as the typed settings: ``tiers``, ``maxent`` and ``g_prior``."""
     from pymc_maxent.workflow import G_PRIOR, MAXENT
 
-    tiers = [m for m in models if m != MAXENT and not m.endswith(G_PRIOR)]
+    twins = [m for m in models if m.startswith(f"{MAXENT} ")]
+    tiers = [m for m in models if m != MAXENT and m not in twins and not m.endswith(G_PRIOR)]
     return {"tiers": tiers, "maxent": MAXENT in models,
-            "g_prior": [m.removesuffix(G_PRIOR) for m in models if m.endswith(G_PRIOR)]}
+            "g_prior": [m.removesuffix(G_PRIOR) for m in models if m.endswith(G_PRIOR)],
+            "maxent_tiers": [m.removeprefix(f"{MAXENT} ") for m in twins]}
 
 
 def settings_from(args: argparse.Namespace):

@@ -61,6 +61,10 @@ class Settings:
     g_prior : sequence of str
         MNL tiers also fitted under the Zellner g-prior that GME's noise term amounts to, named
         ``"<tier> g-prior"`` in the tables.
+    maxent_tiers : sequence of str
+        Tiers also fitted by MaxEnt (a mixed tier: the MaxEnt mixed logit, population then
+        individuals), named ``"MaxEnt <tier>"`` in the tables, so the model-selection table has
+        a MaxEnt row for every tier wanted.
     reference : alternative label, optional
         The alternative without a constant (default: the last).
     price : str, optional
@@ -90,6 +94,7 @@ class Settings:
     tiers: Sequence[str] = ("MNL-2", "MXL-1")
     maxent: bool = True
     g_prior: Sequence[str] = ()
+    maxent_tiers: Sequence[str] = ()
     reference: object = None
     price: str | None = None
     price_alternative: object = None
@@ -109,16 +114,19 @@ class Settings:
 
     def __post_init__(self):
         self.tiers, self.g_prior = tuple(self.tiers), tuple(self.g_prior)
-        for tier in self.tiers + self.g_prior:
+        self.maxent_tiers = tuple(self.maxent_tiers)
+        for tier in self.tiers + self.g_prior + self.maxent_tiers:
             if tier not in TIERS:
                 raise SpecificationError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
+        if len(set(self.maxent_tiers)) < len(self.maxent_tiers):
+            raise SpecificationError(f"a tier named twice in maxent_tiers {list(self.maxent_tiers)}")
         for tier in self.g_prior:
             if not tier.startswith("MNL"):
                 raise SpecificationError(f"g_prior {tier!r}: the g-prior is for the MNL tiers only")
         if len(set(self.tiers)) < len(self.tiers) or len(set(self.g_prior)) < len(self.g_prior):
             raise SpecificationError(f"a tier named twice in {list(self.tiers)} or {list(self.g_prior)}")
-        if not (self.tiers or self.g_prior or self.maxent):
-            raise SpecificationError("nothing to fit: give tiers, g_prior or maxent=True")
+        if not (self.tiers or self.g_prior or self.maxent or self.maxent_tiers):
+            raise SpecificationError("nothing to fit: give tiers, g_prior, maxent_tiers or maxent=True")
         if self.sampler not in SAMPLERS:
             raise SpecificationError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
         if self.draws < 10 or self.chains < 1:
@@ -138,7 +146,8 @@ class Settings:
     @property
     def names(self) -> list[str]:
         """The fits' names in the tables, in fitting order."""
-        return [*self.tiers, *(t + G_PRIOR for t in self.g_prior), *([MAXENT] if self.maxent else [])]
+        return [*self.tiers, *(t + G_PRIOR for t in self.g_prior), *([MAXENT] if self.maxent else []),
+                *(f"{MAXENT} {t}" for t in self.maxent_tiers)]
 
     @property
     def focus(self) -> str | None:
@@ -247,6 +256,10 @@ def _model(train: ChoiceData, name: str, settings: Settings, reference) -> Choic
     """The :class:`~pymc_maxent.ChoiceModel` of one named fit of the settings."""
     if name == MAXENT:
         return ChoiceModel(train, "MNL-2", reference=reference)
+    if name.startswith(f"{MAXENT} "):  # a tier's MaxEnt twin (or the MaxEnt mixed logit)
+        tier = name.removeprefix(f"{MAXENT} ")
+        return ChoiceModel(train, tier, reference=reference, random=settings.random,
+                           correlated=settings.correlated and tier.startswith("MXL"))
     tier = name.removesuffix(G_PRIOR)
     return ChoiceModel(train, tier, reference=reference, random=settings.random,
                        correlated=settings.correlated and tier.startswith("MXL"),
@@ -254,7 +267,7 @@ def _model(train: ChoiceData, name: str, settings: Settings, reference) -> Choic
 
 
 def _fit(cm: ChoiceModel, name: str, settings: Settings):
-    if name == MAXENT:
+    if name == MAXENT or name.startswith(f"{MAXENT} "):
         return cm.fit(method="maxent")
     tune = settings.tune if settings.tune is not None else settings.draws
     kwargs = {"cores": 1} if settings.sampler == "pymc" else {}

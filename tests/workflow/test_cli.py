@@ -189,6 +189,34 @@ def test_fit_recovers_the_truth_from_a_csv(choice_csv, tmp_path, capsys):
     assert "heldout_log_score" not in summary["tables"]["selection"]["MaxEnt"]
 
 
+def test_models_words_name_each_fit():
+    from pymc_maxent.cli import models_setting
+
+    assert models_setting(["MXL-1", "MaxEnt", "MaxEnt MXL-1", "MNL-2 g-prior", "MaxEnt MNL-3"]) == {
+        "tiers": ["MXL-1"], "maxent": True, "g_prior": ["MNL-2"], "maxent_tiers": ["MXL-1", "MNL-3"]}
+
+
+def test_fit_gives_a_maxent_row_for_each_tier_asked(choice_csv, tmp_path):
+    """``--models "MaxEnt MNL-2" "MaxEnt MXL-1"``: both tiers by MaxEnt (the second the MaxEnt mixed
+    logit), each its own row of the model-selection table, saved, and equal to a direct fit."""
+    path, _, data = choice_csv
+    out = tmp_path / "report"
+    code = main(["fit", str(path), *COLUMNS, "--models", "MaxEnt MNL-2", "MaxEnt MXL-1",
+                 "--test-fraction", "0", "--folds", "3", "--output", str(out)])
+    assert code == 0
+    summary = _strict_json(out / "summary.json")
+    selection = summary["tables"]["selection"]
+    assert set(selection) == {"MaxEnt MNL-2", "MaxEnt MXL-1"}
+    assert {row["criterion"] for row in selection.values()} == {"kfold"}
+    assert selection["MaxEnt MXL-1"]["latent"] == 2 * data.n_individuals  # a δ_i per individual and x
+    direct = fit_maxent(data, tier="MXL-1", reference="alt2").estimates()
+    mixed = summary["models"]["MaxEnt MXL-1"]["estimates"]
+    for name in ("mu[x0]", "mu[x1]", "sigma[x0]", "sigma[x1]"):
+        np.testing.assert_allclose(mixed[name]["estimate"], direct.loc[name, "estimate"], rtol=1e-6)
+    again = ChoiceModel.load(out / "fits" / "MaxEnt_MXL-1.nc").fit_result
+    assert again.n_converged == data.n_individuals
+
+
 def test_tiers_counts_parameters_of_a_csv(choice_csv, capsys):
     path, _, data = choice_csv
     assert main(["tiers", str(path), *COLUMNS]) == 0
