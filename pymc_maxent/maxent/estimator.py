@@ -362,11 +362,17 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
         :class:`~pymc_maxent.maxent.situation_result.SituationMaxEntResult`. One choice per
         situation says little beyond the individual's choices: expect a situation information
         index far below the individual one.
-    individual_support : "default", float, array or None
+    individual_support : "default", "select", float, array or None
         Stage 2's error support: ``"default"`` 3 points on ``±1/√n_i`` (``n_i`` the
         individual's situations; the design note's rule), a number ``c`` for ``±c/√n_i`` (wider:
         more pooling toward the population), an array used for every individual, or None (no
         noise: each individual's conditional-logit MLE with the population as offset).
+        ``"select"``: the width ``c`` among ``SUPPORT_WIDTHS`` with the best held-out log score
+        on situations held out within individuals
+        (:func:`~pymc_maxent.maxent.mixed.select_individual_support`, whose table the result
+        keeps as ``support_selection``); worth it when a tier has several random components per
+        individual and few situations, where the default pools too little. Refits (K-fold)
+        keep the width chosen on the whole data.
     situation_support : "default", float or array
         Stage 3's error support (``MXL-4`` only), by the same rule at ``n = 1``: ``"default"``
         ``(−1, 0, 1)``, a number ``c`` for ``±c`` (wider: deviations closer to 0), or an array.

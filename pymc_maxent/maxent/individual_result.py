@@ -191,6 +191,10 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
         The base individual error support; individual ``i``'s is ``support * support_scale[i]``.
     loglik, hit_rate : float
         Of the fitted choices with the individual effects.
+    support_selection : DataFrame or None
+        With ``individual_support="select"``: the held-out scores of the widths
+        (:func:`~pymc_maxent.maxent.mixed.select_individual_support`); the width chosen is
+        ``options["individual_support"]``.
 
     Examples
     --------
@@ -212,6 +216,7 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
         self.problem = problem
         self.solution = solution
         self.options = dict(options)
+        self.support_selection = None  # set by individual_support="select"
         self.random_labels = list(resolved.random_labels)
         self.individual_labels = self.data.individuals
         self.n_individuals = problem.n_individuals

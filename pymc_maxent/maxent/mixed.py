@@ -173,6 +173,12 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
         if population_options.get(name) is not None:
             raise MaxEntError(f"{name} is not available with a mixed tier: stage 2 needs the direct form "
                               "of p with the population fit as its prior")
+    selection = None
+    if isinstance(individual_support, str) and individual_support == "select":
+        selection = select_individual_support(
+            data, spec, tol=tol, maxiter=maxiter, on_unidentified=on_unidentified,
+            **{k: v for k, v in population_options.items() if k not in ("probability_support", "p0", "pi0")})
+        individual_support = float(selection.index[selection["best"]][0])
     support_scale(individual_support, np.ones(1))  # checked before stage 1 runs
     if situation_level:
         situation_support_scale(situation_support, 1)
@@ -207,6 +213,7 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
                                        options=options | {"situation_support": situation_support})
     else:
         result = IndividualMaxEntResult(**stages, options=options)
+    result.support_selection = selection
     if not result.converged:
         warnings.warn(f"MaxEnt mixed logit: {result.convergence_message()}", ConvergenceWarning,
                       stacklevel=3)
@@ -243,7 +250,11 @@ def split_within_individuals(data: ChoiceData, test_fraction: float = 0.25, seed
     return data.subset(~is_test), data.subset(is_test)
 
 
-def select_individual_support(data: ChoiceData, tier="MXL-1", widths=(0.25, 0.5, 1.0, 2.0, 4.0), *,
+#: The widths ``c`` (support ``±c/√n_i``) that ``individual_support="select"`` chooses among.
+SUPPORT_WIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def select_individual_support(data: ChoiceData, tier="MXL-1", widths=SUPPORT_WIDTHS, *,
                               test_fraction: float = 0.25, seed: int = 0, **fit_options):
     """The width of the individual error support by held-out log score, on situations held out
     within individuals (:func:`split_within_individuals`).
