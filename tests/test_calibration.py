@@ -218,3 +218,16 @@ def test_sbc_passes_the_right_model_and_fails_a_mis_scaled_likelihood(tier, size
     with pytest.raises(SpecificationError, match="fit_design must have"):
         simulation_based_calibration(tier, design, fit_design=calibration_design(I + 1, T), **settings)
 
+
+
+@pytest.mark.slow
+def test_pymc_sampler_runs_do_not_inherit_another_runs_fit_design():
+    """The fitting model is cached per design: a run with ``fit_design`` must not leave its
+    attributes in the model for the next run on the same design (PyMC's sampler sets the data
+    in place; it did, and the next run silently fitted the wrong units)."""
+    design = calibration_design(30, 1, attributes=("price", "time"), seed=4)
+    settings = {"n_sims": 10, "tune": 40, "draws": 40, "chains": 1, "random_seed": 3, "nuts_sampler": "pymc"}
+    first = simulation_based_calibration("MNL-2", design, **settings)
+    simulation_based_calibration("MNL-2", design, fit_design=in_wrong_units(design), **settings)
+    again = simulation_based_calibration("MNL-2", design, **settings)
+    np.testing.assert_array_equal(again["pit"]["beta"].values, first["pit"]["beta"].values)

@@ -165,7 +165,8 @@ def simulation_based_calibration(
     settings = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "nuts_sampler": nuts_sampler,
                 "sampler_kwargs": dict(DEFAULT_SAMPLER_KWARGS[nuts_sampler] if sampler_kwargs is None
                                        else sampler_kwargs),
-                "intervals": tuple(intervals), "X": None if fit_design is None else fit_design.X}
+                # always set: the cached fitting model is shared across runs on this design
+                "intervals": tuple(intervals), "X": (design if fit_design is None else fit_design).X}
     tasks = [[(s, chosen[s], truth.isel(draw=s, drop=True), _int_seed(seeds[s + 1]))
               for s in range(start, min(start + TASK_SIZE, n_sims))]
              for start in range(0, n_sims, TASK_SIZE)]
@@ -269,13 +270,13 @@ def _fit(model, compiled, chosen, seed, settings):
     if compiled is not None:
         import nutpie
 
-        data = {"chosen_index": chosen} | ({} if settings["X"] is None else {"X": settings["X"]})
+        data = {"chosen_index": chosen, "X": settings["X"]}
         trace = nutpie.sample(compiled.with_data(**data), draws=settings["draws"],
                               tune=settings["tune"], chains=settings["chains"], cores=1, seed=seed,
                               progress_bar=False, **kwargs)
     else:
         with model:
-            pm.set_data({"chosen_index": chosen} | ({} if settings["X"] is None else {"X": settings["X"]}))
+            pm.set_data({"chosen_index": chosen, "X": settings["X"]})
             trace = pm.sample(draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
                               cores=1, random_seed=seed, progressbar=False, var_names=names,
                               compute_convergence_checks=False, **kwargs)
