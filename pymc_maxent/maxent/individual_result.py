@@ -282,8 +282,9 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
 
     # ------------------------------------------------------------------ draws
     def _delta_draws(self, n: int, rng) -> np.ndarray:
-        """``n`` draws ``(n, individual, R)`` of ``δ_i ~ N(δ̂_i, H_i⁻¹)``."""
-        L = _batched_cholesky(self.cov_individual)
+        """``n`` draws ``(n, individual, R)`` of ``δ_i ~ N(δ̂_i, H_i⁺)`` (``H_i⁻¹`` where the
+        individual identifies every component)."""
+        L = pseudo_inverse_factor(self.solution.hessian)
         z = rng.standard_normal((n, *self.delta.shape))
         return self.delta[None] + np.einsum("irs,nis->nir", L, z)
 
@@ -582,28 +583,34 @@ def information(p: np.ndarray, problem) -> tuple:
     return kl, index, total, total / data_kl.sum() if data_kl.sum() > 0 else 0.0
 
 
+def _spectrum(H: np.ndarray):
+    """Eigenvectors of ``(…, R, R)`` positive semi-definite blocks, the inverses of their
+    eigenvalues (0 for the directions the block does not identify) and which are identified."""
+    from pymc_maxent.maxent.individual import SINGULAR
+
+    values, vectors = np.linalg.eigh(H)
+    keep = values > SINGULAR * np.maximum(values[..., -1:], 1e-300)
+    return vectors, np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0), keep
+
+
 def _batched_inverse(H: np.ndarray) -> np.ndarray:
     """Inverses of ``(…, R, R)`` positive semi-definite blocks; a (numerically) singular block
     gets ``inf`` on the diagonal of every component its null space involves (unidentified for
     that individual) rather than NaN or a pseudo-inverse's finite, understated variance."""
-    from pymc_maxent.maxent.individual import SINGULAR
-
-    values, vectors = np.linalg.eigh(H)
-    singular = values[..., 0] <= SINGULAR * np.maximum(values[..., -1], 1e-300)
+    vectors, inverse, keep = _spectrum(H)
+    singular = ~keep.all(axis=-1)
     out = np.empty_like(H)
     out[~singular] = np.linalg.inv(H[~singular])
-    for i in np.flatnonzero(singular):
-        null = vectors[i][:, values[i] <= SINGULAR * max(values[i, -1], 1e-300)]
-        out[i] = np.linalg.pinv(H[i])
-        involved = np.flatnonzero((np.abs(null) > 1e-8).any(axis=1))
-        out[i][involved, involved] = np.inf
+    out[singular] = np.einsum("nrs,ns,nts->nrt", vectors[singular], inverse[singular], vectors[singular])
+    involved = ((np.abs(vectors) > 1e-8) & ~keep[..., None, :]).any(axis=-1)  # (…, component)
+    block, component = np.nonzero(involved)
+    out[block, component, component] = np.inf
     return out
 
 
-def _batched_cholesky(cov: np.ndarray) -> np.ndarray:
-    """Cholesky factors of ``(…, R, R)`` covariances (eigen-square-roots where not definite)."""
-    try:
-        return np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        values, vectors = np.linalg.eigh(np.where(np.isfinite(cov), cov, 0.0))
-        return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+def pseudo_inverse_factor(H: np.ndarray) -> np.ndarray:
+    """``L`` with ``L L' = H⁺`` for ``(…, R, R)`` positive semi-definite blocks: normal draws
+    ``δ̂ + L z`` move only along the directions ``H`` identifies (the others stay at the
+    estimate: no choice of that individual or situation moves them)."""
+    vectors, inverse, _ = _spectrum(H)
+    return vectors * np.sqrt(inverse)[..., None, :]

@@ -13,11 +13,11 @@ from pymc_maxent.fit import ParameterSamples, ProbabilityGraph
 from pymc_maxent.maxent.individual import linear_resolved
 from pymc_maxent.maxent.individual_result import (
     IndividualMaxEntResult,
-    _batched_cholesky,
     _batched_inverse,
     _group,
     _normal_table,
     information,
+    pseudo_inverse_factor,
     saved_solution,
 )
 from pymc_maxent.utility import choice_probabilities
@@ -170,10 +170,7 @@ class SituationMaxEntResult(IndividualMaxEntResult):
         """``n`` draws ``(n, situation, S)`` of ``δ_t ~ N(δ̂_t, H_t⁺)``: the pseudo-inverse, so
         that the directions a situation's choice does not identify stay at the estimate (they
         do not move that situation's probabilities)."""
-        values, vectors = np.linalg.eigh(self.situation_solution.hessian)
-        keep = values > 1e-12 * np.maximum(values[..., -1:], 1e-300)
-        L = _batched_cholesky(np.einsum("nrs,ns,nts->nrt", vectors,
-                                        np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0), vectors))
+        L = pseudo_inverse_factor(self.situation_solution.hessian)
         z = rng.standard_normal((n, *self.delta_situation.shape))
         return self.delta_situation[None] + np.einsum("irs,nis->nir", L, z)
 

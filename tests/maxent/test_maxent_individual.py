@@ -514,3 +514,8 @@ def test_an_individual_with_collinear_components_is_solved_and_unidentified(pane
     assert np.isinf(fit.beta_individual_se[3]).all()
     others = np.arange(data.n_individuals) != 3
     assert np.isfinite(fit.beta_individual_se[others]).all()
+    # draws move that individual along the identified direction only: finite, on the line δ1 = 2 δ0
+    draws = fit._delta_draws(200, np.random.default_rng(0))
+    assert np.isfinite(draws).all() and np.isfinite(fit.parameter_draws(50)["mu"]).all()
+    np.testing.assert_allclose(draws[:, 3, 1], 2.0 * draws[:, 3, 0], rtol=1e-6)
+    assert np.isfinite(fit.predict(collinear, draws=20)).all()
