@@ -410,7 +410,7 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
                 raise MaxEntError(f"a mixed tier is fitted by the dual; got solver={solver!r}")
             return fit_mixed_maxent(
                 data, spec, individual_support=individual_support, situation_support=situation_support,
-                model=model, tol=tol, maxiter=maxiter,
+                model=model, tol=tol, maxiter=maxiter, dual_method=dual_method,
                 individual_chunk=individual_chunk, check_separation=check_separation,
                 on_unidentified=on_unidentified, error_support=error_support, w0=w0,
                 probability_support=probability_support, pi0=pi0, p0=p0, chunk_size=chunk_size,

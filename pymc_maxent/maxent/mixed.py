@@ -145,7 +145,8 @@ def situation_support_scale(situation_support, n_situations: int):
 def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="default",
                      situation_support="default", model: pm.Model | None = None, tol: float = 1e-10,
                      maxiter: int = 100, individual_chunk: int = INDIVIDUAL_CHUNK,
-                     check_separation: bool = True, on_unidentified: str = "warn", **population_options):
+                     check_separation: bool = True, on_unidentified: str = "warn",
+                     dual_method: str = "newton", **population_options):
     """Stages 1 and 2 (and at ``MXL-4`` stage 3) of the MaxEnt mixed logit; see
     :func:`~pymc_maxent.fit_maxent`.
 
@@ -176,7 +177,7 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
     selection = None
     if isinstance(individual_support, str) and individual_support == "select":
         selection = select_individual_support(
-            data, spec, tol=tol, maxiter=maxiter, on_unidentified=on_unidentified,
+            data, spec, tol=tol, maxiter=maxiter, on_unidentified=on_unidentified, dual_method=dual_method,
             **{k: v for k, v in population_options.items() if k not in ("probability_support", "p0", "pi0")})
         individual_support = float(selection.index[selection["best"]][0])
     support_scale(individual_support, np.ones(1))  # checked before stage 1 runs
@@ -185,7 +186,8 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
     model = mixed_model(data, model)
     estimator = MaxEntEstimator(data, maxent_moments(population_spec(spec), data), model=model,
                                 **population_options)
-    population = estimator.fit(tol=tol, maxiter=maxiter, on_unidentified=on_unidentified)
+    population = estimator.fit(tol=tol, maxiter=maxiter, on_unidentified=on_unidentified,
+                               dual_method=dual_method)
     names = population.parameter_names()
     missing = [lab for lab in resolved.random_labels if population_name(lab) not in names]
     if missing:
@@ -201,7 +203,8 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, individual_support="d
         # fades as δ_i runs off, so a small residual is not convergence
         solution.converged &= ~sep
     options = {"individual_support": individual_support, "tol": tol, "maxiter": maxiter,
-               "individual_chunk": individual_chunk}
+               "individual_chunk": individual_chunk, "on_unidentified": on_unidentified,
+               "dual_method": dual_method}
     stages = {"population": population, "spec": spec, "resolved": resolved, "problem": problem,
               "solution": solution, "separated": sep}
     if situation_level:
