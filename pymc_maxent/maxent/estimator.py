@@ -213,7 +213,7 @@ class MaxEntEstimator:
         check_on_unidentified(on_unidentified)
         if data is not None:
             set_choice_data(data, self.model)
-        fitted = self._data_in_containers() if data is None else data
+        fitted = self.data_in_containers() if data is None else data
         chosen, available = self.observed()
         if solver == "dual":
             self.require_dual()
@@ -270,7 +270,7 @@ class MaxEntEstimator:
             primal["information"] = self.dual.primal(sol.lam, mu)["information"]
         return sol, primal, psol.max_violation
 
-    def _data_in_containers(self) -> ChoiceData:
+    def data_in_containers(self) -> ChoiceData:
         """The data the containers hold: :attr:`data`, unless ``pm.set_data`` moved them."""
         c, d = self.containers, self.data
         X, available, chosen = (np.asarray(v.get_value()) for v in (c.X, c.available, c.chosen))

@@ -362,8 +362,9 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
     def predict(self, new_data=None, *, draws: int | None = None, random_seed=None) -> xr.DataArray:
         """Choice probabilities ``(chain, draw, situation, alternative)``: known individuals
         with their ``δ_i``, new ones with ``δ = 0`` (the population fit); at the estimate
-        (``draws=None``) or over draws of the pseudo-posterior. The containers are left as
-        they were.
+        (``draws=None``) or over draws of the pseudo-posterior. ``new_data`` defaults to what
+        the containers hold (the fitted data, or what ``pm.set_data`` put there since); the
+        containers are left as they were.
 
         Examples
         --------
@@ -374,6 +375,9 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
         True
         """
         seed = 0 if random_seed is None else random_seed
+        if new_data is None:
+            held = self.population.problem.data_in_containers()
+            new_data = None if held is self.data else held
         if draws is None:
             ev = self.evaluator()
             ev = ev if new_data is None else ev.with_data(new_data)

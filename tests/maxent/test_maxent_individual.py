@@ -519,3 +519,24 @@ def test_an_individual_with_collinear_components_is_solved_and_unidentified(pane
     assert np.isfinite(draws).all() and np.isfinite(fit.parameter_draws(50)["mu"]).all()
     np.testing.assert_allclose(draws[:, 3, 1], 2.0 * draws[:, 3, 0], rtol=1e-6)
     assert np.isfinite(fit.predict(collinear, draws=20)).all()
+
+
+@pytest.mark.parametrize("tier", ["MXL-1", "MXL-4"])
+def test_pm_set_data_moves_the_predictions(tier):
+    """As at the MNL tiers: ``pm.set_data`` on the model's containers moves ``predict()``, to the
+    prediction of the same situations passed as data, and back when the data are put back."""
+    import pymc as pm
+
+    data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=8, seed=2)
+    cm = pmx.ChoiceModel(data, tier)
+    fit = cm.fit(method="maxent")
+    before = fit.predict().values
+    doubled = data.with_attribute("x0", 2.0 * data.X[..., 0]).with_attribute("x1", 2.0 * data.X[..., 1])
+    with cm.model:
+        pm.set_data({"X": doubled.X})
+    moved = fit.predict().values
+    assert np.abs(moved - before).max() > 0.1
+    np.testing.assert_allclose(moved, fit.predict(doubled).values, atol=1e-12)
+    with cm.model:
+        pm.set_data({"X": data.X})
+    np.testing.assert_allclose(fit.predict().values, before, atol=1e-12)
