@@ -66,7 +66,8 @@ def _heldout_scores(p, test: ChoiceData, name: str = "") -> dict[str, float]:
     log_score = float(log_p.sum())
     return {"_heldout_log_p": log_p,
             "heldout_log_score": log_score, "heldout_log_score_mean": log_score / test.n_situations,
-            "heldout_log_score_se": float(np.sqrt(log_p.size * np.var(log_p))),
+            # inf, not NaN, when a choice was predicted impossible (warned above)
+            "heldout_log_score_se": np.inf if impossible.size else float(np.sqrt(log_p.size * np.var(log_p))),
             "heldout_hit_rate": float((p.argmax(axis=1) == test.chosen).mean())}
 
 
@@ -275,8 +276,10 @@ def _rank(table: pd.DataFrame, scores: dict) -> pd.DataFrame:
     elif families == {"heldout"} and len(order) > 1:  # paired over the held-out situations
         best = table.loc[order[0], "_heldout_log_p"]
         for name in order:
-            diff = table.loc[name, "_heldout_log_p"] - best
-            table.loc[name, ["elpd_diff", "dse"]] = diff.sum(), np.sqrt(diff.size * np.var(diff))
+            log_p = table.loc[name, "_heldout_log_p"]
+            diff = np.where(log_p == best, 0.0, log_p - best)  # -inf against -inf: no difference
+            dse = np.sqrt(diff.size * np.var(diff)) if np.isfinite(diff).all() else np.inf
+            table.loc[name, ["elpd_diff", "dse"]] = diff.sum(), dse
     if len(order) == 1:  # the one ranked fit: no difference, all the weight
         table.loc[order, ["elpd_diff", "dse", "weight"]] = 0.0, 0.0, 1.0
     unranked = [n for n in table.index if n not in order]

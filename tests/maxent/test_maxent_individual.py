@@ -386,6 +386,13 @@ def test_model_selection_scores_held_out_situations_within_individuals(panel):
     assert set(selection.index) == set(fits)
     assert selection.loc["MXL-1 maxent", "latent"] == train.n_individuals * 2
     assert np.isfinite(selection["heldout_log_score"]).all()
+    # scored with each known individual's own δ_i, not the population's prediction
+    mixed = fits["MXL-1 maxent"]
+    rows = np.arange(test.n_situations), test.chosen
+    own = np.log(mixed.predict(test).values[0, 0][rows]).sum()
+    population = np.log(mixed.population.predict(test).values[0, 0][rows]).sum()
+    np.testing.assert_allclose(selection.loc["MXL-1 maxent", "heldout_log_score"], own, rtol=1e-10)
+    assert own > population + 1.0
 
 
 def test_compare_individuals_of_two_fits(panel):
