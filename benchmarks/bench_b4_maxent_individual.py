@@ -147,7 +147,7 @@ def main(sizes, posterior_draws: int, sampler: str, dask_sizes=(), dask_block: i
         maxent = rows[0]["fit_s"]
         print(f"\nposterior of MXL-1 at {sizes[0]} individuals ({sampler}, 2 chains x {posterior_draws} "
               f"tune + {posterior_draws} draws): {post['seconds']:.1f} s, {post['divergences']} divergences; "
-              f"MaxEnt fit {maxent:.2f} s: {post['seconds'] / maxent:.0f}x faster")
+              f"MaxEnt fit {maxent:.2f} s: MaxEnt/posterior time {maxent / post['seconds']:.3g}")
     by_size = {r["I"]: r for r in rows}
     dask_rows = [dask_row(n, dask_block, by_size[n] if n in by_size else maxent_row(n, keep_fit=True))
                  for n in dask_sizes]

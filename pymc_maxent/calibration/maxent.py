@@ -71,8 +71,8 @@ def maxent_coverage(design: ChoiceData, n_sims: int = 200, *,
         ``estimate``, ``se`` (dims ``sim``, ``estimator`` (``gme``, ``mle``), ``covariance``
         (``hessian``, ``sandwich``) for ``se``, ``parameter``), ``truth`` (``parameter``),
         ``covered`` (``interval``, ``sim``, ``estimator``, ``covariance``, ``parameter``) and
-        ``implied_shrinkage`` (``sim``, ``parameter``): the GME estimate over the MLE that the
-        default support's quadratic approximation predicts, ``(H + P)⁻¹ H β̂_MLE / β̂_MLE``
+        ``implied_estimate`` (``sim``, ``parameter``): the GME estimate that the default
+        support's quadratic approximation predicts from the MLE, ``(H + P)⁻¹ H β̂_MLE``
         with ``H`` the MLE's information and ``P = F̃'F̃ / g`` the noise term's penalty
         (``g = 1.5 N``, Zellner's g-prior on the utility centred within situations). Attributes:
         ``converged`` (fits that met the solver's criterion) and ``n_situations``.
