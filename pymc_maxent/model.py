@@ -18,6 +18,7 @@ import pymc as pm
 import xarray as xr
 from pymc_extras.prior import Prior
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.bayes.build import build_model
 from pymc_maxent.bayes.point import map_estimate
 from pymc_maxent.bayes.posterior import PosteriorFit
@@ -124,6 +125,7 @@ class ChoiceModel:
     # ------------------------------------------------------------------ predictive
     def sample_prior_predictive(self, draws: int = 500, *, random_seed=None) -> xr.DataTree:
         """Prior draws of the parameters and simulated choices ``chosen`` (chain, draw, situation)."""
+        draws = require_count(draws, "draws")
         return pm.sample_prior_predictive(draws, model=self.model, random_seed=random_seed)
 
     def sample_posterior_predictive(self, new_data: ChoiceData | None = None, *,
@@ -188,9 +190,19 @@ class ChoiceModel:
         """The model saved by :meth:`save`, with its fit: it predicts without refitting."""
         from pymc_maxent import __version__
 
-        opened = xr.open_datatree(path, engine="h5netcdf")
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no saved model at {path}")
+        try:
+            opened = xr.open_datatree(path, engine="h5netcdf")
+        except (OSError, ValueError) as err:  # HDF5 and netCDF readers' errors of a damaged file
+            raise SpecificationError(f"{path} is not a readable saved pymc-maxent choice model (it is not a "
+                                     f"complete netCDF/HDF5 file: {err})") from err
         try:
             tree = opened.load()  # into memory: the file is closed (and can be written again) on return
+        except (OSError, ValueError) as err:
+            raise SpecificationError(f"{path} is not a readable saved pymc-maxent choice model (its "
+                                     f"arrays cannot be read: {err})") from err
         finally:
             opened.close()
         if tree.attrs.get("format") != FORMAT:
@@ -201,7 +213,11 @@ class ChoiceModel:
                                      "refit the model with this version")
         if "constant_data" not in tree.children:
             raise SpecificationError(f"{path} has no 'constant_data' group (the choice data)")
-        settings = json.loads(tree.attrs["settings"])
+        try:
+            settings = json.loads(tree.attrs["settings"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise SpecificationError(f"{path}: its 'settings' attribute is missing or damaged "
+                                     f"({err})") from err
         data = choice_data_from_dataset(tree["constant_data"].to_dataset())
         priors = {name: _prior_from_dict(d) for name, d in settings["priors"].items()}
         cm = cls(data, spec_from_dict(settings["spec"]), priors=priors, g_prior=settings["g_prior"])

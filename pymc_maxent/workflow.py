@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from pymc_maxent.arguments import optional_count, require_count
 from pymc_maxent.bayes.specification import TIERS, tier_table
-from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.data.choice_data import ChoiceData, label_position
 from pymc_maxent.data.simulate import simulate_priced_panel
 from pymc_maxent.diagnostics import (
     KnownCoefficients,
@@ -129,14 +130,13 @@ class Settings:
             raise SpecificationError("nothing to fit: give tiers, g_prior, maxent_tiers or maxent=True")
         if self.sampler not in SAMPLERS:
             raise SpecificationError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
-        if self.draws < 10 or self.chains < 1:
-            raise SpecificationError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, "
-                                     "chains >= 1")
-        if self.cv not in CV or self.folds < 2:
-            raise SpecificationError(f"cv={self.cv!r}, folds={self.folds}: cv must be one of {', '.join(CV)} "
-                                     "and folds >= 2")
-        if self.cv_draws is not None and self.cv_draws < 10:
-            raise SpecificationError(f"cv_draws={self.cv_draws}: need cv_draws >= 10")
+        self.draws = require_count(self.draws, "draws", minimum=10)
+        self.chains = require_count(self.chains, "chains")
+        self.tune = optional_count(self.tune, "tune", minimum=0)
+        self.folds = require_count(self.folds, "folds", minimum=2)
+        self.cv_draws = optional_count(self.cv_draws, "cv_draws", minimum=10)
+        if self.cv not in CV:
+            raise SpecificationError(f"cv={self.cv!r}: cv must be one of {', '.join(CV)}")
         if not 0 <= self.test_fraction < 1:
             raise SpecificationError(f"test_fraction={self.test_fraction}: must lie in [0, 1)")
         lo, hi = self.price_bounds
@@ -180,9 +180,8 @@ def check_settings(data: ChoiceData, settings: Settings) -> None:
         if label is not None and str(label) not in alternatives:
             raise ChoiceDataError(f"{what} {label!r} is not an alternative; the alternatives are "
                                   f"{', '.join(alternatives)}")
-    if settings.price is not None and settings.price not in data.attributes:
-        raise ChoiceDataError(f"price {settings.price!r} is not an attribute; the attributes are "
-                              f"{', '.join(map(str, data.attributes))}")
+    if settings.price is not None:
+        label_position(data.attributes, settings.price, "price attribute")
     if isinstance(settings.random, Mapping):
         unknown = sorted(set(settings.random) - set(map(str, data.attributes)))
         if unknown:
@@ -389,12 +388,10 @@ class PanelSettings:
     progress: bool = False
 
     def __post_init__(self):
-        if self.n_individuals < 4 or self.n_situations < 2:
-            raise SpecificationError(f"n_individuals={self.n_individuals}, n_situations={self.n_situations}: "
-                                     "a panel needs at least 4 individuals with 2 situations each")
-        if self.draws < 10 or self.chains < 1:
-            raise SpecificationError(f"draws={self.draws}, chains={self.chains}: need draws >= 10, "
-                                     "chains >= 1")
+        self.n_individuals = require_count(self.n_individuals, "n_individuals", minimum=4)
+        self.n_situations = require_count(self.n_situations, "n_situations", minimum=2)
+        self.draws = require_count(self.draws, "draws", minimum=10)
+        self.chains = require_count(self.chains, "chains")
         if self.sampler not in SAMPLERS:
             raise SpecificationError(f"unknown sampler {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
 

@@ -47,6 +47,7 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 from pytensor.compile.mode import Mode
 
+from pymc_maxent.arguments import optional_count, require_count, require_positive
 from pymc_maxent.bayes.build import (
     fixed_parameters,
     fixed_utility,
@@ -131,6 +132,7 @@ def gauss_hermite_grid(dim: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
     >>> z.shape, round(float(w.sum()), 12), round(float(w @ z[:, 0] ** 2), 12)
     ((25, 2), 1.0, 1.0)
     """
+    dim, nodes = require_count(dim, "dim"), require_count(nodes, "nodes")
     x, w = np.polynomial.hermite_e.hermegauss(nodes)
     w = w / w.sum()
     points = np.array(list(itertools.product(x, repeat=dim)))
@@ -154,8 +156,7 @@ def qmc_normal_points(dim: int, n_points: int, seed: int | None = 0) -> tuple[np
     """
     from scipy.stats import qmc
 
-    if n_points < 2:
-        raise SpecificationError(f"quasi-Monte Carlo needs 2 or more points; got {n_points}")
+    dim, n_points = require_count(dim, "dim"), require_count(n_points, "n_points", minimum=2)
     sobol = qmc.Sobol(dim, scramble=True, rng=seed)
     # the first 2^m points of the Sobol sequence, then the leading n_points (no balance warning)
     n_base2 = 2 ** int(np.ceil(np.log2(n_points)))
@@ -233,6 +234,10 @@ def fit_minibatch(
     >>> bool(abs(fit.mean("beta") - truth["beta"]).max() < 0.3)
     True
     """
+    data.require_choices("fit_minibatch")
+    n = optional_count(n, "n")
+    draws = require_count(draws, "draws")
+    learning_rate = require_positive(learning_rate, "learning_rate")
     model, details = minibatch_model(data, spec, random_seed=random_seed, **model_kwargs)
     if n is None:
         n = 5_000 if details["integration"] else 20_000
@@ -306,6 +311,8 @@ def minibatch_model(
     >>> details["integration"], details["n_nodes"], details["n_units"]
     ('qmc', 256, 50)
     """
+    batch_size = optional_count(batch_size, "batch_size")
+    nodes = optional_count(nodes, "nodes")
     spec = as_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
                    random=random, reference=reference)
     resolved = resolve(spec, data)
@@ -361,12 +368,16 @@ def _integration_rule(D: int, integration: str, nodes: int | None, seed):
     if integration == "auto":
         integration = "gauss-hermite" if D <= 2 else "qmc"
     if integration == "qmc":
-        grid, weights = qmc_normal_points(D, DEFAULT_QMC_POINTS if nodes is None else int(nodes), seed)
+        if nodes is not None and nodes < 2:
+            raise SpecificationError(f"nodes must be an integer >= 2: quasi-Monte Carlo needs 2 or more points; "
+                                     f"got {nodes}")
+        grid, weights = qmc_normal_points(D, DEFAULT_QMC_POINTS if nodes is None else nodes, seed)
         return grid, weights, integration
-    nodes = nodes or max(3, min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9))))
+    nodes = nodes if nodes is not None else max(3, min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9))))
     if nodes < 2 or nodes**D > 10_000:
-        raise SpecificationError(f"{nodes} Gauss–Hermite nodes for {D} random components ({nodes ** D} in "
-                                 "all): give 2 or more, at most 10⁴ in all, or integration='qmc'")
+        raise SpecificationError(f"nodes must be an integer >= 2 with at most 10⁴ nodes in all; got {nodes} "
+                                 f"Gauss–Hermite nodes for {D} random components ({nodes ** D} in all): "
+                                 "give fewer, or integration='qmc'")
     grid, weights = gauss_hermite_grid(D, nodes)
     return grid, weights, integration
 

@@ -41,6 +41,8 @@ from pymc.util import get_default_varnames
 from pytensor.gradient import jacobian
 from scipy.optimize import OptimizeResult, minimize
 
+from pymc_maxent.arguments import require_count
+from pymc_maxent.data.containers import require_observed_choices
 from pymc_maxent.exceptions import ConvergenceWarning, IdentificationWarning, SpecificationError
 from pymc_maxent.maxent.covariance import (
     MAX_CONDITION,
@@ -180,6 +182,8 @@ def ml_estimate(model: pm.Model | None = None, *, start: Mapping | None = None, 
 
 # ---------------------------------------------------------------------- the optimisation
 def _estimate(model, objective, start, tol, maxiter, on_unidentified) -> PointEstimate:
+    require_observed_choices(model, "a point estimate")
+    maxiter = require_count(maxiter, "maxiter")
     if on_unidentified not in ON_UNIDENTIFIED:
         raise SpecificationError(f"on_unidentified must be one of {ON_UNIDENTIFIED}; got {on_unidentified!r}")
     if not tol > 0:

@@ -10,6 +10,7 @@ import xarray as xr
 from pytensor.graph.traversal import ancestors
 from scipy.special import logsumexp
 
+from pymc_maxent.arguments import optional_count, require_count
 from pymc_maxent.bayes.build import choice_graph
 from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
 from pymc_maxent.bayes.sample import DEFAULT_SAMPLER, INDIVIDUAL_LOG_LIKELIHOOD
@@ -107,6 +108,7 @@ class PosteriorFit(CachedEvaluator):
     def parameter_draws(self, draws: int | None = None, random_seed=0) -> xr.Dataset:
         """The posterior draws of the top-level parameters (all of them, or ``draws`` per chain
         taken evenly)."""
+        draws = optional_count(draws, "draws")
         post = self.posterior[self.top_level()]
         if draws is not None and draws < post.sizes["draw"]:
             post = post.isel(draw=np.linspace(0, post.sizes["draw"] - 1, int(draws)).round().astype(int))
@@ -163,6 +165,7 @@ class PosteriorFit(CachedEvaluator):
         SpecificationError
             If the model has no individual-level random components.
         """
+        population_draws = require_count(population_draws, "population_draws", minimum=0)
         if self.graph.individual is None or not self.graph.resolved.n_random:
             raise SpecificationError(f"{self.spec.name} has no individual-level random components")
         post = self.posterior
@@ -206,6 +209,7 @@ class PosteriorFit(CachedEvaluator):
                           random_seed=0) -> ParameterSamples:
         """The posterior draws of every free variable behind ``p`` (``draws`` and ``robust`` are
         for MaxEnt fits and ignored here)."""
+        optional_count(draws, "draws")
         post = self.posterior
         S = post.sizes["chain"] * post.sizes["draw"]
         values = tuple(post[v.name].transpose(*SAMPLE_DIMS, ...).values.reshape(S, *post[v.name].shape[2:])
@@ -286,6 +290,7 @@ class PosteriorFit(CachedEvaluator):
 
     def prior_probabilities(self, draws: int = 500, random_seed=0) -> np.ndarray:
         """Prior predictive mean of ``p`` (situation, alternative) of the fitted data."""
+        draws = require_count(draws, "draws")
         names = [v.name for v in self._parameters()]
         prior = pm.sample_prior_predictive(draws, model=self.model, var_names=names, random_seed=random_seed)
         as_posterior = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})

@@ -8,8 +8,10 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.bayes.likelihood import register_jax
 from pymc_maxent.data.choice_data import INDIVIDUAL, SITUATION
+from pymc_maxent.data.containers import require_observed_choices
 
 INDIVIDUAL_LOG_LIKELIHOOD = "chosen_by_individual"
 #: The NUTS implementation of :func:`sample` (see ``docs/performance.md`` for why).
@@ -47,6 +49,11 @@ def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, tune: int = 
     >>> idata["log_likelihood"]["chosen"].dims
     ('chain', 'draw', 'situation')
     """
+    require_observed_choices(model, "sampling the posterior")
+    tune = require_count(tune, "tune", minimum=0)
+    for name, minimum in (("draws", 1), ("chains", 1), ("cores", 1)):
+        if name in kwargs:
+            kwargs[name] = require_count(kwargs[name], name, minimum=minimum)
     if nuts_sampler in ("numpyro", "blackjax"):
         register_jax()
     idata_kwargs = dict(kwargs.pop("idata_kwargs", None) or {})

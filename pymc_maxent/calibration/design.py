@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pymc_maxent.arguments import require_count, require_counts
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import SpecificationError
 
@@ -56,10 +57,9 @@ def calibration_design(n_individuals: int = 30, n_situations: int = 5, n_alterna
     if unknown or not attributes:
         raise SpecificationError(f"calibration design attributes {unknown or list(attributes)} unknown or "
                                  f"missing; choose from {list(DESIGN_ATTRIBUTES)}")
-    for name, value, least in (("n_individuals", n_individuals, 1), ("n_situations", n_situations, 1),
-                               ("n_alternatives", n_alternatives, 2)):
-        if int(value) != value or value < least:
-            raise SpecificationError(f"{name} must be an integer >= {least}; got {value!r}")
+    counts = require_counts(n_individuals=n_individuals, n_situations=n_situations)
+    n_individuals, n_situations = counts["n_individuals"], counts["n_situations"]
+    n_alternatives = require_count(n_alternatives, "n_alternatives", minimum=2)
     rng = np.random.default_rng(seed)
     N, J = n_individuals * n_situations, n_alternatives
     X = np.stack([DESIGN_ATTRIBUTES[a](rng, (N, J)) for a in attributes], axis=-1)

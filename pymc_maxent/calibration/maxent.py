@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.bayes.specification import _centred_gram, resolve, tier_spec
 from pymc_maxent.calibration.ranks import INTERVALS, SIM
 from pymc_maxent.data.choice_data import ChoiceData
@@ -88,8 +89,7 @@ def maxent_coverage(design: ChoiceData, n_sims: int = 200, *,
     >>> cover = maxent_coverage(calibration_design(200, 1), n_sims=10)  # doctest: +SKIP
     >>> maxent_coverage_summary(cover)[["coverage_94_hessian", "shrinkage"]]  # doctest: +SKIP
     """
-    if int(n_sims) != n_sims or n_sims < 10:
-        raise SpecificationError(f"n_sims must be an integer >= 10; got {n_sims!r}")
+    n_sims = require_count(n_sims, "n_sims", minimum=10)
     if truth is None:
         truth = logit_truth(design)
     truth = {k: np.asarray(v, dtype=float) for k, v in truth.items()}

@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.exceptions import SpecificationError
 
 SIM = "sim"
@@ -110,10 +111,10 @@ def chi2_uniformity(pit: np.ndarray, bins: int | None = None) -> float:
     True
     """
     pit = np.asarray(pit, dtype=float).ravel()
-    bins = default_bins(pit.size) if bins is None else int(bins)
+    bins = default_bins(pit.size) if bins is None else require_count(bins, "bins", minimum=1)
     if bins < 2:
-        raise SpecificationError(f"a uniformity test needs at least 2 bins; got {bins} "
-                                 f"(from {pit.size} simulations)")
+        raise SpecificationError(f"a uniformity test needs at least 2 bins (bins must be an integer >= 2); "
+                                 f"got {bins} (from {pit.size} simulations)")
     counts = np.histogram(pit, bins=bins, range=(0.0, 1.0))[0]
     return float(stats.chisquare(counts).pvalue)
 

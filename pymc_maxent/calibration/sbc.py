@@ -22,6 +22,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.bayes.build import build_model
 from pymc_maxent.bayes.priors import CORR_DIMS, TOP_LEVEL_PARAMETERS
 from pymc_maxent.bayes.specification import ModelSpec, as_spec
@@ -144,12 +145,12 @@ def simulation_based_calibration(
     ...                                     draws=100, tune=100)  # doctest: +SKIP
     >>> calibration_summary(tree)[["p_chi2", "coverage_94"]]  # doctest: +SKIP
     """
-    if int(n_sims) != n_sims or n_sims < 10:
-        raise SpecificationError(f"n_sims must be an integer >= 10; got {n_sims!r}")
+    n_sims = require_count(n_sims, "n_sims", minimum=10)
+    n_workers = require_count(n_workers, "n_workers")
+    draws, chains = require_count(draws, "draws"), require_count(chains, "chains")
+    tune = require_count(tune, "tune", minimum=0)
     if nuts_sampler not in SAMPLERS:
         raise SpecificationError(f"nuts_sampler must be one of {SAMPLERS}; got {nuts_sampler!r}")
-    if int(n_workers) != n_workers or n_workers < 1:
-        raise SpecificationError(f"n_workers must be a positive integer; got {n_workers!r}")
     spec = as_spec(spec, design.attributes.tolist() if attributes is None else list(attributes),
                    random=random, correlated=correlated, reference=reference)
     check_fit_design(design, fit_design)
@@ -162,7 +163,7 @@ def simulation_based_calibration(
     truth.attrs = {}
     chosen = prior["prior_predictive"]["chosen"].isel(chain=0, drop=True).values
 
-    settings = {"draws": int(draws), "tune": int(tune), "chains": int(chains), "nuts_sampler": nuts_sampler,
+    settings = {"draws": draws, "tune": tune, "chains": chains, "nuts_sampler": nuts_sampler,
                 "sampler_kwargs": dict(DEFAULT_SAMPLER_KWARGS[nuts_sampler] if sampler_kwargs is None
                                        else sampler_kwargs),
                 # always set: the cached fitting model is shared across runs on this design
@@ -178,7 +179,7 @@ def simulation_based_calibration(
             _report(progress, spec.name, len(results), n_sims, started)
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=int(n_workers), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
             for batch in pool.map(_fit_batch, [payload] * len(tasks), tasks):
                 results += batch
                 _report(progress, spec.name, len(results), n_sims, started)

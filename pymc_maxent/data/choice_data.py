@@ -112,19 +112,13 @@ class ChoiceData:
         """One attribute as a ``(situation, alternative)`` array."""
         return self.X[..., self.attribute_index(name)]
 
-    def attribute_index(self, name: str) -> int:
-        hits = np.flatnonzero(self.attributes == name)
-        if not hits.size:
-            raise ChoiceDataError(f"unknown attribute {name!r}; the data has {self.attributes.tolist()}")
-        return int(hits[0])
+    def attribute_index(self, name) -> int:
+        """Position of an attribute, by its label or its label's text (``3`` or ``"3"``)."""
+        return label_position(self.attributes, name, "attribute")
 
     def alternative_index(self, name) -> int:
-        hits = np.flatnonzero(self.alternatives == name)
-        if not hits.size:
-            raise ChoiceDataError(
-                f"unknown alternative {name!r}; the data has {self.alternatives.tolist()}"
-            )
-        return int(hits[0])
+        """Position of an alternative, by its label or its label's text."""
+        return label_position(self.alternatives, name, "alternative")
 
     def varies_across_alternatives(self) -> np.ndarray:
         """Per attribute: does it take more than one value within some situation?
@@ -155,6 +149,30 @@ class ChoiceData:
         varies = self.varies_across_alternatives()[attribute]
         return [j for j in range(self.n_alternatives) if present[j] and (varies or j != reference)]
 
+    def require_choices(self, purpose: str) -> None:
+        """Refuse data built for prediction (``chosen=None``) where observed choices are needed:
+        its ``chosen`` holds placeholders (the first available alternative), and a fit of them is
+        a silent wrong answer.
+
+        Raises
+        ------
+        ChoiceDataError
+            Naming ``purpose``.
+
+        Examples
+        --------
+        >>> import pymc_maxent as pmx
+        >>> d = pmx.load_travel_mode()
+        >>> pmx.ChoiceData.from_arrays(d.X, d.chosen, has_choices=False).require_choices("a fit")
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        pymc_maxent.exceptions.ChoiceDataError: a fit needs observed choices; the data were built ...
+        """
+        if not self.has_choices:
+            raise ChoiceDataError(f"{purpose} needs observed choices; the data were built for prediction "
+                                  "(chosen=None): its chosen positions are placeholders, not choices")
+
     # ------------------------------------------------------------------ views
     def select_attributes(self, attributes: Sequence[str]) -> ChoiceData:
         """The same data restricted to (and ordered by) ``attributes``."""
@@ -167,7 +185,10 @@ class ChoiceData:
         Individuals keep their labels; those without a situation left are dropped
         from ``individuals`` (and the index is renumbered).
         """
-        idx = np.arange(self.n_situations)[situations]
+        idx = np.atleast_1d(np.arange(self.n_situations)[situations])
+        if idx.size == 0:
+            raise ChoiceDataError(f"subset selects no situations (of {self.n_situations}): a choice data "
+                                  "object needs at least one")
         if len(np.unique(idx)) < len(idx):
             raise ChoiceDataError(
                 "subset repeats situations; for a resample with replacement build new data "
@@ -622,6 +643,33 @@ class ChoiceData:
             occasion=None if occasion is None else np.asarray(occasion),
             has_choices=has_choices,
         )
+
+
+def label_position(labels, name, what: str) -> int:
+    """Position of ``name`` among ``labels``: the label itself, else the one whose text is
+    ``str(name)``. Labels of a data object have distinct texts (:func:`validate.normalize_labels`),
+    so the text names one label: an integer column name ``3`` is found as ``3`` and as ``"3"``,
+    the form it takes in parameter names (``beta[3]``) and on the command line.
+
+    Raises
+    ------
+    ChoiceDataError
+        Naming ``what``, ``name`` and the labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.data.choice_data import label_position
+    >>> label_position(np.array([3, 4]), "4", "attribute"), label_position(np.array([3, 4]), 4, "attribute")
+    (1, 1)
+    """
+    labels = np.asarray(labels)
+    hits = np.flatnonzero([label == name for label in labels.tolist()])
+    if not hits.size:
+        hits = np.flatnonzero([str(label) == str(name) for label in labels.tolist()])
+    if not hits.size:
+        raise ChoiceDataError(f"unknown {what} {name!r}; the data has {labels.tolist()}")
+    return int(hits[0])
 
 
 def _as_list(names) -> list:

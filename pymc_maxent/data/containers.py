@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,11 @@ from pymc_maxent.exceptions import ChoiceDataError
 #: The ``pm.Data`` names of the containers, as :func:`register_choice_data` registers them.
 CONTAINERS = ("X", "available", "chosen_index", "individual_index")
 NEW_INDIVIDUAL = "new_individual"
+
+# Per model, the array of placeholder choices its ``chosen_index`` holds while it holds data built
+# for prediction (``chosen=None``); any other array there (observed choices, or one a user set with
+# ``pm.set_data``) counts as observed. Entries go with their model.
+_PLACEHOLDERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,43 @@ def register_choice_data(data: ChoiceData, model: pm.Model | None = None) -> Cho
     # pm.Data copies its value; ChoiceData's arrays are read-only, so the container can share
     # the largest one instead of holding a second copy of X.
     containers.X.set_value(data.X, borrow=True)
+    _mark_choices(data, model)
     return containers
+
+
+def _mark_choices(data: ChoiceData, model: pm.Model) -> None:
+    if data.has_choices:
+        _PLACEHOLDERS.pop(model, None)
+    else:
+        _PLACEHOLDERS[model] = model["chosen_index"].get_value(borrow=True)
+
+
+def require_observed_choices(model: pm.Model, purpose: str) -> None:
+    """Refuse to fit a model whose ``chosen_index`` holds the placeholders of data built for
+    prediction (``chosen=None``): they are no choices, and a fit of them is a silent wrong answer.
+
+    Raises
+    ------
+    ChoiceDataError
+        Naming ``purpose``.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.data.containers import require_observed_choices
+    >>> d = pmx.load_travel_mode()
+    >>> new = pmx.ChoiceData.from_arrays(d.X, d.chosen, has_choices=False)
+    >>> require_observed_choices(pmx.build_model(new, "MNL-1"), "sampling")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pymc_maxent.exceptions.ChoiceDataError: sampling needs observed choices; ...
+    """
+    held = _PLACEHOLDERS.get(model)
+    if held is not None and held is model["chosen_index"].get_value(borrow=True):
+        raise ChoiceDataError(
+            f"{purpose} needs observed choices; the data were built for prediction (chosen=None): the "
+            "model's chosen_index holds placeholders, not choices; build the data with its column of "
+            "choices (or swap such data in with set_choice_data)")
 
 
 def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
@@ -93,6 +135,7 @@ def set_choice_data(data: ChoiceData, model: pm.Model | None = None) -> list:
         model=model,
         coords={SITUATION: data.situations.tolist()},
     )
+    _mark_choices(data, model)
     return new_ids
 
 
@@ -119,9 +162,13 @@ def restored_containers(model: pm.Model):
     held = {name: model[name].get_value(borrow=True) for name in CONTAINERS}
     situations = list(model.coords[SITUATION])
     new = list(model.coords[NEW_INDIVIDUAL]) if NEW_INDIVIDUAL in model.coords else None
+    placeholders = _PLACEHOLDERS.get(model)
     try:
         yield
     finally:
+        _PLACEHOLDERS.pop(model, None)
+        if placeholders is not None:
+            _PLACEHOLDERS[model] = placeholders
         if new is not None:
             model.set_dim(NEW_INDIVIDUAL, len(new), coord_values=new)
         pm.set_data(held, model=model, coords={SITUATION: situations})

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from pymc_maxent.arguments import require_count, require_counts
 from pymc_maxent.data.choice_data import ChoiceData
 
 #: Per tier, (individuals, situations each, alternatives, attributes) at which the
@@ -71,8 +72,10 @@ def simulate_choices(
     """
     from pymc_maxent.bayes.specification import as_spec, resolve
 
+    I, T, K = require_counts(n_individuals=n_individuals, n_situations=n_situations,
+                             n_attributes=n_attributes).values()
+    J = require_count(n_alternatives, "n_alternatives", minimum=2)
     rng = np.random.default_rng(seed)
-    I, T, J, K = n_individuals, n_situations, n_alternatives, n_attributes
     N = I * T
     X = rng.normal(size=(N, J, K))
     available = np.ones((N, J), dtype=bool)
@@ -202,11 +205,14 @@ def simulate_electricity_panel(n_individuals: int = 361, n_situations: int = 12,
     """
     from pymc_maxent.bayes.specification import Coefficient, ModelSpec
 
+    I, n_situations = require_counts(n_individuals=n_individuals, n_situations=n_situations).values()
+    J = 4
     rng = np.random.default_rng(seed)
-    I, J = n_individuals, 4
     counts = np.full(I, n_situations)
     few = rng.random(I) < short
-    counts[few] = rng.integers(min(4, n_situations), n_situations, few.sum(), endpoint=False)
+    shortest = max(1, min(4, n_situations - 1))  # short panels: 4 situations or more (fewer when T <= 4)
+    if shortest < n_situations:
+        counts[few] = rng.integers(shortest, n_situations, few.sum(), endpoint=False)
     individual = np.repeat(np.arange(I), counts)
     N = individual.size
     kind = rng.choice(3, size=(N, J), p=[0.5, 0.25, 0.25])  # fixed price, time-of-day, seasonal

@@ -30,18 +30,33 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def require_columns(df: pd.DataFrame, columns: list[str]) -> None:
+    """Every column named is in ``df`` once (a name that appears twice is ambiguous: pandas
+    returns a frame for it, not a column)."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ChoiceDataError(
             f"missing column(s) {missing}; the data has columns {list(df.columns)}"
         )
+    for c in dict.fromkeys(columns):
+        count = int((df.columns == c).sum())
+        if count > 1:
+            raise ChoiceDataError(f"column {c!r} appears {count} times in the data frame: its name is "
+                                  "duplicated; give each column a distinct name")
+
+
+def missing_values(values: pd.Series) -> str:
+    """The kinds of missing value in ``values`` as text (``NaN``, ``None``, ``<NA>``, ``NaT``)."""
+    found = values[values.isna()].tolist()
+    texts = ("NaN" if isinstance(v, float) and np.isnan(v) else repr(v) for v in found)
+    return ", ".join(dict.fromkeys(texts))
 
 
 def require_no_missing_ids(df: pd.DataFrame, columns: list[str]) -> None:
     for col in columns:
-        bad = df.index[df[col].isna()]
-        if len(bad):
-            raise ChoiceDataError(f"column {col!r} has missing values in rows {describe_ids(bad)}")
+        missing = df[col].isna()
+        if missing.any():
+            raise ChoiceDataError(f"column {col!r} has missing values ({missing_values(df[col])}) in rows "
+                                  f"{describe_ids(df.index[missing])}")
 
 
 def require_numeric_attributes(df: pd.DataFrame, attributes: list[str]) -> None:
@@ -75,7 +90,8 @@ def require_binary_chosen(df: pd.DataFrame, chosen: str, situation: str | None =
         if situation is not None:
             where = f"situation(s) {describe_ids(pd.unique(df[situation][missing]))} ({where})"
         raise ChoiceDataError(
-            f"column {chosen!r} has missing values in {where}; it must be 0/1 or boolean in every row"
+            f"column {chosen!r} has missing values ({missing_values(values)}) in {where}; it must be 0/1 or "
+            "boolean in every row"
         )
     if pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=bool)

@@ -26,7 +26,7 @@ import xarray as xr
 from arviz_stats import eti, hdi
 from scipy import optimize, stats
 
-from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
+from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData, label_position
 from pymc_maxent.diagnostics.probabilities import choice_evaluator
 from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning
 
@@ -90,10 +90,8 @@ class _Pricing:
     def __init__(self, ev, price, alternatives, revenue_of, mode):
         if mode not in MODES:
             raise ChoiceDataError(f"mode must be one of {MODES}; got {mode!r}")
-        if price not in ev.attributes:
-            raise ChoiceDataError(f"unknown price attribute {price!r}; the data have {ev.attributes}")
         self.ev, self.mode = ev, mode
-        self.k, self.price = ev.attributes.index(price), price
+        self.k, self.price = label_position(ev.attributes, price, "price attribute"), price
         self.alternatives = [str(a) for a in np.atleast_1d(alternatives)]
         J = len(ev.alternatives)
         self.cols = [self._alt(a) for a in self.alternatives]
@@ -112,10 +110,7 @@ class _Pricing:
                 raise ChoiceDataError(f"alternative {a!r} is not available in any situation")
 
     def _alt(self, a):
-        labels = [str(x) for x in self.ev.alternatives]
-        if str(a) not in labels:
-            raise ChoiceDataError(f"unknown alternative {a!r}; the data have {labels}")
-        return labels.index(str(a))
+        return label_position(self.ev.alternatives, a, "alternative")
 
     def observed(self) -> np.ndarray:
         """``θ`` of the status quo: multipliers 1, or each alternative's mean observed price."""

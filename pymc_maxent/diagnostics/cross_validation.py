@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 from arviz_stats import SamplingWrapper, loo_kfold, reloo
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.bayes.sample import INDIVIDUAL_LOG_LIKELIHOOD
 from pymc_maxent.data.choice_data import INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
@@ -39,8 +40,8 @@ def individual_folds(data: ChoiceData, k: int = 10, seed: int = 0) -> np.ndarray
     >>> np.bincount(folds)[1:].tolist()
     [42, 42, 42, 42, 42]
     """
-    k = int(k)
-    if not 2 <= k <= data.n_individuals:
+    k = require_count(k, "k", minimum=2)
+    if k > data.n_individuals:
         raise ChoiceDataError(f"k={k} folds: need 2 <= k <= {data.n_individuals} (the individuals)")
     folds = np.empty(data.n_individuals, dtype=int)
     folds[np.random.default_rng(seed).permutation(data.n_individuals)] = np.arange(data.n_individuals) % k + 1

@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import rel_entr
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.diagnostics.comparison import individual_estimates_of, pair_labels
 from pymc_maxent.diagnostics.individuals import compare_individual_statistics
@@ -174,8 +175,7 @@ def individual_information_gain(fit, data: ChoiceData | None = None, *, paramete
     """
     if parameter_kl not in PARAMETER_KL_METHODS:
         raise SpecificationError(f"parameter_kl must be one of {PARAMETER_KL_METHODS}; got {parameter_kl!r}")
-    if int(population_draws) < 1:
-        raise SpecificationError(f"population_draws must be at least 1; got {population_draws!r}")
+    population_draws = require_count(population_draws, "population_draws")
     individual_estimates_of(fit)
     data = fit.data if data is None else data
     if fit.probability_graph().situation is not None:
@@ -184,7 +184,7 @@ def individual_information_gain(fit, data: ChoiceData | None = None, *, paramete
     evaluator = fit.evaluator(random_seed=random_seed)
     p = _mean_probabilities(evaluator.with_data(data))
     new = _as_new_individuals(data, fit.data.individuals)
-    redraws = 1 if fit.probability_graph().new_individual is None else int(population_draws)
+    redraws = 1 if fit.probability_graph().new_individual is None else population_draws
     seeds = [None if random_seed is None else (random_seed, k) for k in range(redraws)]
     p0 = np.mean([_mean_probabilities(evaluator.with_data(new, random_seed=seed)) for seed in seeds], axis=0)
     available = np.asarray(data.available, dtype=bool)

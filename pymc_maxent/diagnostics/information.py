@@ -23,6 +23,7 @@ from arviz_stats import kl_divergence
 from scipy.special import rel_entr
 from scipy.stats import gaussian_kde
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import SITUATION
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
 from pymc_maxent.maxent.result import MaxEntResult
@@ -254,6 +255,7 @@ def choice_information_gain(
 
     if reference not in ("uniform", "prior"):
         raise SpecificationError(f"reference must be 'uniform' or 'prior'; got {reference!r}")
+    prior_draws = require_count(prior_draws, "prior_draws")
     p = fitted_probabilities(fit)
     if reference == "prior":
         q = fit.prior_probabilities(prior_draws, random_seed=random_seed)
@@ -298,6 +300,9 @@ def compare_information(
     >>> table.index.tolist()  # the MLE is not shrunk toward uniform
     ['MLE', 'GME']
     """
+    if not isinstance(fits, Mapping) or not fits:
+        raise SpecificationError(f"compare_information needs a mapping of at least one name to a fit; "
+                                 f"got {fits!r}")
     rows = {}
     for name, fit in fits.items():
         kl = choice_information_gain(fit, reference=reference, per_situation=True, random_seed=random_seed)

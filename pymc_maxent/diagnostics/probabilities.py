@@ -24,7 +24,8 @@ import pytensor.tensor as pt
 import xarray as xr
 from pytensor.graph.replace import clone_replace, vectorize_graph
 
-from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData
+from pymc_maxent.arguments import optional_count, require_count
+from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData, label_position
 from pymc_maxent.data.containers import (
     NEW_INDIVIDUAL,
     restored_containers,
@@ -82,7 +83,8 @@ class ChoiceEvaluator:
 
     def __init__(self, fit, data: ChoiceData | None = None, *, draws: int | None = None,
                  robust: bool = False, random_seed=0, max_bytes: int = 1 << 27):
-        self.max_bytes = int(max_bytes)
+        self.max_bytes = require_count(max_bytes, "max_bytes")
+        optional_count(draws, "draws")
         self.random_seed = random_seed
         self._functions = {}
         self.fit = fit
@@ -110,9 +112,7 @@ class ChoiceEvaluator:
         self.weights = np.asarray(samples.weights, dtype=float)
 
     def _attribute_position(self, attribute: str) -> int:
-        if attribute not in self.attributes:
-            raise ChoiceDataError(f"unknown attribute {attribute!r}; the data have {self.attributes}")
-        return self.attributes.index(attribute)
+        return label_position(self.attributes, attribute, "attribute")
 
     def _function(self, derivatives):
         """Compiled ``X, available, chosen, individual, *params -> p[, ∂p/∂X]``, batched over

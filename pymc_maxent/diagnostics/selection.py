@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import entr
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import SITUATION, ChoiceData
 from pymc_maxent.diagnostics.cross_validation import (
     exact_refits,
@@ -182,6 +183,14 @@ def model_selection(
     """
     if cv not in CV:
         raise SpecificationError(f"cv must be one of {CV}; got {cv!r}")
+    if not isinstance(fits, Mapping) or not fits:
+        raise SpecificationError(f"model_selection needs a mapping of at least one name to a fit; "
+                                 f"got {fits!r}")
+    folds = require_count(folds, "folds", minimum=2)
+    max_reloo = require_count(max_reloo, "max_reloo", minimum=0)
+    data.require_choices("model selection")
+    if test is not None:
+        test.require_choices("the held-out score of model selection")
     if cv == "none" and test is None:
         raise SpecificationError("cv='none' ranks by the held-out log score: give test data")
     names = list(fits)

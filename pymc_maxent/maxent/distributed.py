@@ -38,6 +38,7 @@ import dask.array as da
 import numpy as np
 import pymc as pm
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.containers import register_choice_data
 from pymc_maxent.exceptions import MaxEntError
@@ -304,6 +305,7 @@ def fit_maxent_dask(
     >>> bool(abs(res.beta[0] - pmx.fit_maxent(d).beta[0]) < 1e-10)
     True
     """
+    maxiter, chunk_size = require_count(maxiter, "maxiter"), require_count(chunk_size, "chunk_size")
     spec_moments = _supported(moments, error_support)  # before any pass over the data
     check_on_unidentified(on_unidentified)
     centre_noise = check_centre_noise(centre_noise, error_support is not None)

@@ -28,6 +28,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from pymc_maxent.arguments import require_counts
 from pymc_maxent.bayes.specification import as_spec, resolve
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
@@ -326,6 +327,7 @@ def fit_mixed_maxent_dask(
     from pymc_maxent.model import maxent_moments
 
     spec = as_spec(tier, [str(a) for a in np.asarray(attributes).tolist()], reference=reference)
+    require_counts(maxiter=maxiter, chunk_size=chunk_size, individual_chunk=individual_chunk)
     support_scale(individual_support, np.ones(1))  # checked before any pass over the data
     X, available, chosen = _as_blocks(X, available, chosen)
     individual = (individual if isinstance(individual, da.Array) else da.asarray(individual))

@@ -47,6 +47,11 @@ from pymc_maxent.utility import linear_utility, log_choice_probabilities, mask_u
 
 #: Situations per chunk: bounds the temporaries to ~``CHUNK × J × C`` floats (cache-sized).
 CHUNK = 4096
+#: Most ``situation × alternative × moment`` cells of one chunk's temporaries (of float64
+#: each, 2 MiB): with many alternatives (and so many share moments, ``C ≈ J``) a chunk holds fewer
+#: situations, ``max(1, CHUNK_CELLS // (J·C))``, so the dual's memory stays near that of the data
+#: whatever ``J``. Its limit is one situation's ``J × C`` cells per temporary.
+CHUNK_CELLS = 1 << 18
 COMPILE_MODE = "FAST_RUN"
 
 
@@ -383,7 +388,8 @@ class DualProblem:
     containers : ChoiceContainers
     supports : Supports
     chunk_size : int
-        Situations per evaluation chunk.
+        Situations per evaluation chunk, at most (fewer with many alternatives and moments:
+        :data:`CHUNK_CELLS`).
     centre_noise : bool
         The noise term sees the features centred within each situation (default), so that the
         estimates do not depend on the attributes' origins; False: GJP 1996 as written.
@@ -395,8 +401,9 @@ class DualProblem:
         self.moments = moments
         self.c = containers
         self.supports = supports
-        self.chunk_size = int(chunk_size)
         self.C = moments.n
+        J = int(containers.X.get_value(borrow=True).shape[1])
+        self.chunk_size = min(int(chunk_size), max(1, CHUNK_CELLS // (J * self.C)))
         self.direct = supports.direct
         self.noise = supports.error is not None
         self.centre_noise = bool(centre_noise)
@@ -654,7 +661,12 @@ class DualProblem:
         """Added to the observed moments: zeros, or user targets that differ from ``g(y, 0)``."""
         adj = np.zeros(self.C)
         if self.moments.user:
-            adj[self.C - len(self.moments.user):] = self._f_user_adjust()
+            user = np.asarray(self._f_user_adjust(), dtype=float)
+            bad = [m.name for m, v in zip(self.moments.user, user, strict=True) if not np.isfinite(v)]
+            if bad:
+                raise MaxEntError(f"constraint(s) {bad}: the target or the constraint's value at the "
+                                  "observed choices is not finite (NaN or infinite): nothing to solve for")
+            adj[self.C - len(self.moments.user):] = user
         return adj
 
     def reach(self, adjust: np.ndarray | None = None) -> Reach:

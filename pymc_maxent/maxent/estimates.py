@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.maxent.features import ASC, COEFFICIENT, CONSTRAINT
 
@@ -127,6 +128,7 @@ class MaxEntEstimates:
 
     def multiplier_draws(self, n: int, *, robust: bool = False, random_seed=0) -> np.ndarray:
         """``n`` draws ``(n, C)`` of ``λ`` from ``N(λ̂, Cov)``."""
+        n = require_count(n, "draws")
         rng = np.random.default_rng(random_seed)
         return rng.multivariate_normal(self.lam, self.covariance_matrix(robust), size=int(n), method="eigh")
 
@@ -152,6 +154,7 @@ class MaxEntEstimates:
                      random_seed=0) -> xr.Dataset:
         """Draws ``(chain, draw)`` of ``alpha``, ``beta``, ``gamma`` from the asymptotic normal
         ``N(β̂, Cov)``: the pseudo-posterior of :meth:`parameter_draws` and ``to_datatree``."""
+        chains, draws = require_count(chains, "chains"), require_count(draws, "draws")
         sample = self.coefficient_draws((chains, draws), robust=robust, random_seed=random_seed)
         dims = {"chain": np.arange(chains), "draw": np.arange(draws)}
         attrs = {
@@ -173,7 +176,7 @@ class MaxEntEstimates:
         >>> dict(ds["beta"].sizes)
         {'chain': 1, 'draw': 50, 'coefficient': 3}
         """
-        return self.normal_draws(1, int(draws), robust=robust, random_seed=random_seed)
+        return self.normal_draws(1, draws, robust=robust, random_seed=random_seed)
 
     def _blocks(self) -> dict[str, list[int]]:
         """Positions of the moments by parameter dim: ``{"asc": [...], ...}``."""

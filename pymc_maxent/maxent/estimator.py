@@ -9,10 +9,12 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
     ChoiceContainers,
     register_choice_data,
+    require_observed_choices,
     restored_containers,
     set_choice_data,
 )
@@ -127,6 +129,7 @@ class MaxEntEstimator:
                  error_support="default", w0=None, probability_support=None, pi0=None, p0=None,
                  model: pm.Model | None = None, reference=None, chunk_size: int = CHUNK,
                  centre_noise: bool = True):
+        chunk_size = require_count(chunk_size, "chunk_size")
         self.data = data
         self.model, self.containers = model_containers(data, model)
         moments = default_moments(data, reference) if moments is None else list(moments)
@@ -211,8 +214,11 @@ class MaxEntEstimator:
         if solver not in SOLVERS:
             raise MaxEntError(f"solver must be one of {SOLVERS}; got {solver!r}")
         check_on_unidentified(on_unidentified)
+        maxiter = require_count(maxiter, "maxiter")
         if data is not None:
+            data.require_choices("a MaxEnt fit")
             set_choice_data(data, self.model)
+        require_observed_choices(self.model, "a MaxEnt fit")
         fitted = self.data_in_containers() if data is None else data
         chosen, available = self.observed()
         if solver == "dual":
@@ -396,6 +402,10 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
     >>> res.converged, res.identified, res.max_violation < 1e-8, round(res.hit_rate, 2)
     (True, True, True, 0.69)
     """
+    data.require_choices("a MaxEnt fit")
+    maxiter = require_count(maxiter, "maxiter")
+    chunk_size = require_count(chunk_size, "chunk_size")
+    individual_chunk = require_count(individual_chunk, "individual_chunk")
     if tier is not None:
         from pymc_maxent.maxent.mixed import fit_mixed_maxent, tier_spec_of
         from pymc_maxent.model import maxent_moments

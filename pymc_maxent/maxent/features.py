@@ -271,6 +271,17 @@ class Constraint(Moment):
     fn: Callable
     target: float | None = None
 
+    def __post_init__(self):
+        if self.target is None:
+            return
+        try:
+            target = float(self.target)
+        except (TypeError, ValueError):
+            target = None
+        if target is None or not np.isfinite(target):
+            raise MaxEntError(f"constraint {self.name!r} has target {self.target!r}: a target must be a "
+                              "finite number (or None for its value at the observed choices)")
+
     def resolve(self, data):
         return ResolvedMoment(self, (Term(f"constraint[{self.name}]", self.name, CONSTRAINT),))
 
@@ -364,6 +375,12 @@ class MomentSet:
             rng = np.random.default_rng(0)
             first = f(rng.random((N, J)), rng.random((N, J)) - 0.5)
             second = f(rng.random((N, J)), rng.random((N, J)) - 0.5)
+            finite = [all(np.isfinite(x[i]).all() for x in (first, second) for i in (2 * k, 2 * k + 1))
+                      for k in range(len(self.user))]
+            bad = [m.name for m, ok in zip(self.user, finite, strict=True) if not ok]
+            if bad:
+                raise MaxEntError(f"constraint(s) {bad}: the derivatives in (p, eps) are not finite (NaN or "
+                                  "infinite) at admissible (p, eps)")
             linear = all(
                 np.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(first, second, strict=True)
             )

@@ -32,6 +32,7 @@ import pytensor.tensor as pt
 from scipy.optimize import linprog
 
 from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.maxent.supports import warn_if_noise_mean_not_zero
 
 #: Individuals per chunk of the batched Newton iteration.
 INDIVIDUAL_CHUNK = 4096
@@ -143,6 +144,7 @@ def support_scale(individual_support, n_situations: np.ndarray, name: str = "ind
     if u.ndim != 1 or u.size < 2 or not np.isfinite(u).all() or not (u.min() < 0 < u.max()):
         raise MaxEntError(f"{name} must be a finite 1-d array of at least two points with 0 "
                           f"strictly inside its range; got {individual_support!r}")
+    warn_if_noise_mean_not_zero(u, None, name)
     return u, np.ones_like(n)
 
 

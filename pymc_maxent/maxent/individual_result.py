@@ -12,6 +12,7 @@ import xarray as xr
 from scipy import stats
 from scipy.special import rel_entr
 
+from pymc_maxent.arguments import optional_count, require_count
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
@@ -293,8 +294,8 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
         one): stage 1's ``λ ~ N(λ̂, Cov)`` and, independently, each ``δ_i ~ N(δ̂_i, H_i⁻¹)``;
         ``alpha`` / ``beta`` (fixed), and ``mu`` / ``sigma`` as the mean and SD over individuals
         of ``β_i = β̂(λ) − δ_i`` at each draw."""
+        n = require_count(draws, "draws")
         rng = np.random.default_rng(random_seed)
-        n = int(draws)
         lam = self.population.multiplier_draws(n, random_seed=rng.integers(2**32))
         ds = self.population.parameter_dataset(-lam[None], {"chain": [0], "draw": np.arange(n)})
         random_names = [population_name(lab) for lab in self.random_labels]
@@ -341,6 +342,7 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
         on the individual estimates); else that many draws of the pseudo-posterior of
         :meth:`parameter_draws` (dims ``chain, draw``).
         """
+        draws = optional_count(draws, "draws")
         pop = self.population
         cov = pop.covariance_matrix(robust)
         if draws is None:
@@ -374,6 +376,7 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
         >>> bool(np.allclose(fit.predict().values[0, 0], fit.p))
         True
         """
+        draws = optional_count(draws, "draws")
         seed = 0 if random_seed is None else random_seed
         if new_data is None:
             held = self.population.problem.data_in_containers()
@@ -385,7 +388,7 @@ class IndividualMaxEntResult(IndividualEstimates, CachedEvaluator):
             coords = {"chain": [0], "draw": [0], SITUATION: ev.situations, ALTERNATIVE: ev.alternatives}
             return xr.DataArray(p[None], dims=("chain", "draw", SITUATION, ALTERNATIVE), coords=coords,
                                 name="p")
-        ev = self.evaluator(draws=int(draws), random_seed=seed)
+        ev = self.evaluator(draws=draws, random_seed=seed)
         ev = ev if new_data is None else ev.with_data(new_data)
         return ev.probabilities()
 

@@ -10,6 +10,7 @@ import xarray as xr
 from scipy import stats
 from scipy.special import entr
 
+from pymc_maxent.arguments import optional_count
 from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData
 from pymc_maxent.exceptions import MaxEntError, SpecificationError
 from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
@@ -271,6 +272,7 @@ class MaxEntResult(MaxEntEstimates, CachedEvaluator):
         >>> s.dims, s.n, s.values[0].shape
         (('delta',), 13, (13, 6))
         """
+        draws = optional_count(draws, "draws")
         cov = self.covariance_matrix(robust)
         C = self.lam.size
         if draws is None:

@@ -182,7 +182,7 @@ class SituationMaxEntResult(IndividualMaxEntResult):
         sit above the estimate of :meth:`estimates`."""
         out = super().parameter_draws(draws, random_seed=random_seed)
         rng = np.random.default_rng(np.random.default_rng(random_seed).integers(2**63, size=2))
-        n = int(draws)
+        n = draws
         sigma = np.empty((n, len(self.situation_labels)))
         step = max(1, (1 << 24) // max(self.delta_situation.size, 1))
         for s in range(0, n, step):
@@ -226,7 +226,7 @@ class SituationMaxEntResult(IndividualMaxEntResult):
             situation = np.broadcast_to(self.delta_situation, (base.n, *self.delta_situation.shape))
         else:
             rng = np.random.default_rng(np.random.default_rng(random_seed).integers(2**63, size=2))
-            situation = self._situation_draws(int(draws), rng)
+            situation = self._situation_draws(draws, rng)
         return ParameterSamples(values=(*base.values, situation), dims=base.dims, coords=base.coords,
                                 weights=base.weights, situations=self.data.situations.tolist(),
                                 summarize=base.summarize)

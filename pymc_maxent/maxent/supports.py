@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pymc_maxent.data.validate import PACKAGE_DIR
 from pymc_maxent.exceptions import MaxEntError, ScaleWarning
 
 #: Tolerance on prior weights summing to one.
@@ -24,6 +25,27 @@ class OriginWarning(ScaleWarning):
     """The uncentred noise term (``centre_noise=False``, GJP 1996 as written) weighs the moments
     by the features' levels: the estimates then depend on the attributes' origins (adding a
     constant to a price in every alternative changes them)."""
+
+
+class SupportWarning(UserWarning):
+    """An error support whose prior mean of the noise, ``Σ_h w0_h u_h``, is not 0 (an asymmetric
+    support, or asymmetric prior weights): the cross entropy then pulls ``ε`` toward that mean,
+    which shifts every moment the noise sees and biases the estimates; GME's noise is meant to
+    be centred on 0."""
+
+
+def warn_if_noise_mean_not_zero(u: np.ndarray, w0: np.ndarray | None, name: str) -> None:
+    """A :class:`SupportWarning` naming ``name``, the support and the prior mean of the noise
+    when that mean is not 0 (relative to the support's width, 1e-12)."""
+    weights = np.full(u.size, 1.0 / u.size) if w0 is None else np.asarray(w0, dtype=float)
+    mean = float(weights @ u)
+    if abs(mean) > 1e-12 * float(u.max() - u.min()):
+        warnings.warn(
+            f"{name} {u.tolist()} with prior weights {np.round(weights, 6).tolist()} has a prior mean of "
+            f"the noise of {mean:.6g}, not 0: the noise is then pulled toward that mean, which shifts the "
+            "moments it sees and biases the estimates; give a support symmetric about 0 (or weights that "
+            "centre it)",
+            SupportWarning, skip_file_prefixes=(PACKAGE_DIR,))  # attributed to the caller
 
 
 def check_centre_noise(centre_noise, noise: bool, stacklevel: int = 3) -> bool:
@@ -246,9 +268,12 @@ def make_supports(
         raise MaxEntError("prior weights pi0 given without a probability support")
     if s is not None and p0 is not None:
         raise MaxEntError("p0 is the prior of the direct form; with a probability support give pi0")
+    w0 = None if u is None else validate_weights("w0", w0, u.size)
+    if u is not None:
+        warn_if_noise_mean_not_zero(u, w0, "error_support")
     return Supports(
         error=u,
-        w0=None if u is None else validate_weights("w0", w0, u.size),
+        w0=w0,
         probability=s,
         pi0=None if s is None else validate_weights("pi0", pi0, s.size),
         p0=validate_p0(p0, available),

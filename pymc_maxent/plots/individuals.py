@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import INDIVIDUAL
 from pymc_maxent.diagnostics.comparison import matched_individual_estimates, pair_labels
 from pymc_maxent.diagnostics.individual_information import individual_information_gain, information_comparison
@@ -61,10 +62,11 @@ def _scatter_grid(panels: list[dict], *, ncols: int = 3, max_panels: int = 16):
     identity line unless the panel says ``identity=False``."""
     if not panels:
         raise SpecificationError("nothing to plot: no statistic varies over individuals in both fits")
+    ncols, max_panels = require_count(ncols, "ncols"), require_count(max_panels, "max_panels")
     if len(panels) > max_panels:
         raise SpecificationError(f"{len(panels)} panels (more than max_panels={max_panels}): select some "
                                  "with .sel() on the comparison, or raise max_panels")
-    ncols = max(1, min(int(ncols), len(panels)))
+    ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.4 * nrows), squeeze=False,
                              layout="constrained")

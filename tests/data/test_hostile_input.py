@@ -248,8 +248,8 @@ def test_nullable_boolean_with_na(column):
     df = frame(av=True)
     df[column] = df[column].astype("boolean")
     df.loc[7, column] = pd.NA
-    with pytest.raises(ChoiceDataError, match=rf"column '{column}' has missing values in situation\(s\) 12 "
-                                              r"\(rows 7\); it must be 0/1 or boolean"):
+    with pytest.raises(ChoiceDataError, match=rf"column '{column}' has missing values \(<NA>\) in "
+                                              r"situation\(s\) 12 \(rows 7\); it must be 0/1 or boolean"):
         ChoiceData.from_long(df, availability="av", **ARGS)
 
 
