@@ -2,7 +2,7 @@
 model and simulated maximum likelihood.
 
 Designs (rows): ``electricity``, the design and scales of Train's electricity-supplier panel
-(:func:`~pymc_maxent.data.simulate.simulate_electricity_panel`: 361 individuals, up to 12
+(:func:`~pymc_maxent.simulate.simulate_electricity_panel`: 361 individuals, up to 12
 situations each, 4 unlabelled suppliers, attributes ``pf`` (7 or 9, 0 for time-of-day and
 seasonal offers), ``cl`` (0/1/5), ``loc``, ``wk``, ``tod``, ``seas`` dummies; means about
 (−1.0, −0.22, 2.3, 1.7, −9.7, −9.7), SDs (0.22, 0.41, 1.8, 1.2, 2.3, 1.5)), and ``standard
@@ -45,8 +45,8 @@ from msl import fit_msl  # noqa: E402
 
 import pymc_maxent as pmx  # noqa: E402
 from pymc_maxent.bayes.priors import random_scales  # noqa: E402
-from pymc_maxent.bayes.specification import Coefficient, ModelSpec, resolve  # noqa: E402
-from pymc_maxent.data.simulate import simulate_electricity_panel  # noqa: E402
+from pymc_maxent.simulate import simulate_electricity_panel  # noqa: E402
+from pymc_maxent.specification import Coefficient, ModelSpec, resolve  # noqa: E402
 
 DESIGNS = ("electricity", "standard normal")
 

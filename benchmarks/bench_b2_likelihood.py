@@ -34,8 +34,8 @@ import pytensor.tensor as pt
 import pymc_maxent as pmx
 from pymc_maxent.bayes.build import utility_layout
 from pymc_maxent.bayes.likelihood import ChoiceLogLikelihood, reference_outputs, register_jax
-from pymc_maxent.bayes.specification import as_spec, resolve
-from pymc_maxent.data.simulate import simulate_electricity_panel
+from pymc_maxent.simulate import simulate_electricity_panel
+from pymc_maxent.specification import as_spec, resolve
 
 TIERS = ["MNL-1", "MNL-2", "MNL-3", "MXL-1", "MXL-2", "MXL-3", "MXL-4"]
 

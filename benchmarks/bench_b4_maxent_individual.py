@@ -1,13 +1,13 @@
 """Benchmark B4: the individual stage of the MaxEnt mixed logit, linear in the number of individuals.
 
-The electricity-panel design (:func:`~pymc_maxent.data.simulate.simulate_electricity_panel`:
+The electricity-panel design (:func:`~pymc_maxent.simulate.simulate_electricity_panel`:
 4 suppliers, prices 7/9 cents or 0 beside dummies, coefficients near ±10 and SDs near 2), 10
 situations per individual, MXL-1 with 5 normal random components (``pf, cl, loc, tod, seas``;
 ``wk`` left out of the model), at 10³, 10⁴ and 10⁵ individuals. Per size, in the same run:
 
 * ``fit s``: the whole ``fit_maxent(data, tier=spec)`` (stage 1's population GME, compiled,
   then stage 2; the separation LPs skipped);
-* ``stage 2 s``: stage 2 alone, :func:`~pymc_maxent.maxent.individual.solve_individuals` on the
+* ``stage 2 s``: stage 2 alone, :func:`~pymc_maxent.maxent.stages.solve_groups` on the
   fitted problem again; ``µs/ind`` and ``× first``: its time per individual and that over the
   smallest size's (1.0 = linear in the number of individuals);
 * ``peak MB``: the tracemalloc peak of stage 2 (a third call), and as a multiple of its
@@ -18,7 +18,7 @@ situations per individual, MXL-1 with 5 normal random components (``pf, cl, loc,
 Then the posterior of the same MXL-1 at the smallest size (NUTS, nutpie by default): sampling
 time, and the ratio to the MaxEnt fit's time. ``--posterior-draws 0`` skips it.
 
-Then the Dask path (:func:`~pymc_maxent.maxent.distributed_individual.fit_mixed_maxent_dask`)
+Then the Dask path (:func:`~pymc_maxent.maxent.dask_backend.fit_mixed_maxent_dask`)
 at ``--dask-sizes`` individuals on a ``LocalCluster(n_workers=2, threads_per_worker=1)``,
 blocks of ``--dask-block`` situations (moved to individual boundaries), against the in-memory
 row of the same size: time to persist the blocks on the workers, the Dask fit's stage 1
@@ -42,8 +42,8 @@ import warnings
 import numpy as np
 
 import pymc_maxent as pmx
-from pymc_maxent.data.simulate import simulate_electricity_panel
-from pymc_maxent.maxent.individual import solve_individuals
+from pymc_maxent.maxent.stages import solve_groups
+from pymc_maxent.simulate import simulate_electricity_panel
 
 SITUATIONS = 10
 LEFT_OUT = "wk"
@@ -65,19 +65,19 @@ def maxent_row(n_individuals: int, keep_fit: bool = False) -> dict:
     options = {"tol": fit.options["tol"], "maxiter": fit.options["maxiter"],
                "chunk_size": fit.options["individual_chunk"]}
     start = time.perf_counter()
-    solution = solve_individuals(fit.problem, **options)
+    solution = solve_groups(fit.individual_problem, **options)
     stage2_s = time.perf_counter() - start
     gc.collect()
     tracemalloc.start()
-    solve_individuals(fit.problem, **options)
+    solve_groups(fit.individual_problem, **options)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"I": n_individuals, "R": fit.problem.R, "fit_s": fit_s, "stage2_s": stage2_s,
+    return {"I": n_individuals, "R": fit.individual_problem.R, "fit_s": fit_s, "stage2_s": stage2_s,
             "us_per_ind": 1e6 * stage2_s / n_individuals, "peak_mb": peak / 2**20,
-            "x_g": peak / fit.problem.G.nbytes, "nit_mean": solution.nit.mean(),
-            "nit_max": solution.nit.max(),
-            "converged": int(solution.converged.sum()), "violation": solution.violation.max(),
-            "same": bool(np.array_equal(solution.delta, fit.delta)), "fit": fit if keep_fit else None}
+            "x_g": peak / fit.individual_problem.G.nbytes, "nit_mean": solution["nit"].mean(),
+            "nit_max": solution["nit"].max(), "converged": int(solution["converged"].sum()),
+            "violation": np.abs(solution["grad"]).max(),
+            "same": bool(np.array_equal(solution["delta"], fit.delta)), "fit": fit if keep_fit else None}
 
 
 def posterior_row(n_individuals: int, draws: int, sampler: str) -> dict:
@@ -97,7 +97,7 @@ def dask_row(n_individuals: int, block: int, reference: dict) -> dict:
     import dask.array as da
     import distributed
 
-    from pymc_maxent.maxent.distributed_individual import fit_mixed_maxent_dask
+    from pymc_maxent.maxent.dask_backend import fit_mixed_maxent_dask
 
     data, spec = panel(n_individuals)
     fit = reference["fit"]

@@ -15,7 +15,7 @@ as a multiple of the ``X`` array. A last table compares the primal (trust-constr
 with the dual at N = 200.
 
 ``--designs electricity`` (on by default): the realistic design of B1
-(:func:`~pymc_maxent.data.simulate.simulate_electricity_panel`: 4 suppliers, prices 7/9 or 0
+(:func:`~pymc_maxent.simulate.simulate_electricity_panel`: 4 suppliers, prices 7/9 or 0
 beside dummies, coefficients near −10; default moments, C = 9) and its situations repeated 10×
 and 100× (panels of seeds 0 and 3), fitted by the damped Newton dual (default) and by the
 former scaled trust region (``dual_method="trust-exact"``), beside B3's standard-normal design
@@ -39,9 +39,9 @@ import numpy as np
 from scipy import optimize
 
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.maxent import MaxEntEstimator
 from pymc_maxent.maxent.supports import default_error_support
+from pymc_maxent.simulate import simulate_electricity_panel
 
 J, K = 5, 5
 

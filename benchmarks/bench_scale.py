@@ -6,7 +6,7 @@
   the data, time of the fit (model build + compile + ADVI + 1000 draws), the process's RSS
   with the data loaded, and the peak RSS during the fit (psutil, sampled every 20 ms), and the
   largest error of the posterior means against the truth.
-* ``dask``: :func:`pymc_maxent.maxent.distributed.fit_maxent_dask` on a
+* ``dask``: :func:`pymc_maxent.maxent.dask_backend.fit_maxent_dask` on a
   ``LocalCluster(n_workers=2, threads_per_worker=1)`` against the in-memory
   :func:`pymc_maxent.fit_maxent` (default moments and error support), 5 alternatives ×
   4 attributes, blocks of 10⁵ situations: wall time of each fit (the Dask one twice: the
@@ -84,7 +84,7 @@ def panel_case(n: int, iterations: int, seed: int = 0) -> dict:
     import warnings
 
     from pymc_maxent.bayes.minibatch import fit_minibatch
-    from pymc_maxent.data.simulate import simulate_electricity_panel
+    from pymc_maxent.simulate import simulate_electricity_panel
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore")
@@ -129,7 +129,7 @@ def nuts_case(seed: int = 0) -> dict:
     import warnings
 
     import pymc_maxent as pmx
-    from pymc_maxent.data.simulate import simulate_electricity_panel
+    from pymc_maxent.simulate import simulate_electricity_panel
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore")
@@ -218,7 +218,7 @@ def run_dask(sizes):
     import distributed
 
     import pymc_maxent as pmx
-    from pymc_maxent.maxent.distributed import fit_maxent_dask
+    from pymc_maxent.maxent.dask_backend import fit_maxent_dask
 
     print("\nMaxEnt dual: Dask map-reduce (LocalCluster 2 workers × 1 thread, blocks of 1e5) vs in memory")
     print(f"{'N':>9} {'in-memory s':>11} {'load s':>7} {'dask 1st s':>10} {'dask 2nd s':>10} "

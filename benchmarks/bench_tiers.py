@@ -15,7 +15,7 @@ import pandas as pd
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
-from pymc_maxent.data.simulate import RECOVERY_SIZES
+from pymc_maxent.simulate import RECOVERY_SIZES
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ import pandas as pd
 import pymc_maxent as pmx
 from pymc_maxent import diagnostics as dx
 from pymc_maxent.diagnostics.counterfactuals import change_attribute
-from pymc_maxent.maxent.mixed import split_within_individuals
+from pymc_maxent.maxent import split_within_individuals
 
 TIERS = ("MNL-1", "MNL-2", "MNL-3", "MXL-1", "MXL-2", "MXL-3", "MXL-4")
 #: The simulated panel's truth on the simulator's standard-normal attributes (random constants

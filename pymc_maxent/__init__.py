@@ -10,20 +10,20 @@ the :mod:`~pymc_maxent.diagnostics` and :mod:`~pymc_maxent.plots` that take any 
 """
 
 from pymc_maxent import diagnostics, plots
+from pymc_maxent._version import __version__  # noqa: F401 (the package version)
 from pymc_maxent.bayes import Coefficient, ModelSpec, PosteriorFit, build_model, sample, tier_table
 from pymc_maxent.data import ChoiceData, load_travel_mode
-from pymc_maxent.data.simulate import simulate_choices
 from pymc_maxent.maxent import (
     AlternativeShares,
     AttributeSums,
     Constraint,
     CrossMoments,
-    IndividualMaxEntResult,
     MaxEntResult,
     Revenue,
     fit_maxent,
 )
 from pymc_maxent.model import ChoiceModel
+from pymc_maxent.simulate import simulate_choices
 
 __all__ = [
     "AlternativeShares",
@@ -33,7 +33,6 @@ __all__ = [
     "Coefficient",
     "Constraint",
     "CrossMoments",
-    "IndividualMaxEntResult",
     "MaxEntResult",
     "ModelSpec",
     "PosteriorFit",
@@ -47,4 +46,3 @@ __all__ = [
     "simulate_choices",
     "tier_table",
 ]
-__version__ = "0.1.0"

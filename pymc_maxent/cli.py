@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from pymc_maxent._version import __version__
+from pymc_maxent.bayes import tier_table
+from pymc_maxent.data import ChoiceData, load_travel_mode
 from pymc_maxent.exceptions import PymcMaxentError
+from pymc_maxent.report import write_report
+from pymc_maxent.workflow import G_PRIOR, MAXENT, SAMPLERS, PanelSettings, Settings, run, run_panel
 
 INPUT_ERRORS = (PymcMaxentError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError)
 DEMO_MODELS = ("MNL-2", "MNL-1", "MXL-1", "MNL-2 g-prior", "MaxEnt")
@@ -44,8 +49,6 @@ def _add_columns(parser: argparse.ArgumentParser, required: bool) -> None:
 
 def _add_fitting(parser: argparse.ArgumentParser, *, models, draws: int, chains: int, output: str,
                  sampler: str) -> None:
-    from pymc_maxent.workflow import SAMPLERS
-
     fit = parser.add_argument_group("models and sampling")
     fit.add_argument("--models", nargs="+", default=list(models), metavar="MODEL",
                      help="tiers (MNL-1 ... MXL-4), MaxEnt (MNL-2's twin), 'MaxEnt <tier>' (a tier by "
@@ -97,7 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pymc-maxent",
         description="Discrete-choice models in PyMC, from multinomial to mixed logit, and their "
                     "maximum-entropy (GME) twin: fit, compare, and write a report.")
-    from pymc_maxent import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -141,8 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------- commands
 def read_choice_csv(args: argparse.Namespace):
     """:class:`~pymc_maxent.ChoiceData` from the CSV and the column options."""
-    from pymc_maxent.data import ChoiceData
-
     path = _existing(args.csv)
     try:
         frame = pd.read_csv(path, sep=args.sep)
@@ -177,8 +177,6 @@ def _random(specs: list[str] | None):
 
 def models_setting(models) -> dict:
     """``--models`` words as the typed settings: ``tiers``, ``maxent`` and ``g_prior``."""
-    from pymc_maxent.workflow import G_PRIOR, MAXENT
-
     twins = [m for m in models if m.startswith(f"{MAXENT} ")]
     tiers = [m for m in models if m != MAXENT and m not in twins and not m.endswith(G_PRIOR)]
     return {"tiers": tiers, "maxent": MAXENT in models,
@@ -187,8 +185,6 @@ def models_setting(models) -> dict:
 
 
 def settings_from(args: argparse.Namespace):
-    from pymc_maxent.workflow import Settings
-
     # the samplers draw their bars on standard output
     progress = sys.stdout.isatty() if args.progress is None else args.progress
     return Settings(**models_setting(args.models), reference=args.reference, price=args.price,
@@ -262,8 +258,6 @@ def print_panel(panel) -> None:
 
 def panel_settings_from(args: argparse.Namespace, settings):
     """The demo's simulated-panel settings (None with ``--no-panel``)."""
-    from pymc_maxent.workflow import PanelSettings
-
     if not args.panel:
         return None
     return PanelSettings(n_individuals=args.panel_individuals, draws=args.panel_draws, chains=settings.chains,
@@ -271,9 +265,6 @@ def panel_settings_from(args: argparse.Namespace, settings):
 
 
 def run_analysis(data, args: argparse.Namespace, intro: str, *, panel: bool = False) -> int:
-    from pymc_maxent.report import write_report
-    from pymc_maxent.workflow import run, run_panel
-
     settings = settings_from(args)
     panel_settings = panel_settings_from(args, settings) if panel else None
     pd.set_option("display.width", 160)
@@ -292,8 +283,6 @@ def run_analysis(data, args: argparse.Namespace, intro: str, *, panel: bool = Fa
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pymc_maxent.data import load_travel_mode
-
     data = load_travel_mode()
     share = 1 - args.test_fraction
     return run_analysis(data, args,
@@ -307,9 +296,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_tiers(args: argparse.Namespace) -> int:
-    from pymc_maxent.bayes import tier_table
-    from pymc_maxent.data import load_travel_mode
-
     if args.csv is None:
         data, source = load_travel_mode(), "TravelMode"
     else:

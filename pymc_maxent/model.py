@@ -18,15 +18,17 @@ import pymc as pm
 import xarray as xr
 from pymc_extras.prior import Prior
 
+from pymc_maxent._version import __version__
 from pymc_maxent.arguments import require_count
 from pymc_maxent.bayes.build import build_model
 from pymc_maxent.bayes.point import map_estimate
 from pymc_maxent.bayes.posterior import PosteriorFit
 from pymc_maxent.bayes.sample import sample
-from pymc_maxent.bayes.specification import Coefficient, ModelSpec, as_spec
 from pymc_maxent.data.choice_data import ALTERNATIVE, ChoiceData
 from pymc_maxent.data.serialize import choice_data_from_dataset, choice_data_to_dataset
 from pymc_maxent.exceptions import SpecificationError
+from pymc_maxent.maxent import fit_maxent, load_fit
+from pymc_maxent.specification import Coefficient, ModelSpec, as_spec
 
 METHODS = ("nuts", "map", "maxent")
 FORMAT = "pymc-maxent choice model"
@@ -99,7 +101,7 @@ class ChoiceModel:
 
         Returns
         -------
-        PosteriorFit, MaxEntResult, IndividualMaxEntResult or SituationMaxEntResult
+        PosteriorFit or MaxEntResult
         """
         if method not in METHODS:
             raise SpecificationError(f"method must be one of {METHODS}; got {method!r}")
@@ -107,13 +109,8 @@ class ChoiceModel:
             fit = PosteriorFit(self.model, sample(self.model, **kwargs), self.data, sample_kwargs=kwargs)
         elif method == "map":
             fit = PosteriorFit(self.model, _map_tree(self.model, **kwargs), self.data)
-        else:
-            from pymc_maxent.maxent import fit_maxent
-
-            if _has_random(self.spec):  # the MaxEnt mixed logit, over the same containers
-                fit = fit_maxent(self.data, tier=self.spec, model=self.model, **kwargs)
-            else:
-                fit = fit_maxent(self.data, maxent_moments(self.spec, self.data), model=self.model, **kwargs)
+        else:  # the tier's twin, or at the mixed tiers the MaxEnt mixed logit, over the same containers
+            fit = fit_maxent(self.data, tier=self.spec, model=self.model, **kwargs)
         self.fit_result = fit
         return fit
 
@@ -166,8 +163,6 @@ class ChoiceModel:
     def save(self, path) -> Path:
         """Write the fit, the data, the specification, the priors and the package version to one
         netCDF file; :meth:`load` rebuilds the identical model from it."""
-        from pymc_maxent import __version__
-
         fit = self._fitted()
         tree = fit.to_datatree().copy()
         tree["constant_data"] = xr.DataTree(choice_data_to_dataset(self.data))
@@ -187,9 +182,16 @@ class ChoiceModel:
 
     @classmethod
     def load(cls, path) -> ChoiceModel:
-        """The model saved by :meth:`save`, with its fit: it predicts without refitting."""
-        from pymc_maxent import __version__
+        """The model saved by :meth:`save`, with its fit: it predicts without refitting.
 
+        Raises
+        ------
+        SpecificationError
+            A file that is not a readable saved model (damaged, or something else), or one saved
+            by another version of the package (naming it).
+        FileNotFoundError
+            No file at ``path``.
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no saved model at {path}")
@@ -221,16 +223,8 @@ class ChoiceModel:
         data = choice_data_from_dataset(tree["constant_data"].to_dataset())
         priors = {name: _prior_from_dict(d) for name, d in settings["priors"].items()}
         cm = cls(data, spec_from_dict(settings["spec"]), priors=priors, g_prior=settings["g_prior"])
-        if settings["estimator"] == "maxent" and _has_random(cm.spec):
-            from pymc_maxent.maxent import IndividualMaxEntResult
-
-            cm.fit_result = IndividualMaxEntResult.from_datatree(tree, data, cm.spec, model=cm.model,
-                                                                 **settings["maxent"])
-        elif settings["estimator"] == "maxent":
-            from pymc_maxent.maxent import MaxEntResult
-
-            cm.fit_result = MaxEntResult.from_datatree(tree, data, maxent_moments(cm.spec, data),
-                                                       model=cm.model, **settings["maxent"])
+        if settings["estimator"] == "maxent":
+            cm.fit_result = load_fit(tree, data, cm.spec, model=cm.model, **settings["maxent"])
         else:
             if "posterior" not in tree.children:
                 raise SpecificationError(f"{path} has no 'posterior' group")
@@ -246,33 +240,6 @@ def sample_choices(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     index = (u > cdf).sum(axis=-1)
     # an alternative of probability 0 is never drawn, even at u equal to a CDF step
     return np.minimum(index, p.shape[-1] - 1)
-
-
-def maxent_moments(spec: ModelSpec, data: ChoiceData) -> list:
-    """The MaxEnt twin of a specification without random components: attribute sums for
-    generic coefficients, cross moments for alternative-specific ones, alternative shares for
-    the constants."""
-    from pymc_maxent.maxent import AlternativeShares, AttributeSums, CrossMoments
-
-    random = [c.attribute for c in spec.coefficients if c.random]
-    random += ["constants"] if spec.constants == "random" else []
-    if random:
-        raise SpecificationError(f"{spec.name}: MaxEnt fits fixed-coefficient specifications; {random} "
-                                 "are random (MaxEnt at the mixed tiers is not available yet)")
-    generic = [c.attribute for c in spec.coefficients if not c.alternative_specific]
-    moments = [AttributeSums(generic)] if generic else []
-    reference = data.n_alternatives - 1 if spec.reference is None else data.alternative_index(spec.reference)
-    for c in spec.coefficients:
-        if c.alternative_specific:  # the Bayesian builders' columns: none where the attribute is absent
-            own = data.alternative_specific_columns(data.attribute_index(c.attribute), reference)
-            moments.append(CrossMoments(c.attribute, spec.reference, tuple(data.alternatives[own].tolist())))
-    if spec.constants == "fixed":
-        moments.append(AlternativeShares(spec.reference))
-    return moments
-
-
-def _has_random(spec: ModelSpec) -> bool:
-    return spec.constants == "random" or any(c.random for c in spec.coefficients)
 
 
 def _map_tree(model: pm.Model, **kwargs) -> xr.DataTree:

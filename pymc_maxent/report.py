@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pymc_maxent._version import __version__
 from pymc_maxent.workflow import Analysis, PanelAnalysis, convergence
 
 SUMMARY = "summary.json"
@@ -45,9 +46,7 @@ def versions() -> dict[str, str]:
     import pytensor
     import scipy
 
-    import pymc_maxent
-
-    return {"pymc_maxent": pymc_maxent.__version__, "pymc": pymc.__version__,
+    return {"pymc_maxent": __version__, "pymc": pymc.__version__,
             "pytensor": pytensor.__version__, "arviz": arviz.__version__, "numpy": np.__version__,
             "scipy": scipy.__version__, "pandas": pd.__version__, "python": platform.python_version()}
 

@@ -10,14 +10,21 @@ the alternatives (generic, alternative-specific, a reference alternative's fixed
 contract it with ``x``: the one place the models' utility is written, for fixed coefficients
 (a vector) and random ones (a row per situation). The minibatch mixed logit's integration nodes
 use the same layout as a design matrix (:meth:`UtilityLayout.random_design`).
+:func:`utility_layout` lays out a resolved specification (:func:`~pymc_maxent.specification.resolve`);
+:func:`fixed_utility` and :func:`component_utility` are the utility of its fixed parameters and
+of its random components, the graph both estimators use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytensor.tensor as pt
+
+if TYPE_CHECKING:  # annotations only
+    from pymc_maxent.specification import ResolvedSpec
 
 
 def linear_utility(X, coefficients, constants=None):
@@ -278,3 +285,47 @@ class UtilityLayout:
 
         return (constants(self.asc), coefficients(self.fixed, self.fixed_columns),
                 constants(self.random_asc), coefficients(self.random, self.random_columns, self.n_random_asc))
+
+
+# ---------------------------------------------------------------------- a specification's utility
+def utility_layout(resolved: ResolvedSpec) -> UtilityLayout:
+    """Where the specification's parameters enter the utility (the fused likelihood's and
+    the prediction graph's layout)."""
+    J = len(resolved.alternatives)
+
+    def rows(m):
+        return tuple(tuple(int(v) for v in row) for row in m)
+
+    def vector(v):
+        return () if v is None else tuple(int(x) for x in v)
+
+    n_random_asc = resolved.n_random - len(resolved.random.labels)
+    return UtilityLayout(
+        n_alternatives=J, n_attributes=resolved.n_attributes,
+        asc=vector(resolved.asc_layout) if resolved.asc_labels else (),
+        fixed=rows(resolved.fixed.matrix(J)) if resolved.fixed.labels else (),
+        fixed_columns=tuple(resolved.fixed.columns),
+        random_asc=vector(resolved.random_asc_layout) if n_random_asc else (),
+        random=rows(resolved.random.matrix(J)) if resolved.random.labels else (),
+        random_columns=tuple(resolved.random.columns), n_random_asc=n_random_asc)
+
+
+def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
+    """``U = α_j + Σ_k x_k β_k(j)`` of the fixed parameters (``None`` where the spec has none)."""
+    return utility_layout(resolved).fixed_utility(X, alpha, beta)
+
+
+def component_utility(X, theta, resolved: ResolvedSpec):
+    """Utility of the random components at ``θ``, shape ``(..., component)`` on the normal
+    scale (random constants first; lognormal components enter as ``±exp(θ)``), with leading
+    axes that broadcast against ``X.shape[:-2]``."""
+    return utility_layout(resolved).random_utility(X, natural_scale(theta, resolved))
+
+
+def natural_scale(theta, resolved: ResolvedSpec):
+    """Random components on the utility's scale: lognormal components as ``±exp(θ)``."""
+    is_log = resolved.random_sign != 0
+    if not is_log.any():
+        return theta
+    idx = np.flatnonzero(is_log)
+    return pt.set_subtensor(theta[..., idx], resolved.random_sign[idx] * pt.exp(theta[..., idx]))

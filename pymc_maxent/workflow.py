@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pymc as pm
 
 from pymc_maxent.arguments import optional_count, require_count
-from pymc_maxent.bayes.specification import TIERS, tier_table
 from pymc_maxent.data.choice_data import ChoiceData, label_position
-from pymc_maxent.data.simulate import simulate_priced_panel
 from pymc_maxent.diagnostics import (
     KnownCoefficients,
     compare_estimates,
@@ -39,6 +38,15 @@ from pymc_maxent.diagnostics import (
 from pymc_maxent.diagnostics.selection import CV
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError, plain
 from pymc_maxent.model import ChoiceModel
+from pymc_maxent.plots import (
+    plot_elasticity_heatmap,
+    plot_individual_coefficients,
+    plot_information_gain,
+    plot_posterior_vs_maxent,
+    plot_revenue_curve,
+)
+from pymc_maxent.simulate import simulate_priced_panel
+from pymc_maxent.specification import TIERS, tier_table
 
 #: The name of the MaxEnt fit in the tables.
 MAXENT = "MaxEnt"
@@ -282,15 +290,6 @@ def convergence(fit) -> dict:
 
 def analyse(out: Analysis) -> None:
     """Fill ``out.tables`` and ``out.figures`` from ``out.fits``."""
-    import matplotlib.pyplot as plt
-
-    from pymc_maxent.plots import (
-        plot_elasticity_heatmap,
-        plot_information_gain,
-        plot_posterior_vs_maxent,
-        plot_revenue_curve,
-    )
-
     s, fits, tables, figures = out.settings, out.fits, out.tables, out.figures
     maxent = fits.get(MAXENT)
     focus = fits[s.focus] if s.focus else None
@@ -367,7 +366,7 @@ def _wtp_table(named, price: str, attributes: list[str], data: ChoiceData) -> pd
 @dataclass
 class PanelSettings:
     """The simulated panel on which ``MXL-1`` is fitted by NUTS and by MaxEnt and the individual
-    coefficients compared (:func:`~pymc_maxent.data.simulate.simulate_priced_panel`: a price
+    coefficients compared (:func:`~pymc_maxent.simulate.simulate_priced_panel`: a price
     around 30, a quality score, three products).
 
     Parameters
@@ -460,8 +459,6 @@ def run_panel(settings: PanelSettings | None = None, *, log: Callable[[str], Non
 
 def compare_panel(out: PanelAnalysis) -> None:
     """Fill ``out.tables`` and ``out.figures`` from the panel's two fits."""
-    from pymc_maxent.plots import plot_individual_coefficients
-
     posterior, maxent = (out.fits[name] for name in PANEL_FITS)
     labels = list(out.data.attributes)
     known = KnownCoefficients(out.truth["theta"], out.data.individuals, labels)

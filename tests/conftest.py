@@ -38,7 +38,7 @@ def electricity_maxent():
     """Train's electricity design (coefficients near ±10, an unbalanced panel of 40 individuals)
     and two MaxEnt mixed logits of it: the default individual support and a wide one (4.0, more
     pooling toward the population)."""
-    from pymc_maxent.data.simulate import simulate_electricity_panel
+    from pymc_maxent.simulate import simulate_electricity_panel
 
     data, spec, _ = simulate_electricity_panel(40, n_situations=12, seed=3)
     return (data, spec, pmx.fit_maxent(data, tier=spec),

@@ -33,12 +33,11 @@ from pymc_maxent.calibration import (
     maxent_coverage,
     simulation_based_calibration,
 )
-from pymc_maxent.data.simulate import simulate_electricity_panel, simulate_priced_panel
-from pymc_maxent.diagnostics.probabilities import ChoiceEvaluator
+from pymc_maxent.evaluation import ChoiceEvaluator
 from pymc_maxent.exceptions import PymcMaxentError
 from pymc_maxent.maxent import MaxEntEstimator
-from pymc_maxent.maxent.distributed import fit_maxent_dask
-from pymc_maxent.maxent.distributed_individual import fit_mixed_maxent_dask
+from pymc_maxent.maxent.dask_backend import fit_maxent_dask, fit_mixed_maxent_dask
+from pymc_maxent.simulate import simulate_electricity_panel, simulate_priced_panel
 from pymc_maxent.workflow import PanelSettings, Settings
 
 SWEEP = settings(max_examples=60, deadline=None, database=None, derandomize=True,
@@ -110,15 +109,16 @@ ENTRIES = [
     Entry("fit_maxent(tier, individual_chunk)",
           lambda v: pmx.fit_maxent(panel(), tier="MXL-1", individual_chunk=v)),
     Entry("MaxEntEstimator(chunk_size)", lambda v: MaxEntEstimator(travel(), chunk_size=v).fit()),
-    Entry("MaxEntResult.parameter_draws", lambda v: maxent_fit().parameter_draws(draws=v)),
+    Entry("MaxEntResult.parameter_draws", lambda v: maxent_fit().parameter_draws(draws=v), optional=True),
     Entry("MaxEntResult.predict", lambda v: maxent_fit().predict(draws=v, random_seed=1), optional=True),
     Entry("MaxEntResult.parameter_samples", lambda v: maxent_fit().parameter_samples(draws=v).values[0],
           optional=True),
     Entry("MaxEntResult.to_datatree(draws)", lambda v: maxent_fit().to_datatree(draws=v)),
     Entry("MaxEntResult.to_datatree(chains)", lambda v: maxent_fit().to_datatree(draws=5, chains=v)),
-    Entry("IndividualMaxEntResult.parameter_draws", lambda v: mixed_fit().parameter_draws(draws=v)),
-    Entry("IndividualMaxEntResult.predict", lambda v: mixed_fit().predict(draws=v), optional=True),
-    Entry("IndividualMaxEntResult.to_datatree", lambda v: mixed_fit().to_datatree(draws=v)),
+    Entry("MaxEntResult(MXL-1).parameter_draws", lambda v: mixed_fit().parameter_draws(draws=v),
+          optional=True),
+    Entry("MaxEntResult(MXL-1).predict", lambda v: mixed_fit().predict(draws=v), optional=True),
+    Entry("MaxEntResult(MXL-1).to_datatree", lambda v: mixed_fit().to_datatree(draws=v)),
     Entry("fit_maxent_dask(chunk_size)", lambda v: fit_maxent_dask(
         *dask_arrays(travel()), alternatives=travel().alternatives, attributes=travel().attributes,
         chunk_size=v), cheap=False),

@@ -3,7 +3,7 @@ and posterior modes to round-off (:func:`~pymc_maxent.bayes.point.map_estimate`)
 
 from pymc_maxent.bayes.build import ChoiceGraph, build_model, choice_graph, define_choice_model
 from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
-from pymc_maxent.bayes.specification import (
+from pymc_maxent.specification import (
     TIERS,
     Coefficient,
     ModelSpec,

@@ -16,7 +16,6 @@ from pytensor.raise_op import Assert
 
 from pymc_maxent.bayes.likelihood import ChoiceLogLikelihood
 from pymc_maxent.bayes.priors import CORR_DIMS, check_priors, parameter_prior
-from pymc_maxent.bayes.specification import ModelSpec, ResolvedSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.data.containers import (
     NEW_INDIVIDUAL,
@@ -24,11 +23,14 @@ from pymc_maxent.data.containers import (
     register_choice_data,
 )
 from pymc_maxent.exceptions import SpecificationError
-from pymc_maxent.maxent.supports import default_error_support
+from pymc_maxent.specification import ModelSpec, ResolvedSpec, as_spec, resolve
 from pymc_maxent.utility import (
     UtilityLayout,
     choice_probabilities,
+    fixed_utility,
     mask_unavailable,
+    natural_scale,
+    utility_layout,
 )
 
 
@@ -72,6 +74,10 @@ class ChoiceGraph:
     new_individual: Any = None
     situation: Any = None
 
+
+#: ``g`` per situation of the g-prior that matches GME's default error support: 3 points on
+#: ``±1/√N``, of variance ``2/(3N)``, so ``g = 1/var = 1.5 N`` (``shared/design/maxent-dual.md``).
+GME_G_PER_SITUATION = 1.5
 
 # Models are hashed by identity; an entry goes when its model does.
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -125,8 +131,8 @@ def build_model(
     attributes : sequence of str, optional
         Attributes entering utility (tier names only); default all.
     random, correlated, reference
-        Passed to :func:`~pymc_maxent.bayes.specification.tier_spec` (tier names only; see
-        :func:`~pymc_maxent.bayes.specification.as_spec`).
+        Passed to :func:`~pymc_maxent.specification.tier_spec` (tier names only; see
+        :func:`~pymc_maxent.specification.as_spec`).
     priors : mapping, optional
         Overrides of the default priors by parameter name (``alpha``, ``beta``, ``mu``,
         ``sigma``, ``sigma_situation``: :class:`pymc_extras.prior.Prior`; ``lkj_eta``: a
@@ -193,7 +199,7 @@ def g_prior_scale(g_prior, data: ChoiceData, resolved: ResolvedSpec, priors) -> 
     if isinstance(g_prior, str):
         if g_prior != "gme":
             raise SpecificationError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
-        return 1.0 / np.var(default_error_support(data.n_situations))
+        return GME_G_PER_SITUATION * data.n_situations
     g = float(g_prior)
     if not np.isfinite(g) or g <= 0:
         raise SpecificationError(f'g_prior must be a positive number or "gme"; got {g_prior!r}')
@@ -248,28 +254,6 @@ def define_choice_model(
                         containers=containers, utility=U, p=p, **latent)
     _GRAPHS[model] = graph
     return graph
-
-
-def utility_layout(resolved: ResolvedSpec) -> UtilityLayout:
-    """Where the specification's parameters enter the utility (the fused likelihood's and
-    the prediction graph's layout)."""
-    J = len(resolved.alternatives)
-
-    def rows(m):
-        return tuple(tuple(int(v) for v in row) for row in m)
-
-    def vector(v):
-        return () if v is None else tuple(int(x) for x in v)
-
-    n_random_asc = resolved.n_random - len(resolved.random.labels)
-    return UtilityLayout(
-        n_alternatives=J, n_attributes=resolved.n_attributes,
-        asc=vector(resolved.asc_layout) if resolved.asc_labels else (),
-        fixed=rows(resolved.fixed.matrix(J)) if resolved.fixed.labels else (),
-        fixed_columns=tuple(resolved.fixed.columns),
-        random_asc=vector(resolved.random_asc_layout) if n_random_asc else (),
-        random=rows(resolved.random.matrix(J)) if resolved.random.labels else (),
-        random_columns=tuple(resolved.random.columns), n_random_asc=n_random_asc)
 
 
 def observe_choices(layout: UtilityLayout, containers: ChoiceContainers, alpha, beta, theta, rows):
@@ -329,27 +313,6 @@ def g_prior_parameters(containers: ChoiceContainers, resolved: ResolvedSpec, g: 
     alpha = pm.Deterministic("alpha", theta[:n_asc], dims="asc") if n_asc else None
     beta = pm.Deterministic("beta", theta[n_asc:], dims="coefficient") if n > n_asc else None
     return alpha, beta
-
-
-def fixed_utility(X, resolved: ResolvedSpec, alpha, beta):
-    """``U = α_j + Σ_k x_k β_k(j)`` of the fixed parameters (``None`` where the spec has none)."""
-    return utility_layout(resolved).fixed_utility(X, alpha, beta)
-
-
-def component_utility(X, theta, resolved: ResolvedSpec):
-    """Utility of the random components at ``θ``, shape ``(..., component)`` on the normal
-    scale (random constants first; lognormal components enter as ``±exp(θ)``), with leading
-    axes that broadcast against ``X.shape[:-2]``."""
-    return utility_layout(resolved).random_utility(X, natural_scale(theta, resolved))
-
-
-def natural_scale(theta, resolved: ResolvedSpec):
-    """Random components on the utility's scale: lognormal components as ``±exp(θ)``."""
-    is_log = resolved.random_sign != 0
-    if not is_log.any():
-        return theta
-    idx = np.flatnonzero(is_log)
-    return pt.set_subtensor(theta[..., idx], resolved.random_sign[idx] * pt.exp(theta[..., idx]))
 
 
 def population_distribution(resolved: ResolvedSpec, priors):

@@ -23,7 +23,7 @@ The integral is a Gauss–Hermite product rule for one or two components (determ
 to ~1e-6 for the smooth logit integrand, but ``nodes**D`` points) and scrambled-Sobol
 quasi-Monte Carlo beyond (:func:`qmc_normal_points`, 256 points whatever ``D``, as maximum
 simulated likelihood does). The integrated likelihood and its gradient are one fused Op
-(:class:`~pymc_maxent.bayes.simulated.SimulatedLogLikelihood`): the cost of a step grows
+(:class:`~pymc_maxent.bayes.integrated_likelihood.SimulatedLogLikelihood`): the cost of a step grows
 linearly in ``D`` and not at all in the number of individuals. Situation-level components are
 refused (an integral per situation inside the individual's).
 
@@ -48,21 +48,14 @@ from pymc_extras.prior import Prior
 from pytensor.compile.mode import Mode
 
 from pymc_maxent.arguments import optional_count, require_count, require_positive
-from pymc_maxent.bayes.build import (
-    fixed_parameters,
-    fixed_utility,
-    natural_scale,
-    parameter_coords,
-    population_distribution,
-    utility_layout,
-)
+from pymc_maxent.bayes.build import fixed_parameters, parameter_coords, population_distribution
+from pymc_maxent.bayes.integrated_likelihood import SimulatedLogLikelihood
 from pymc_maxent.bayes.priors import check_priors
-from pymc_maxent.bayes.simulated import SimulatedLogLikelihood
-from pymc_maxent.bayes.specification import ModelSpec, as_spec, resolve
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
 from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
-from pymc_maxent.utility import mask_unavailable
+from pymc_maxent.specification import ModelSpec, as_spec, resolve
+from pymc_maxent.utility import fixed_utility, mask_unavailable, natural_scale, utility_layout
 
 __all__ = ["MinibatchFit", "fit_minibatch", "gauss_hermite_grid", "minibatch_model", "padded_panel",
            "qmc_normal_points"]
@@ -369,8 +362,8 @@ def _integration_rule(D: int, integration: str, nodes: int | None, seed):
         integration = "gauss-hermite" if D <= 2 else "qmc"
     if integration == "qmc":
         if nodes is not None and nodes < 2:
-            raise SpecificationError(f"nodes must be an integer >= 2: quasi-Monte Carlo needs 2 or more points; "
-                                     f"got {nodes}")
+            raise SpecificationError("nodes must be an integer >= 2: quasi-Monte Carlo needs 2 or more "
+                                     f"points; got {nodes}")
         grid, weights = qmc_normal_points(D, DEFAULT_QMC_POINTS if nodes is None else nodes, seed)
         return grid, weights, integration
     nodes = nodes if nodes is not None else max(3, min(20, int(np.floor(MAX_NODES ** (1.0 / D) + 1e-9))))

@@ -39,17 +39,19 @@ from pymc.pytensorf import compile as compile_fn
 from pymc.pytensorf import join_nonshared_inputs
 from pymc.util import get_default_varnames
 from pytensor.gradient import jacobian
-from scipy.optimize import OptimizeResult, minimize
+from scipy.optimize import OptimizeResult
 
 from pymc_maxent.arguments import require_count
 from pymc_maxent.data.containers import require_observed_choices
 from pymc_maxent.exceptions import ConvergenceWarning, IdentificationWarning, SpecificationError
-from pymc_maxent.maxent.covariance import (
+from pymc_maxent.numerics import (
     MAX_CONDITION,
     ON_UNIDENTIFIED,
     condition_number,
     jacobi_scaled,
     near_null_direction,
+    newton,
+    trust_exact,
 )
 
 #: Newton steps after ``trust-exact`` at most (it converges quadratically in a handful).
@@ -196,8 +198,8 @@ def _estimate(model, objective, start, tol, maxiter, on_unidentified) -> PointEs
     fgh = _objective(model, values, model.observed_RVs if objective == "likelihood" else None, reference)
     # units: the standard errors at the initial point (1 where it has no curvature)
     unit = jacobi_scaled(fgh(x_ref.data)[2])[1]
-    x, nit, message = _trust_exact(fgh, x0, unit, tol, maxiter)
-    x, steps, converged, step, message = _newton(fgh, x, unit, tol, message)
+    x, nit, message = trust_exact(fgh, x0, unit, gtol=tol, maxiter=maxiter)
+    x, steps, converged, step, message = _polish(fgh, x, unit, tol, message)
     f, g, H = fgh(x)
     result = PointEstimate(
         x=_constrained(model, RaveledVars(x, x_ref.point_map_info), point), fun=f, jac=g, hess=H,
@@ -251,48 +253,23 @@ def _objective(model, values, terms, point):
     return fgh
 
 
-def _trust_exact(fgh, x0, unit, tol, maxiter):
-    """``trust-exact`` on ``u = unit·x`` (each parameter in units of its standard error at the
-    initial point, so that the trust region is not stretched by the units of the data)."""
+def _polish(fgh, x, unit, tol, message):
+    """Newton steps from ``x`` until the step is below ``tol`` on every parameter, in units of
+    ``1/unit``: the package's Newton solver, stopping where the Hessian is singular or indefinite
+    (a posterior need not be log-concave)."""
+    def batch(v, rows, hessian):
+        f, g, H = fgh(v[0])
+        return np.array([f]), g[None], H[None]
 
-    def scaled(u):
-        return fgh(u / unit)
-
-    try:
-        res = minimize(lambda u: scaled(u)[0], x0 * unit, method="trust-exact",
-                       jac=lambda u: scaled(u)[1] / unit,
-                       hess=lambda u: scaled(u)[2] / np.outer(unit, unit),
-                       options={"gtol": tol, "maxiter": maxiter})
-    except np.linalg.LinAlgError as error:  # a Hessian SciPy cannot factorise: Newton takes over
-        return x0, 0, f"trust-exact stopped: {error}"
-    x = res.x / unit
-    if not np.all(np.isfinite(x)):
-        return x0, res.nit, f"trust-exact stepped to non-finite values: {res.message}"
-    return x, res.nit, f"trust-exact: {res.message}"
-
-
-def _newton(fgh, x, unit, tol, message, steps: int = POLISH_STEPS):
-    """Newton steps (halved while they raise the objective beyond round-off) until the step is
-    below ``tol`` on every parameter, in units of ``1/unit``."""
-    step = np.inf
-    for k in range(steps):
-        f, g, H = fgh(x)
-        S, d = jacobi_scaled(H)
-        w, V = np.linalg.eigh(0.5 * (S + S.T))
-        if not (np.all(np.isfinite(w)) and w[0] > w[-1] / MAX_CONDITION):
-            return x, k, False, step, f"{message}; no Newton step: Hessian nearly singular or indefinite"
-        dx = -((V / w) @ (V.T @ (g / d))) / d
-        step = float(np.max(np.abs(dx * unit)))
-        if step <= tol:
-            return x + dx, k + 1, True, step, f"converged: Newton step {step:.2g} ≤ tol {tol:g} " \
-                                              "(in standard errors at the initial point)"
-        t, slack = 1.0, 1e-12 * (1.0 + abs(f))
-        while not fgh(x + t * dx)[0] <= f + slack:  # NaN too
-            t /= 2
-            if t < 1e-6:
-                return x, k, False, step, f"{message}; Newton stalled at step {step:.2g} > tol {tol:g}"
-        x = x + t * dx
-    return x, steps, False, step, f"{message}; {steps} Newton steps left a step of {step:.2g} > tol {tol:g}"
+    result = newton(batch, np.asarray(x, dtype=float)[None], (1.0 / unit)[None], tol=tol,
+                    maxiter=POLISH_STEPS,
+                    metric="jacobi", criterion="step", require_definite=True)
+    step, converged = float(result.residual[0]), bool(result.converged[0])
+    if converged:
+        message = f"converged: Newton step {step:.2g} ≤ tol {tol:g} (in standard errors at the initial point)"
+    else:
+        message = f"{message}; Newton: {result.note[0] or 'stopped'} (last step {step:.2g} > tol {tol:g})"
+    return result.x[0], int(result.nit[0]), converged, step, message
 
 
 # ---------------------------------------------------------------------- identification

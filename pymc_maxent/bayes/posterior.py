@@ -13,11 +13,12 @@ from scipy.special import logsumexp
 from pymc_maxent.arguments import optional_count, require_count
 from pymc_maxent.bayes.build import choice_graph
 from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
+from pymc_maxent.bayes.refit import pymc_nuts, sample_without
 from pymc_maxent.bayes.sample import DEFAULT_SAMPLER, INDIVIDUAL_LOG_LIKELIHOOD
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.serialize import choice_data_from_model
+from pymc_maxent.evaluation import CachedEvaluator, ParameterSamples, ProbabilityGraph, unit_log_likelihood
 from pymc_maxent.exceptions import SpecificationError
-from pymc_maxent.fit import CachedEvaluator, ParameterSamples, ProbabilityGraph
 
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -59,8 +60,9 @@ class PosteriorFit(CachedEvaluator):
     estimator = "bayes"
 
     def __init__(self, model: pm.Model, idata, data: ChoiceData | None = None, *,
-                 sample_kwargs: dict | None = None):
+                 sample_kwargs: dict | None = None, compiled_by: PosteriorFit | None = None):
         self.graph = choice_graph(model)
+        self._compiled_by = compiled_by  # a fit of the same model whose compiled evaluators this one reuses
         self.model = model
         self.idata = idata
         self.data = choice_data_from_model(model) if data is None else data
@@ -244,7 +246,7 @@ class PosteriorFit(CachedEvaluator):
 
     def lppd(self) -> float:
         """Log pointwise predictive density of the fitted choices."""
-        ll = self._log_likelihood()["chosen"].to_numpy()
+        ll = self.pointwise_log_likelihood("situation").to_numpy()
         ll = ll.reshape(-1, ll.shape[-1])
         return float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
 
@@ -261,8 +263,6 @@ class PosteriorFit(CachedEvaluator):
         (:func:`~pymc_maxent.bayes.refit.sample_without`; ``sample_kwargs`` override
         :attr:`sample_kwargs`). Individuals left without situations keep draws from their
         prior. A point estimate (MAP) has no posterior to refit: a :class:`SpecificationError`."""
-        from pymc_maxent.bayes.refit import pymc_nuts, sample_without
-
         if "point_estimate" in self.posterior.attrs:
             raise SpecificationError(f"a {self.posterior.attrs['point_estimate']} fit has no posterior to "
                                      "refit: cross-validate a sampled fit")
@@ -281,6 +281,38 @@ class PosteriorFit(CachedEvaluator):
         run = {k: v for k, v in (settings | step).items() if not (step and k == "target_accept")}
         tree = sample_without(self.model, held_out, random_seed=random_seed, **run)
         return PosteriorFit(self.model, tree, self.data, sample_kwargs=settings)
+
+    def refit_without(self, held_out, *, random_seed=None, sample_kwargs=None) -> PosteriorFit:
+        """:meth:`posterior_without` (the protocol's refit), the refit reusing this fit's compiled
+        evaluators."""
+        refit = self.posterior_without(held_out, random_seed=random_seed, **dict(sample_kwargs or {}))
+        return PosteriorFit(self.model, refit.idata, self.data, sample_kwargs=refit.sample_kwargs,
+                            compiled_by=self)
+
+    def evaluator(self, data: ChoiceData | None = None, **kwargs):
+        """The cached evaluator (:meth:`~pymc_maxent.evaluation.CachedEvaluator.evaluator`); a
+        refit's is its parent's, at the refit's draws (nothing compiled again)."""
+        if self._compiled_by is None:
+            return super().evaluator(data, **kwargs)
+        cache = self.__dict__.setdefault("_evaluators", {})
+        key = tuple(sorted(kwargs.items()))
+        if key not in cache:
+            cache[key] = self._compiled_by.evaluator(**kwargs).with_samples(self.parameter_samples())
+        return cache[key] if data is None else cache[key].with_data(data)
+
+    def pointwise_log_likelihood(self, level: str) -> xr.DataArray:
+        """The stored log-likelihood per unit, ``(chain, draw, situation)`` or ``(chain, draw,
+        individual)`` at ``level`` ``"individual"`` (the sum over each individual's situations)."""
+        if "log_likelihood" not in self.idata.children:  # a MAP's one-draw tree: from p at its draws
+            ev = self.evaluator()
+            return unit_log_likelihood(ev.evaluate(), self.data, level, ev.sample_dims, ev.sample_coords)
+        log_lik = self._log_likelihood()
+        if level == "individual":
+            if INDIVIDUAL_LOG_LIKELIHOOD not in log_lik:
+                raise SpecificationError("the posterior has no log-likelihood per individual: sample it with "
+                                         "pymc_maxent.sample")
+            return log_lik[INDIVIDUAL_LOG_LIKELIHOOD]
+        return log_lik["chosen"]
 
     def _log_likelihood(self) -> xr.Dataset:
         if "log_likelihood" not in self.idata.children:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pymc as pm
 import xarray as xr
 
+from pymc_maxent.bayes.posterior import PosteriorFit
 from pymc_maxent.data.choice_data import ChoiceData
 
 
@@ -36,6 +37,4 @@ def predict_choice_probabilities(
     >>> predict_choice_probabilities(model, idata, data.subset(slice(0, 3))).dims
     ('chain', 'draw', 'situation', 'alternative')
     """
-    from pymc_maxent.bayes.posterior import PosteriorFit
-
     return PosteriorFit(model, idata).predict(data, random_seed=random_seed)

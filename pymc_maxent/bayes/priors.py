@@ -100,7 +100,7 @@ def default_prior(name: str, resolved) -> Prior | float:
     --------
     >>> import pymc_maxent as pmx
     >>> from pymc_maxent.bayes.priors import default_prior
-    >>> from pymc_maxent.bayes.specification import resolve, tier_spec
+    >>> from pymc_maxent.specification import resolve, tier_spec
     >>> data = pmx.load_travel_mode()
     >>> default_prior("alpha", resolve(tier_spec("MNL-2", ["gc"]), data))
     Prior("Normal", mu=0, sigma=5)

@@ -11,35 +11,18 @@ choices are scored under the population distribution, as a new individual's woul
 from __future__ import annotations
 
 import time
-import weakref
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
+from pymc_maxent.bayes.sample import DEFAULT_SAMPLER, DEFAULT_TUNE, compiled_nutpie_model
 from pymc_maxent.data.containers import restored_containers
 
-#: nutpie's compiled model of each PyMC model sampled with nutpie by :func:`pymc_maxent.sample`.
-_COMPILED = weakref.WeakKeyDictionary()
 #: ``pm.sample`` settings that nutpie takes under another name, or not at all.
 _PM_ONLY = {"progressbar", "progressbar_theme", "quiet", "compute_convergence_checks", "idata_kwargs",
             "nuts_sampler", "random_seed", "return_inferencedata", "discard_tuned_samples", "model",
             "blas_cores", "mp_ctx", "keep_warning_stat"}
-
-
-def keep_compiled(model: pm.Model, compiled) -> None:
-    """Remember nutpie's compiled ``model`` for later refits."""
-    _COMPILED[model] = compiled
-
-
-def compiled_nutpie_model(model: pm.Model):
-    """nutpie's compiled ``model``: the one kept by :func:`pymc_maxent.sample`, else compiled now
-    (with the numba backend) and kept."""
-    if model not in _COMPILED:
-        import nutpie
-
-        _COMPILED[model] = nutpie.compile_pymc_model(model, backend="numba")
-    return _COMPILED[model]
 
 
 def held_out_availability(available: np.ndarray, chosen: np.ndarray, held_out: np.ndarray) -> np.ndarray:
@@ -73,7 +56,6 @@ def sample_without(model: pm.Model, held_out: np.ndarray, *, random_seed=None,
     DataTree
         With a ``posterior`` and ``sample_stats`` group (no log-likelihood).
     """
-    from pymc_maxent.bayes.sample import DEFAULT_SAMPLER, DEFAULT_TUNE
 
     kwargs = {"tune": DEFAULT_TUNE, "nuts_sampler": DEFAULT_SAMPLER} | dict(sample_kwargs)
     available = held_out_availability(model["available"].get_value(), model["chosen_index"].get_value(),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import numpy as np
+import nutpie
 import pymc as pm
 import xarray as xr
 
@@ -13,6 +15,8 @@ from pymc_maxent.bayes.likelihood import register_jax
 from pymc_maxent.data.choice_data import INDIVIDUAL, SITUATION
 from pymc_maxent.data.containers import require_observed_choices
 
+#: nutpie's compiled model of each PyMC model sampled with nutpie by :func:`pymc_maxent.sample`.
+_COMPILED = weakref.WeakKeyDictionary()
 INDIVIDUAL_LOG_LIKELIHOOD = "chosen_by_individual"
 #: The NUTS implementation of :func:`sample` (see ``docs/performance.md`` for why).
 DEFAULT_SAMPLER = "nutpie"
@@ -73,15 +77,11 @@ def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, tune: int = 
 
 @contextlib.contextmanager
 def _keeping_nutpie_compilation(model: pm.Model, nuts_sampler: str):
-    """Keep nutpie's compiled ``model`` (:func:`pymc_maxent.bayes.refit.compiled_nutpie_model`):
+    """Keep nutpie's compiled ``model`` (:func:`compiled_nutpie_model`):
     cross-validation refits then sample without compiling again."""
     if nuts_sampler != "nutpie":
         yield
         return
-    import nutpie
-
-    from pymc_maxent.bayes.refit import keep_compiled
-
     compile_pymc_model = nutpie.compile_pymc_model
 
     def compile_and_keep(compiled_model, *args, **kwargs):
@@ -95,6 +95,19 @@ def _keeping_nutpie_compilation(model: pm.Model, nuts_sampler: str):
         yield
     finally:
         nutpie.compile_pymc_model = compile_pymc_model
+
+
+def keep_compiled(model: pm.Model, compiled) -> None:
+    """Remember nutpie's compiled ``model`` for later refits."""
+    _COMPILED[model] = compiled
+
+
+def compiled_nutpie_model(model: pm.Model):
+    """nutpie's compiled ``model``: the one kept by :func:`pymc_maxent.sample`, else compiled now
+    (with the numba backend) and kept."""
+    if model not in _COMPILED:
+        _COMPILED[model] = nutpie.compile_pymc_model(model, backend="numba")
+    return _COMPILED[model]
 
 
 def individual_log_likelihood(idata, individuals, index=None) -> xr.DataArray:

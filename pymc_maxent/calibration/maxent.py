@@ -12,12 +12,12 @@ import xarray as xr
 from scipy import stats
 
 from pymc_maxent.arguments import require_count
-from pymc_maxent.bayes.specification import _centred_gram, resolve, tier_spec
 from pymc_maxent.calibration.ranks import INTERVALS, SIM
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import SpecificationError
 from pymc_maxent.maxent.estimator import MaxEntEstimator
 from pymc_maxent.maxent.supports import default_error_support
+from pymc_maxent.specification import _centred_gram, resolve, tier_spec
 
 ESTIMATORS = ("gme", "mle")
 COVARIANCES = ("hessian", "sandwich")

@@ -25,10 +25,10 @@ import xarray as xr
 from pymc_maxent.arguments import require_count
 from pymc_maxent.bayes.build import build_model
 from pymc_maxent.bayes.priors import CORR_DIMS, TOP_LEVEL_PARAMETERS
-from pymc_maxent.bayes.specification import ModelSpec, as_spec
 from pymc_maxent.calibration.ranks import INTERVALS, SAMPLE_DIMS, SIM, rank_statistics
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
+from pymc_maxent.specification import ModelSpec, as_spec
 
 SAMPLERS = ("nutpie", "pymc")
 #: Simulations per task handed to a worker process (each worker compiles its model once).

@@ -358,6 +358,6 @@ def require_fits_in_memory(n_situations: int, n_alternatives: int, n_attributes:
             f"{n_attributes} attributes need {need / GIB:.3g} GiB, more than the limit of "
             f"{limit / GIB:.3g} GiB ({source}); raise it with max_bytes= or the environment variable "
             f"{MAX_BYTES_ENV}, or fit without the dense arrays: "
-            "pymc_maxent.maxent.distributed.fit_maxent_dask takes X as chunked dask arrays, and "
+            "pymc_maxent.maxent.dask_backend.fit_maxent_dask takes X as chunked dask arrays, and "
             "pymc_maxent.bayes.minibatch.fit_minibatch fits by minibatch ADVI on data built in parts"
         )

@@ -5,7 +5,7 @@ revenue, one fit against another, and model selection. Each function takes any
 statistics as a Dataset of ``estimate`` and ``sd`` (with the per-sample ``draws`` when the fit
 has draws), tables as DataFrames."""
 
-from pymc_maxent.diagnostics.comparison import KnownCoefficients, compare_estimates, compare_individuals
+from pymc_maxent.diagnostics.comparison import compare_estimates
 from pymc_maxent.diagnostics.counterfactuals import (
     PricingResult,
     change_attribute,
@@ -22,14 +22,16 @@ from pymc_maxent.diagnostics.effects import (
     point_elasticities,
     willingness_to_pay,
 )
-from pymc_maxent.diagnostics.individual_information import (
-    compare_individual_information,
-    individual_information_gain,
-)
-from pymc_maxent.diagnostics.individuals import (
+from pymc_maxent.diagnostics.individual_comparison import (
+    KnownCoefficients,
     compare_individual_elasticities,
     compare_individual_statistics,
     compare_individual_wtp,
+    compare_individuals,
+)
+from pymc_maxent.diagnostics.individual_information import (
+    compare_individual_information,
+    individual_information_gain,
 )
 from pymc_maxent.diagnostics.information import (
     choice_information_gain,
@@ -37,8 +39,9 @@ from pymc_maxent.diagnostics.information import (
     maxent_information,
     posterior_information_gain,
 )
-from pymc_maxent.diagnostics.probabilities import ChoiceEvaluator, choice_evaluator
-from pymc_maxent.diagnostics.selection import fitted_probabilities, model_selection, split_by_individual
+from pymc_maxent.diagnostics.selection import model_selection, split_by_individual
+from pymc_maxent.evaluation import ChoiceEvaluator
+from pymc_maxent.fit import choice_evaluator, fitted_probabilities
 
 __all__ = [
     "ChoiceEvaluator",

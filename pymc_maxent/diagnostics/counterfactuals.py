@@ -1,7 +1,7 @@
 """Counterfactual shares and revenue, revenue curves and revenue-maximising prices.
 
 Every function takes a posterior ``(model, idata)``, a :class:`~pymc_maxent.MaxEntResult` or a
-:class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator`, and evaluates the situations of
+:class:`~pymc_maxent.evaluation.ChoiceEvaluator`, and evaluates the situations of
 ``data`` (default: those the model's containers hold), which are swapped into the shared
 containers to match individuals and then put back: the model keeps its fitted data.
 Posteriors give distributions over ``(chain, draw)``; MaxEnt fits the estimate with a
@@ -27,8 +27,8 @@ from arviz_stats import eti, hdi
 from scipy import optimize, stats
 
 from pymc_maxent.data.choice_data import ALTERNATIVE, SITUATION, ChoiceData, label_position
-from pymc_maxent.diagnostics.probabilities import choice_evaluator
 from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning
+from pymc_maxent.fit import choice_evaluator
 
 MODES = ("scale", "level")
 DEFAULT_SCALE_BOUNDS = (0.5, 2.0)

@@ -4,7 +4,7 @@ Small functions over DataArrays with named dims (:func:`point_elasticities`,
 :func:`aggregate_elasticities`, :func:`mean_over_situations`, :func:`individual_effects`) and the
 fit-level :func:`marginal_effects` and :func:`elasticities`, which take a posterior
 ``(model, idata)``, a :class:`~pymc_maxent.MaxEntResult` or a
-:class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator` alike. Posteriors give full
+:class:`~pymc_maxent.evaluation.ChoiceEvaluator` alike. Posteriors give full
 distributions over ``(chain, draw)``; MaxEnt fits a Dataset of the ``estimate`` and its
 delta-method ``se``. ``alternative`` is the alternative whose probability responds,
 ``changed_alternative`` the one whose attribute changes. Unavailable alternatives get 0, never NaN.
@@ -15,8 +15,9 @@ from __future__ import annotations
 import xarray as xr
 
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, INDIVIDUAL, SITUATION, ChoiceData
-from pymc_maxent.diagnostics.probabilities import CHANGED_ALTERNATIVE, choice_evaluator
+from pymc_maxent.evaluation import CHANGED_ALTERNATIVE
 from pymc_maxent.exceptions import ChoiceDataError
+from pymc_maxent.fit import choice_evaluator
 
 KINDS = ("situation", "mean", "aggregate", "individual")
 
@@ -96,7 +97,7 @@ def marginal_effects(fit, data: ChoiceData | None = None, *, attributes=None, **
     attributes : list of str, optional
         Default all.
     **kwargs
-        To :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator` (``draws``,
+        To :class:`~pymc_maxent.evaluation.ChoiceEvaluator` (``draws``,
         ``random_seed``).
 
     Returns
@@ -135,7 +136,7 @@ def elasticities(fit, attribute: str, data: ChoiceData | None = None, *, kind: s
         situations, ``Σ_t ∂p_tj/∂x_tm x_tm / Σ_t p_tj`` (with individual coefficients: at each
         individual's own ``β_i``).
     **kwargs
-        To :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator`.
+        To :class:`~pymc_maxent.evaluation.ChoiceEvaluator`.
 
     Returns
     -------
@@ -207,7 +208,7 @@ def willingness_to_pay(fit, price: str, attributes=None, data: ChoiceData | None
         ``"individual"``: each individual's first situation (coefficients vary by situation
         only in MXL-4); ``"situation"``: every situation.
     **kwargs
-        To :class:`~pymc_maxent.diagnostics.probabilities.ChoiceEvaluator`.
+        To :class:`~pymc_maxent.evaluation.ChoiceEvaluator`.
 
     Returns
     -------

@@ -18,8 +18,8 @@ from scipy.special import rel_entr
 
 from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
-from pymc_maxent.diagnostics.comparison import individual_estimates_of, pair_labels
-from pymc_maxent.diagnostics.individuals import compare_individual_statistics
+from pymc_maxent.diagnostics.comparison import pair_labels
+from pymc_maxent.diagnostics.individual_comparison import compare_individual_statistics
 from pymc_maxent.diagnostics.information import LN2, _knn_kl
 from pymc_maxent.exceptions import SpecificationError
 
@@ -75,18 +75,18 @@ def _gaussian_kl(x: np.ndarray, population: np.ndarray) -> np.ndarray:
 
 
 def _parameter_kl(fit, individuals: list, method: str, population_draws: int,
-                  random_seed) -> np.ndarray | None:
+                  random_seed) -> tuple[np.ndarray | None, str]:
     """``KL(posterior of θ_i ‖ population distribution of θ)`` per individual of ``individuals``
-    (0 for those the fit has not seen: their posterior is the population), or None for a fit
-    without draws of its individual coefficients (MaxEnt) or with too few to estimate it (a
-    point estimate)."""
-    draws_of = getattr(fit, "individual_coefficient_draws", None)
-    if draws_of is None:
-        return None
-    draws = draws_of(population_draws=int(population_draws), random_seed=random_seed)
+    (0 for those the fit has not seen: their posterior is the population), or None with the
+    reason for a fit without draws of its individual coefficients (MaxEnt: no reason given) or
+    with too few to estimate it (a point estimate)."""
+    draws = fit.individual_coefficient_draws(population_draws=population_draws, random_seed=random_seed)
+    if draws is None:
+        return None, ""
     theta = draws["theta"].stack(sample=("chain", "draw")).transpose("sample", INDIVIDUAL, RANDOM)
     if theta.sizes["sample"] < MIN_DRAWS * theta.sizes[RANDOM]:
-        return None
+        return None, (f"not estimated: fewer than {MIN_DRAWS} draws per random component (a point "
+                      "estimate has no posterior spread)")
     population = draws["theta_population"].stack(sample=("chain", "draw", "population_draw"))
     population = population.transpose("sample", RANDOM).values
     if method == "gaussian":
@@ -96,7 +96,7 @@ def _parameter_kl(fit, individuals: list, method: str, population_draws: int,
                        for i in range(theta.sizes[INDIVIDUAL])])
     kl = np.maximum(kl, 0.0)
     position = {label: n for n, label in enumerate(theta[INDIVIDUAL].values.tolist())}
-    return np.array([kl[position[i]] if i in position else 0.0 for i in individuals])
+    return np.array([kl[position[i]] if i in position else 0.0 for i in individuals]), ""
 
 
 def individual_information_gain(fit, data: ChoiceData | None = None, *, parameter_kl: str = "gaussian",
@@ -176,7 +176,7 @@ def individual_information_gain(fit, data: ChoiceData | None = None, *, paramete
     if parameter_kl not in PARAMETER_KL_METHODS:
         raise SpecificationError(f"parameter_kl must be one of {PARAMETER_KL_METHODS}; got {parameter_kl!r}")
     population_draws = require_count(population_draws, "population_draws")
-    individual_estimates_of(fit)
+    fit.individual_estimates()  # a fit without individual effects raises here
     data = fit.data if data is None else data
     if fit.probability_graph().situation is not None:
         # the individual level alone: the fitted situations' own deviations (MXL-4) stay out
@@ -207,14 +207,13 @@ def individual_information_gain(fit, data: ChoiceData | None = None, *, paramete
                                minlength=n_individuals)
         out["information_index"] = per_individual(
             np.divide(kl, surprise, out=np.zeros_like(kl), where=surprise > 0), "information_index")
-    parameter = _parameter_kl(fit, individuals, parameter_kl, population_draws, random_seed)
+    parameter, reason = _parameter_kl(fit, individuals, parameter_kl, population_draws, random_seed)
     if parameter is not None:
         out["parameter_kl_nats"] = per_individual(parameter, "parameter_kl_nats")
         out["parameter_kl_bits"] = per_individual(parameter / LN2, "parameter_kl_bits")
         out.attrs["parameter_kl_method"] = parameter_kl
-    elif callable(getattr(fit, "individual_coefficient_draws", None)):
-        out.attrs["parameter_kl"] = (f"not estimated: fewer than {MIN_DRAWS} draws per random component "
-                                     "(a point estimate has no posterior spread)")
+    elif reason:
+        out.attrs["parameter_kl"] = reason
     sit = {SITUATION: data.situations.tolist(), ALTERNATIVE: data.alternatives.tolist()}
     out["p"] = xr.DataArray(p, dims=(SITUATION, ALTERNATIVE), coords=sit)
     out["p_population"] = xr.DataArray(p0, dims=(SITUATION, ALTERNATIVE), coords=sit)

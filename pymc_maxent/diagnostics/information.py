@@ -26,7 +26,7 @@ from scipy.stats import gaussian_kde
 from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import SITUATION
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
-from pymc_maxent.maxent.result import MaxEntResult
+from pymc_maxent.fit import fitted_probabilities
 
 #: Top-level parameters of the tier ladder (latent ``z``, ``z_new`` and ``p`` are left out).
 TOP_LEVEL = ("alpha", "beta", "mu", "sigma", "sigma_situation", "corr")
@@ -173,8 +173,9 @@ def posterior_information_gain(
 
 
 # ---------------------------------------------------------------------- MaxEnt
-def maxent_information(result: MaxEntResult) -> pd.DataFrame:
-    """The information measures of a MaxEnt fit, in the shape of :func:`posterior_information_gain`.
+def maxent_information(result) -> pd.DataFrame:
+    """The information measures of a MaxEnt population fit (a :class:`~pymc_maxent.MaxEntResult`),
+    in the shape of :func:`posterior_information_gain`.
 
     Rows ``p`` (``KL(p̂ ‖ p0)``), ``w`` (``KL(ŵ ‖ w0)``, when there is an error support) and
     ``joint`` (their sum, the GME objective ``result.kl``); columns ``kl_nats``, ``kl_bits``,
@@ -251,8 +252,6 @@ def choice_information_gain(
     >>> bool(np.isclose(choice_information_gain(res), res.kl_p / data.n_situations))
     True
     """
-    from pymc_maxent.diagnostics.selection import fitted_probabilities
-
     if reference not in ("uniform", "prior"):
         raise SpecificationError(f"reference must be 'uniform' or 'prior'; got {reference!r}")
     prior_draws = require_count(prior_draws, "prior_draws")

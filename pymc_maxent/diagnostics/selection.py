@@ -13,14 +13,14 @@ from scipy.special import entr
 from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import SITUATION, ChoiceData
 from pymc_maxent.diagnostics.cross_validation import (
+    Refits,
     exact_refits,
-    fitted_probabilities,
     individual_folds,
     kfold,
-    refits_of,
     unit_level,
 )
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
+from pymc_maxent.fit import fitted_probabilities
 
 
 def split_by_individual(data: ChoiceData, test_fraction: float = 0.25, seed: int = 0):
@@ -217,7 +217,7 @@ def model_selection(
                     "note": "held-out log score on test (cv='none')"}
             continue
         if criterion in ("reloo", "kfold"):
-            wrapper = refits_of(fit, level, random_seed=random_seed, sample_kwargs=sample_kwargs)
+            wrapper = Refits(fit, level, random_seed=random_seed, sample_kwargs=sample_kwargs)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
                 scores[name] = (kfold(wrapper, fold_of) if criterion == "kfold"
@@ -229,7 +229,7 @@ def model_selection(
         else:
             scores[name] = loos[name]
         note = _note(name, criterion, loos, folds)
-        if row["refits"] and sample_kwargs and fit.estimator == "bayes":
+        if row["refits"] and sample_kwargs and wrapper.refit_settings:  # a sampler's settings, where used
             note += "; refits: " + ", ".join(f"{k}={v}" for k, v in sample_kwargs.items())
         row |= {"elpd": float(scores[name].elpd), "elpd_se": float(scores[name].se), "note": note}
         if criterion == "loo" and name in loos and rows[name]["pareto_k_bad"]:

@@ -31,8 +31,8 @@ from pytensor.graph.replace import clone_replace
 from scipy import optimize, sparse
 
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
-from pymc_maxent.maxent.dual import single_thread_blas
-from pymc_maxent.maxent.features import MomentSet, centre_within_situations
+from pymc_maxent.maxent.moments import MomentSet, centre_within_situations
+from pymc_maxent.maxent.population_dual import single_thread_blas
 from pymc_maxent.maxent.supports import Supports, default_error_support
 
 #: Largest number of primal unknowns accepted (the dense Jacobian graph grows with it).
@@ -64,7 +64,7 @@ def nonlinear_names(problem) -> list[str]:
 
 class PrimalProblem:
     """The primal over the current contents of the data containers (``centre_noise``: as in
-    :class:`~pymc_maxent.maxent.dual.DualProblem`)."""
+    :class:`~pymc_maxent.maxent.population_dual.DualProblem`)."""
 
     def __init__(self, moments: MomentSet, containers, supports: Supports, centre_noise: bool = True):
         self.moments = moments
@@ -88,8 +88,15 @@ class PrimalProblem:
             raise MaxEntError(
                 f"the primal has {n} unknowns (more than {MAX_UNKNOWNS}); use solver='dual'"
             )
-        z = pt.vector("z", dtype="float64")
-        self.z = z
+        self.P, self.H, self.M = P, H, M
+        self.z = pt.vector("z", dtype="float64")
+        objective, p, e, pi_mat, w_mat = self._unknowns(avail, centre_noise)
+        self._compile(objective, *self._constraints(p, e, pi_mat, w_mat))
+
+    def _unknowns(self, avail, centre_noise):
+        """The objective and ``p``, ``ε`` (and ``π``, ``w`` as matrices) as graphs of ``z``."""
+        supports, z, u = self.supports, self.z, self.u
+        N, J, P, H, M = self.N, self.J, self.P, self.H, self.M
         rows, cols = pt.as_tensor_variable(self.rows), pt.as_tensor_variable(self.cols)
         zp, zw = z[: self.n_p], z[self.n_p:]
         if supports.direct:
@@ -112,8 +119,12 @@ class PrimalProblem:
             w_mat = None
             e = pt.zeros((N, J))
         self._p_graph, self._e_graph = p, e
+        return objective, p, e, pi_mat, w_mat
 
-        # ---- constraints: moments (linear in p + e), adding-up, normalisations
+    def _constraints(self, p, e, pi_mat, w_mat):
+        """The constraints: moments (linear in ``p + ε``, or the user's nonlinear ones), adding-up
+        and normalisations."""
+        moments, containers, J = self.moments, self.c, self.J
         y = pt.eq(pt.arange(J)[None, :], containers.chosen[:, None]).astype("float64")
         linear, nonlinear, targets_nl = [], [], []
         Fs = moments.standard_features(containers.X, containers.available)
@@ -130,12 +141,15 @@ class PrimalProblem:
                 nonlinear.append(gz)
                 targets_nl.append(target)
         linear.append(p.sum(axis=1) - 1.0)  # adding-up, one per situation
-        if not supports.direct:
+        if pi_mat is not None:
             linear.append(pi_mat.sum(axis=1) - 1.0)
-        if H:
+        if w_mat is not None:
             linear.append(w_mat.sum(axis=1) - 1.0)
-        c_lin = pt.concatenate(linear)
         self.n_moment_rows = moments.n - len(nonlinear)
+        return pt.concatenate(linear), nonlinear, targets_nl, p, e
+
+    def _compile(self, objective, c_lin, nonlinear, targets_nl, p, e):
+        z = self.z
         J_lin = pytensor.gradient.jacobian(c_lin, z, vectorize=True)
         grad = pytensor.grad(objective, z)
         hdiag = pytensor.grad(grad.sum(), z)  # separable objective: the Hessian's diagonal
@@ -149,7 +163,6 @@ class PrimalProblem:
             self._nonlinear = pytensor.function(
                 [z], [c_nl, pytensor.gradient.jacobian(c_nl, z, vectorize=True)]
             )
-        self.P, self.H, self.M = P, H, M
 
     def start(self) -> np.ndarray:
         """Prior weights: a feasible point of the normalisations."""
@@ -195,6 +208,10 @@ class PrimalProblem:
                 constraints=constraints,
                 options={"gtol": tol, "xtol": 1e-14, "maxiter": maxiter},
             )
+        return self._solution(res, row_scale, c0.size)
+
+    def _solution(self, res, row_scale, n_linear: int) -> PrimalSolution:
+        """The primal solution, its multipliers and how well it meets the constraints."""
         z = res.x
         resid = self._f_lin(z)[0]
         scaled = resid * row_scale
@@ -208,7 +225,7 @@ class PrimalProblem:
         v = np.concatenate([np.atleast_1d(x) for x in res.v])
         lam = v[: self.n_moment_rows] * row_scale[: self.n_moment_rows]
         if self._nonlinear is not None:
-            lam = np.concatenate([lam, v[c0.size:c0.size + len(nonlinear_names(self))]])
+            lam = np.concatenate([lam, v[n_linear:n_linear + len(nonlinear_names(self))]])
         p, e = self._f_pe(z)
         w = z[self.n_p:].reshape(self.P, self.H) if self.H else None
         pi = None if self.supports.direct else z[: self.n_p].reshape(self.P, self.M)

@@ -279,3 +279,46 @@ def make_supports(
         p0=validate_p0(p0, available),
         default_error=default,
     )
+
+
+def group_support(individual_support, n_situations: np.ndarray, name: str = "individual_support"):
+    """``(base support, per-group scale)`` of the error supports of stages 2 and 3.
+
+    ``"default"``: 3 points on ``±1/√n_i`` (note §3); a positive number ``c``: 3 points on
+    ``±c/√n_i``; an array: that support for every individual; None: no noise term. ``name``:
+    the argument named in the messages (stage 3 passes ``"situation_support"``).
+
+    Raises
+    ------
+    MaxEntError
+        A support that is not finite, has fewer than two points, or does not have 0 strictly
+        inside its range; a width that is not a positive number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.maxent.supports import group_support
+    >>> base, scale = group_support("default", np.array([4, 100]))
+    >>> (base * scale[:, None]).tolist()
+    [[-0.5, 0.0, 0.5], [-0.1, 0.0, 0.1]]
+    """
+    n = np.maximum(np.asarray(n_situations, dtype=float), 1.0)
+    if individual_support is None:
+        return None, np.ones_like(n)
+    if isinstance(individual_support, str):
+        if individual_support != "default":
+            raise MaxEntError(f'{name} must be "default", a positive width, an array of '
+                              f"support points or None; got {individual_support!r}")
+        return np.array([-1.0, 0.0, 1.0]), 1.0 / np.sqrt(n)
+    if np.ndim(individual_support) == 0:
+        c = float(individual_support)
+        if not np.isfinite(c) or c <= 0:
+            raise MaxEntError(f"{name} as a width must be a positive number; got "
+                              f"{individual_support!r}")
+        return np.array([-c, 0.0, c]), 1.0 / np.sqrt(n)
+    u = np.asarray(individual_support, dtype=float)
+    if u.ndim != 1 or u.size < 2 or not np.isfinite(u).all() or not (u.min() < 0 < u.max()):
+        raise MaxEntError(f"{name} must be a finite 1-d array of at least two points with 0 "
+                          f"strictly inside its range; got {individual_support!r}")
+    warn_if_noise_mean_not_zero(u, None, name)
+    return u, np.ones_like(n)

@@ -3,7 +3,7 @@
 from pymc_maxent.plots.calibration import plot_ecdf_difference, plot_rank_histogram
 from pymc_maxent.plots.comparison import plot_posterior_vs_maxent
 from pymc_maxent.plots.effects import plot_elasticity_heatmap
-from pymc_maxent.plots.individuals import (
+from pymc_maxent.plots.individual_comparison import (
     plot_individual_coefficients,
     plot_individual_comparison,
     plot_individual_information,

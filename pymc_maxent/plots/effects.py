@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from pymc_maxent.data.choice_data import ALTERNATIVE
-from pymc_maxent.diagnostics.probabilities import CHANGED_ALTERNATIVE
+from pymc_maxent.evaluation import CHANGED_ALTERNATIVE
 
 
 def _point_and_spread(elasticities):

@@ -11,8 +11,8 @@ from pymc_extras.prior import Prior
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.build import ChoiceGraph, choice_graph
-from pymc_maxent.bayes.specification import as_spec
 from pymc_maxent.exceptions import SpecificationError
+from pymc_maxent.specification import as_spec
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def test_default_sampler_recovers_mnl2():
 def test_default_sampler_recovers_a_realistic_mixed_logit():
     """The fused likelihood under ``pmx.sample``'s defaults (nutpie, 500 tuning steps) on the
     electricity design: prices of 7-9, means near ±10 and SDs near 2.5."""
-    from pymc_maxent.data.simulate import simulate_electricity_panel
+    from pymc_maxent.simulate import simulate_electricity_panel
 
     data, spec, truth = simulate_electricity_panel(150, seed=5)
     model = pmx.build_model(data, spec)

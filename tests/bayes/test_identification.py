@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent.bayes import specification
-from pymc_maxent.bayes.specification import Coefficient, ModelSpec, as_spec, resolve
+from pymc_maxent import specification
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import SpecificationError
+from pymc_maxent.specification import Coefficient, ModelSpec, as_spec, resolve
 
 N, J = 80, 3
 

@@ -11,7 +11,7 @@ import pymc_maxent as pmx
 from pymc_maxent.bayes.build import choice_graph
 from pymc_maxent.bayes.likelihood import ChoiceLogLikelihood, reference_outputs
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.data.simulate import simulate_electricity_panel
+from pymc_maxent.simulate import simulate_electricity_panel
 
 TIERS = ["MNL-1", "MNL-2", "MNL-3", "MXL-1", "MXL-2", "MXL-3", "MXL-4"]
 

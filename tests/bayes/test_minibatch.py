@@ -13,9 +13,9 @@ import pytest
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.minibatch import fit_minibatch, padded_panel, qmc_normal_points
-from pymc_maxent.bayes.specification import tier_spec
-from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
+from pymc_maxent.simulate import simulate_electricity_panel
+from pymc_maxent.specification import tier_spec
 
 
 def test_mnl_recovers_truth_and_is_reproducible():

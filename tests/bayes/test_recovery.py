@@ -10,8 +10,8 @@ import pytest
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.priors import TOP_LEVEL_PARAMETERS
-from pymc_maxent.bayes.specification import tier_spec
-from pymc_maxent.data.simulate import RECOVERY_SIZES as SIZES
+from pymc_maxent.simulate import RECOVERY_SIZES as SIZES
+from pymc_maxent.specification import tier_spec
 
 # Seeds are fixed, but the draws are not the same on every machine: how PyTensor compiled the
 # graph (BLAS found or not, a cold or warm compile cache) changes the last bits of the

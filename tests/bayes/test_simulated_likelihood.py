@@ -5,7 +5,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from pymc_maxent.bayes.simulated import SimulatedLogLikelihood, simulated_log_likelihood_graph
+from pymc_maxent.bayes.integrated_likelihood import SimulatedLogLikelihood, simulated_log_likelihood_graph
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from scipy import stats
 import pymc_maxent as pmx
 from pymc_maxent.bayes.minibatch import fit_minibatch
 from pymc_maxent.bayes.priors import random_scales
-from pymc_maxent.bayes.specification import TIERS, Coefficient, ModelSpec, as_spec, resolve, tier_spec
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
+from pymc_maxent.specification import TIERS, Coefficient, ModelSpec, as_spec, resolve, tier_spec
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent.bayes.specification import resolve, tier_spec
+from pymc_maxent.specification import resolve, tier_spec
 from pymc_maxent.utility import block_utility
 
 TIERS = ["MNL-1", "MNL-2", "MNL-3", "MXL-1", "MXL-2", "MXL-3", "MXL-4"]

@@ -202,7 +202,7 @@ def test_size_guard_message_points_to_out_of_memory_estimators():
     with pytest.raises(ChoiceDataError, match=SIZE_HINT) as err:
         ChoiceData.from_long(frame(), max_bytes=100, **ARGS)
     assert "pymc_maxent.bayes.minibatch.fit_minibatch" in str(err.value)
-    assert "pymc_maxent.maxent.distributed.fit_maxent_dask" in str(err.value)
+    assert "pymc_maxent.maxent.dask_backend.fit_maxent_dask" in str(err.value)  # the module's new name
 
 
 def test_size_guard_from_environment_and_keyword_precedence(monkeypatch):

@@ -9,7 +9,7 @@ from conftest import sample_settings
 import pymc_maxent as pmx
 from pymc_maxent.data.containers import set_choice_data
 from pymc_maxent.diagnostics.effects import elasticities, marginal_effects, mean_over_situations
-from pymc_maxent.diagnostics.probabilities import CHANGED_ALTERNATIVE, ChoiceEvaluator
+from pymc_maxent.evaluation import CHANGED_ALTERNATIVE, ChoiceEvaluator
 from pymc_maxent.exceptions import ChoiceDataError, MaxEntError, SpecificationError
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import pymc_maxent as pmx
-from pymc_maxent.data.simulate import simulate_priced_panel
 from pymc_maxent.diagnostics import KnownCoefficients, compare_individuals
 from pymc_maxent.exceptions import SpecificationError
+from pymc_maxent.simulate import simulate_priced_panel
 
 
 def test_priced_panel_is_the_standard_panel_in_market_units():

@@ -10,16 +10,16 @@ from scipy.special import logsumexp
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.refit import held_out_availability
-from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.diagnostics.comparison import compare_estimates
 from pymc_maxent.diagnostics.cross_validation import (
-    PosteriorRefits,
+    Refits,
     exact_refits,
     fold_splits,
     individual_folds,
 )
 from pymc_maxent.diagnostics.selection import model_selection, split_by_individual
 from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
+from pymc_maxent.simulate import simulate_electricity_panel
 
 
 def fit(data, tier, seed, **kwargs):
@@ -165,7 +165,7 @@ def test_reloo_replaces_exactly_the_bad_units_by_a_brute_force_refit(small_mixed
     assert level == "situation"
     k = loo.pareto_k.to_numpy()
     threshold = np.sort(k)[-3]  # the two largest k are refitted
-    refits = PosteriorRefits(fit, level, random_seed=5, draws=150, tune=150, chains=1)
+    refits = Refits(fit, level, random_seed=5, sample_kwargs=dict(draws=150, tune=150, chains=1))
     exact = exact_refits(refits, loo, threshold)
     bad = np.flatnonzero(k > threshold)
     assert refits.n_refits == 2 == bad.size

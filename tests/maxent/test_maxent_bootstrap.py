@@ -4,8 +4,8 @@ import numpy as np
 
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.containers import set_choice_data
-from pymc_maxent.data.simulate import simulate_choices
 from pymc_maxent.maxent import MaxEntEstimator
+from pymc_maxent.simulate import simulate_choices
 
 
 def test_standard_errors_match_bootstrap():

@@ -4,7 +4,8 @@ nothing, gives what a fresh compilation gives, and never reads another problem's
 import numpy as np
 import pytest
 
-from pymc_maxent.maxent import Constraint, MaxEntEstimator, Revenue, dual
+from pymc_maxent.maxent import Constraint, MaxEntEstimator, Revenue
+from pymc_maxent.maxent import population_dual as dual
 
 
 @pytest.fixture

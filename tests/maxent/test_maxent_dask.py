@@ -7,7 +7,7 @@ import pytest
 import pymc_maxent as pmx
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.maxent import AlternativeShares, AttributeSums, Constraint, CrossMoments, Revenue
-from pymc_maxent.maxent.distributed import fit_maxent_dask
+from pymc_maxent.maxent.dask_backend import fit_maxent_dask
 
 distributed = pytest.importorskip("distributed")
 
@@ -71,7 +71,7 @@ def test_dask_dual_equals_in_memory(client, data, moments, error_support):
 
 def test_compiled_once_per_worker(client, data):
     dask_fit(data, client)
-    from pymc_maxent.maxent import distributed as mod
+    from pymc_maxent.maxent import dask_backend as mod
 
     counts = client.run(lambda: len(mod._PROBLEMS))
     # one compiled problem per configuration fitted in this module (3), never per task

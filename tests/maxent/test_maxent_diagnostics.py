@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pymc_maxent.data.simulate import simulate_choices
 from pymc_maxent.maxent import AlternativeShares, AttributeSums, CrossMoments, MaxEntEstimator, fit_maxent
+from pymc_maxent.simulate import simulate_choices
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import warnings
 import numpy as np
 import pytest
 
-from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
-from pymc_maxent.maxent import Constraint, MaxEntEstimator, Revenue
-from pymc_maxent.maxent.dual import newton_direction
+from pymc_maxent.maxent import Constraint, MaxEntEstimator, Revenue, load_fit
+from pymc_maxent.numerics import newton_direction
+from pymc_maxent.simulate import simulate_electricity_panel
 
 
 def both_methods(est, **fit):
@@ -93,7 +93,6 @@ def test_refit_and_reload_keep_the_solver_settings(electricity):
     ``maxiter``: a trust-region fit's refit takes the trust region's iterations, and a fit
     stopped at ``maxiter=2`` is refitted under the same cap (so reported unconverged again)."""
     from pymc_maxent.maxent import fit_maxent
-    from pymc_maxent.maxent.result import MaxEntResult
 
     half = electricity.subset(np.arange(electricity.n_situations) % 2 == 0)
     old = fit_maxent(electricity, dual_method="trust-exact", tol=1e-9)
@@ -106,5 +105,5 @@ def test_refit_and_reload_keep_the_solver_settings(electricity):
         capped = fit_maxent(electricity, maxiter=2)
     with pytest.warns(ConvergenceWarning):
         assert not capped.refit(half).converged
-    again = MaxEntResult.from_datatree(old.to_datatree(), electricity, old.spec, **old.settings())
+    again = load_fit(old.to_datatree(), electricity, old.spec, **old.settings())
     assert again.solve_options == old.solve_options

@@ -5,8 +5,8 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from pymc_maxent.data.simulate import simulate_choices
 from pymc_maxent.maxent import AlternativeShares, AttributeSums, Constraint, MaxEntEstimator, Revenue
+from pymc_maxent.simulate import simulate_choices
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.data.simulate import simulate_choices
 from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning, MaxEntError, PymcMaxentError
 from pymc_maxent.maxent import AlternativeShares, AttributeSums, Constraint, Revenue, fit_maxent
 from pymc_maxent.maxent.estimator import MaxEntEstimator
+from pymc_maxent.simulate import simulate_choices
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import xarray as xr
 from scipy import stats
 
 import pymc_maxent as pmx
+from pymc_maxent.evaluation import ParameterSamples, ProbabilityGraph
 from pymc_maxent.exceptions import MaxEntError
-from pymc_maxent.fit import Fit, ParameterSamples, ProbabilityGraph
-from pymc_maxent.maxent import AttributeSums, Constraint, MaxEntEstimator, fit_maxent
+from pymc_maxent.fit import Fit
+from pymc_maxent.maxent import AttributeSums, Constraint, MaxEntEstimator, fit_maxent, load_fit
 
 CONTAINERS = ("X", "available", "chosen_index", "individual_index")
 
@@ -182,7 +183,7 @@ def test_saved_fit_is_rebuilt_without_refitting(shared, tmp_path):
     path = tmp_path / "maxent.nc"
     res.to_datatree().to_netcdf(path, engine="h5netcdf")
     tree = xr.open_datatree(path, engine="h5netcdf").load()
-    again = type(res).from_datatree(tree, data, res.spec, **res.settings())
+    again = load_fit(tree, data, res.spec, **res.settings())
     assert again.problem is not res.problem and again.solver == res.solver
     assert (again.converged, again.identified, again.message) == (res.converged, res.identified, res.message)
     assert again.condition_number == res.condition_number

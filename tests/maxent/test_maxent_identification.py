@@ -8,7 +8,7 @@ import pytest
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import IdentificationWarning, ScaleWarning, SpecificationError
 from pymc_maxent.maxent import AlternativeShares, AttributeSums, fit_maxent
-from pymc_maxent.maxent.covariance import MAX_CONDITION, covariance
+from pymc_maxent.numerics import MAX_CONDITION, covariance
 
 N, J = 500, 3
 BETA = np.array([-1.0, 0.5])

@@ -15,7 +15,6 @@ from scipy.stats import spearmanr
 
 import pymc_maxent as pmx
 from pymc_maxent.bayes.build import build_model
-from pymc_maxent.bayes.specification import as_spec, resolve
 from pymc_maxent.diagnostics import (
     choice_information_gain,
     compare_estimates,
@@ -28,7 +27,8 @@ from pymc_maxent.diagnostics import (
 )
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
 from pymc_maxent.fit import Fit
-from pymc_maxent.maxent import AttributeSums, fit_maxent, select_individual_support
+from pymc_maxent.maxent import AttributeSums, fit_maxent, load_fit, select_individual_support
+from pymc_maxent.specification import as_spec, resolve
 
 #: Simulated panels with 40 situations per individual; SDs of 2 (with SDs of 1-1.5 even the
 #: oracle, the MAP under the true population distribution, correlates only ~0.85 with the
@@ -368,13 +368,13 @@ def test_a_damaged_mixed_fit_file_is_refused(panel, tmp_path):
     damaged = tree.copy()
     del damaged["maxent_population"]
     with pytest.raises(MaxEntError, match="maxent_population"):
-        type(fit).from_datatree(damaged, data, fit.spec, **fit.settings())
+        load_fit(damaged, data, fit.spec, **fit.settings())
     damaged = tree.copy()
     damaged["maxent"] = xr.DataTree(tree["maxent"].to_dataset().drop_vars("hessian"))
     with pytest.raises(MaxEntError, match="hessian"):
-        type(fit).from_datatree(damaged, data, fit.spec, **fit.settings())
+        load_fit(damaged, data, fit.spec, **fit.settings())
     with pytest.raises(MaxEntError, match="delta"):
-        type(fit).from_datatree(tree, data.subset(data.individual < 10), fit.spec, **fit.settings())
+        load_fit(tree, data.subset(data.individual < 10), fit.spec, **fit.settings())
 
 
 def test_model_selection_scores_held_out_situations_within_individuals(panel):

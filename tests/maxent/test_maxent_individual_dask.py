@@ -7,10 +7,10 @@ import pytest
 
 import pymc_maxent as pmx
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.data.simulate import simulate_electricity_panel
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
 from pymc_maxent.maxent import Constraint
-from pymc_maxent.maxent.distributed_individual import fit_mixed_maxent_dask, individual_chunks
+from pymc_maxent.maxent.dask_backend import fit_mixed_maxent_dask, individual_chunks
+from pymc_maxent.simulate import simulate_electricity_panel
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def assert_same(res, ref):
                                rtol=1e-8, atol=1e-12)
     np.testing.assert_array_equal(res.converged_individual, ref.converged_individual)
     np.testing.assert_array_equal(res.nit_individual, ref.nit_individual)
-    np.testing.assert_array_equal(res.n_situations_individual, ref.problem.n_situations)
+    np.testing.assert_array_equal(res.n_situations_individual, ref.individual_problem.n_situations)
     np.testing.assert_allclose(res.violation_individual, ref.violation_individual, atol=1e-9)
     assert res.convergence() == pytest.approx(ref.convergence(), rel=1e-6, abs=1e-9)
     np.testing.assert_allclose([res.loglik, res.hit_rate, res.kl_total],
@@ -148,9 +148,9 @@ def test_unsupported_specifications(electricity, priced, monkeypatch):
         dask_fit(priced, rows=300, tier="MXL-4")
     with pytest.raises(MaxEntError, match="individual_support"):
         dask_fit(priced, rows=300, tier="MXL-1", individual_support=-1.0)
-    import pymc_maxent.model
+    import pymc_maxent.maxent.dask_backend
 
-    monkeypatch.setattr(pymc_maxent.model, "maxent_moments",
+    monkeypatch.setattr(pymc_maxent.maxent.dask_backend, "twin_moments",
                         lambda spec, data: [Constraint("budget", lambda c, p, e: p.sum())])
     with pytest.raises(MaxEntError, match=r"moments \['Constraint'\] are not supported by the Dask path"):
         dask_fit(priced, rows=300, tier="MXL-1")
@@ -159,8 +159,8 @@ def test_unsupported_specifications(electricity, priced, monkeypatch):
 
 def test_tier_is_laid_out_as_on_the_whole_data(priced, electricity):
     """The Dask fit resolves the tier against a template with the data's pattern only."""
-    from pymc_maxent.bayes.specification import as_spec, resolve
-    from pymc_maxent.maxent.distributed_individual import _layout_template
+    from pymc_maxent.maxent.dask_backend import _layout_template
+    from pymc_maxent.specification import as_spec, resolve
 
     X = np.array(priced.X)
     X[:, 1, 0] = 0.0  # no price for alt1: its alternative-specific coefficient drops out

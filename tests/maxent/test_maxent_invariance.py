@@ -205,7 +205,7 @@ def test_dask_centres_like_in_memory(fits, uncentred, travel_mode):
     dask = pytest.importorskip("dask")
     import dask.array as da
 
-    from pymc_maxent.maxent.distributed import fit_maxent_dask
+    from pymc_maxent.maxent.dask_backend import fit_maxent_dask
 
     d = shifted(travel_mode)
 

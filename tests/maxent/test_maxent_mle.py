@@ -6,8 +6,8 @@ import pytest
 from pymc_extras.prior import Prior
 
 from pymc_maxent.bayes.build import build_model
-from pymc_maxent.data.simulate import simulate_choices
 from pymc_maxent.maxent import AlternativeShares, AttributeSums, Revenue, fit_maxent
+from pymc_maxent.simulate import simulate_choices
 
 FLAT = {"alpha": Prior("Flat"), "beta": Prior("Flat")}
 

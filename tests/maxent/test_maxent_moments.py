@@ -15,7 +15,7 @@ from pymc_maxent.maxent import (
     Revenue,
     fit_maxent,
 )
-from pymc_maxent.maxent.distributed import fit_maxent_dask
+from pymc_maxent.maxent.dask_backend import fit_maxent_dask
 
 NO_VARIATION = "no variation within any situation"
 
@@ -119,7 +119,7 @@ def test_tier_twin_has_the_bayesian_tiers_alternative_specific_coefficients(trav
     """TravelMode's ``ttme`` is 0 for car and ``hinc_air`` is income on air only: the Bayesian
     MNL-3 has no coefficient there, and neither has MaxEnt's twin (it raised before, naming
     ``cross[ttme][car]``); the coefficients it has are the Bayesian tier's, name for name."""
-    from pymc_maxent.bayes.specification import as_spec, resolve
+    from pymc_maxent.specification import as_spec, resolve
 
     resolved = resolve(as_spec(tier, travel_mode.attributes.tolist()), travel_mode)
     res = fit_maxent(travel_mode, tier=tier)

@@ -6,7 +6,7 @@ import pytest
 
 import pymc_maxent as pmx
 from pymc_maxent.diagnostics.counterfactuals import change_attribute
-from pymc_maxent.maxent.mixed import SUPPORT_WIDTHS, split_within_individuals
+from pymc_maxent.maxent import SUPPORT_WIDTHS, split_within_individuals
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import xarray as xr
 
 from pymc_maxent.cli import main
 from pymc_maxent.data import load_travel_mode
-from pymc_maxent.data.simulate import simulate_choices, simulate_priced_panel
 from pymc_maxent.diagnostics import split_by_individual
 from pymc_maxent.maxent import fit_maxent
 from pymc_maxent.model import ChoiceModel
+from pymc_maxent.simulate import simulate_choices, simulate_priced_panel
 
 SCRIPT = Path(sys.executable).with_name("pymc-maxent")
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,7 @@
 """One evaluator of choice probabilities ``p`` and their derivatives ``∂p/∂x``, shared by the
-posterior of a Bayesian model and a MaxEnt fit.
+posterior of a Bayesian model and a MaxEnt fit, and what it needs of a fit: the graph of ``p``
+over the data containers and the fit's parameters (:class:`ProbabilityGraph`), and the
+parameter values to evaluate it at (:class:`ParameterSamples`).
 
 The graph of ``p`` is the model's deterministic ``p`` (or the MaxEnt dual's ``p(λ)``). Its free
 parameters and the data containers are replaced by inputs, the Jacobian ``∂p_ij/∂x_imk`` comes
@@ -17,6 +19,9 @@ asymptotic-normal pseudo-posterior ``N(λ̂, Cov)`` (``draws=``).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytensor
@@ -25,13 +30,89 @@ import xarray as xr
 from pytensor.graph.replace import clone_replace, vectorize_graph
 
 from pymc_maxent.arguments import optional_count, require_count
-from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, SITUATION, ChoiceData, label_position
+from pymc_maxent.data.choice_data import (
+    ALTERNATIVE,
+    ATTRIBUTE,
+    INDIVIDUAL,
+    SITUATION,
+    ChoiceData,
+    label_position,
+)
 from pymc_maxent.data.containers import (
     NEW_INDIVIDUAL,
+    ChoiceContainers,
     restored_containers,
     set_choice_data,
 )
-from pymc_maxent.exceptions import ChoiceDataError, SpecificationError
+from pymc_maxent.exceptions import ChoiceDataError
+
+
+@dataclass(frozen=True)
+class ProbabilityGraph:
+    """The symbolic choice probabilities of a fit.
+
+    Attributes
+    ----------
+    containers : ChoiceContainers
+        The model's data containers that ``p`` and ``utility`` read.
+    p, utility : TensorVariable
+        ``p`` and ``U`` (situation × alternative) as graphs of the containers and ``parameters``.
+    parameters : tuple of TensorVariable
+        The inputs that :class:`ParameterSamples` gives values to.
+    new_individual : TensorVariable, optional
+        A parameter holding standard-normal deviations of individuals the fit has not seen
+        (``new_individual × random_coefficient``): redrawn for each sample.
+    situation : TensorVariable, optional
+        A parameter holding situation-level deviations (``situation × situation_coefficient``):
+        kept for the fitted situations (matched by label); the others get what
+        ``new_situations`` says.
+    new_situations : {"draw", "zero"}
+        Situations the fit was not fitted on: fresh standard-normal deviations for each sample
+        (a posterior's ``z_situation``), or none (MaxEnt's situation stage has no population
+        distribution of its deviations to draw from).
+    """
+
+    containers: ChoiceContainers
+    p: Any
+    utility: Any
+    parameters: tuple
+    new_individual: Any = None
+    situation: Any = None
+    new_situations: str = "draw"
+
+
+@dataclass(frozen=True)
+class ParameterSamples:
+    """Values of a fit's parameters at which ``p`` is evaluated.
+
+    Attributes
+    ----------
+    values : tuple of ndarray
+        One array per :attr:`ProbabilityGraph.parameters`, samples on the first axis.
+    dims : tuple of str
+        The sample dims (``("chain", "draw")``, or ``("delta",)`` for the delta method).
+    coords : dict
+        Their coordinates (their sizes multiply to the number of samples).
+    weights : ndarray
+        Weight of each sample in an average over samples.
+    situations : list, optional
+        Labels of the situations of the ``situation`` parameter's values.
+    summarize : callable, optional
+        Turns a statistic computed per sample into what the user sees (the delta method's
+        ``estimate`` and ``se``); ``None`` keeps the samples.
+    """
+
+    values: tuple
+    dims: tuple
+    coords: dict
+    weights: np.ndarray
+    situations: list | None = None
+    summarize: Callable[[xr.DataArray], xr.DataArray | xr.Dataset] | None = field(default=None, repr=False)
+
+    @property
+    def n(self) -> int:
+        return int(np.prod([len(c) for c in self.coords.values()]))
+
 
 #: The alternative whose attribute changes, in ``∂p_ij/∂x_im`` (``alternative`` is ``j``).
 CHANGED_ALTERNATIVE = "changed_alternative"
@@ -331,13 +412,51 @@ def _add(a, b):
     return tuple(x + y for x, y in zip(a, b, strict=True)) if isinstance(a, tuple) else a + b
 
 
-def choice_evaluator(fit, data: ChoiceData | None = None, **kwargs) -> ChoiceEvaluator:
-    """The evaluator of ``fit`` (passed through when it is one already, loaded with ``data``
-    when given): the fit's cached :meth:`~pymc_maxent.fit.CachedEvaluator.evaluator`."""
-    if isinstance(fit, ChoiceEvaluator):
-        return fit if data is None else fit.with_data(data)
-    if not hasattr(fit, "probability_graph"):
-        raise SpecificationError(f"expected a fit (PosteriorFit, MaxEntResult) or a ChoiceEvaluator; got "
-                                 f"{type(fit).__name__}: wrap a PyMC model and its posterior as "
-                                 "pmx.PosteriorFit(model, idata)")
-    return fit.evaluator(data, **kwargs)
+class CachedEvaluator:
+    """Mixin of the fits: :meth:`evaluator` compiles the evaluator once per setting and keeps it."""
+
+    def evaluator(self, data: ChoiceData | None = None, **kwargs):
+        """The fit's :class:`ChoiceEvaluator` (compiled once per
+        ``kwargs`` and cached), loaded with ``data`` (default: the fitted data).
+
+        Parameters
+        ----------
+        data : ChoiceData, optional
+        **kwargs
+            ``draws``, ``robust``, ``random_seed``, ``max_bytes`` of the evaluator.
+        """
+        cache = self.__dict__.setdefault("_evaluators", {})
+        key = tuple(sorted(kwargs.items()))
+        if key not in cache:
+            cache[key] = ChoiceEvaluator(self, **kwargs)
+        return cache[key] if data is None else cache[key].with_data(data)
+
+
+# ---------------------------------------------------------------------- log-likelihood per unit
+def units_of(data: ChoiceData, level: str) -> np.ndarray:
+    """Each situation's unit (position among ``data.individuals``, or its own position)."""
+    return np.asarray(data.individual) if level == INDIVIDUAL else np.arange(data.n_situations)
+
+
+def unit_log_likelihood_array(p: np.ndarray, data: ChoiceData, units: np.ndarray, n_units: int) -> np.ndarray:
+    """``Σ_{t ∈ unit} log p_s(y_t)`` (sample, unit) from ``p`` (sample, situation, alternative)."""
+    with np.errstate(divide="ignore"):
+        log_p = np.log(p[:, np.arange(data.n_situations), data.chosen])
+    out = np.zeros((p.shape[0], n_units))
+    np.add.at(out, (slice(None), units), log_p)
+    return out
+
+
+def as_unit_log_likelihood(values: np.ndarray, dims, coords, level: str, labels) -> xr.DataArray:
+    """(sample, unit) values as (``dims``..., unit) with the unit labels."""
+    shape = tuple(len(coords[d]) for d in dims)
+    return xr.DataArray(values.reshape(*shape, values.shape[-1]), dims=(*dims, level),
+                        coords={**{d: coords[d] for d in dims}, level: list(labels)})
+
+
+def unit_log_likelihood(p: np.ndarray, data: ChoiceData, level: str, dims, coords) -> xr.DataArray:
+    """``Σ_{t ∈ unit} log p_s(y_t)`` (``dims``..., unit) of probabilities ``p`` (sample,
+    situation, alternative) of ``data``'s choices, per unit of ``level``."""
+    labels = data.individuals if level == INDIVIDUAL else data.situations
+    ll = unit_log_likelihood_array(p, data, units_of(data, level), len(labels))
+    return as_unit_log_likelihood(ll, dims, coords, level, labels)

@@ -103,7 +103,7 @@ class SimulatedLogLikelihood(Op):
     Examples
     --------
     >>> import numpy as np
-    >>> from pymc_maxent.bayes.simulated import SimulatedLogLikelihood
+    >>> from pymc_maxent.bayes.integrated_likelihood import SimulatedLogLikelihood
     >>> V, Z = np.zeros((1, 1, 2)), np.array([[[[1.0], [0.0]]]])   # one individual, one situation
     >>> theta, log_w = np.array([[np.log(3.0)], [0.0]]), np.log([0.5, 0.5])
     >>> ll, _, _ = SimulatedLogLikelihood()(V, Z, np.ones((1, 1, 2), bool), [[0]], theta, log_w)

@@ -1,11 +1,13 @@
-"""Per-individual statistics of two fits side by side: elasticities and willingness to pay of
-each individual from the posterior against those from the MaxEnt mixed logit."""
+"""Per-individual statistics of two fits side by side: the individual coefficients, and the
+elasticities and willingness to pay of each individual, from the posterior against those from
+the MaxEnt mixed logit (or against a simulation's known truth, :class:`KnownCoefficients`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy.stats import rankdata
 
@@ -46,7 +48,7 @@ def compare_individual_statistics(first: xr.Dataset, second: xr.Dataset, *,
     Examples
     --------
     >>> import xarray as xr
-    >>> from pymc_maxent.diagnostics.individuals import compare_individual_statistics
+    >>> from pymc_maxent.diagnostics import compare_individual_statistics
     >>> a = xr.Dataset({"estimate": ("individual", [1.0, 2.0, 3.0]), "sd": ("individual", [1.0, 1.0, 1.0])},
     ...                coords={"individual": ["u", "v", "w"]})
     >>> b = a.assign(estimate=a["estimate"] * 2)
@@ -171,3 +173,128 @@ def compare_individual_wtp(fit, other, price: str, attributes=None, data: Choice
     out = compare_individual_statistics(first, second, labels=(a, b))
     out.attrs |= {"statistic": "willingness to pay", "price": price}
     return out
+
+
+def compare_individuals(fit, other, *, labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Individual coefficients of two fits, component by component: how well ``other``'s
+    ``β_i`` (a MaxEnt mixed logit, say) line up with ``fit``'s (the posterior means of a mixed
+    logit's ``β_i``).
+
+    Both fits give their ``individual_estimates()`` (``estimate`` and ``sd``, individual ×
+    random_coefficient: :meth:`~pymc_maxent.PosteriorFit.individual_estimates`,
+    :meth:`~pymc_maxent.MaxEntResult.individual_estimates`); individuals and components
+    are matched by label, and compared by
+    :func:`~pymc_maxent.diagnostics.compare_individual_statistics`.
+
+    Parameters
+    ----------
+    fit, other : Fit
+    labels : pair of str, optional
+        Column prefixes; default the fits' ``estimator`` (``fit`` and ``other`` when the same).
+
+    Returns
+    -------
+    DataFrame
+        Index ``random_coefficient``; columns ``correlation`` (Pearson, over individuals; 0
+        where a component does not vary over individuals), ``rank_correlation`` (Spearman),
+        ``rmse_sd`` (root mean square of ``(other − fit) / fit's sd``: the difference in
+        ``fit``'s posterior SDs; left out unless every SD is positive), ``mean_difference``
+        (``other − fit``), ``{a}_sd``, ``{b}_sd`` (SDs of the estimates over individuals) and
+        ``n_individuals``.
+
+    Raises
+    ------
+    SpecificationError
+        A fit without individual coefficients, or no individual or component in common.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import compare_individuals
+    >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=10, seed=3)
+    >>> a = pmx.fit_maxent(data, tier="MXL-1")
+    >>> b = pmx.fit_maxent(data, tier="MXL-1", individual_support=2.0)
+    >>> table = compare_individuals(a, b, labels=("narrow", "wide"))
+    >>> table.index.tolist(), bool((table["correlation"] > 0.9).all())
+    (['x0', 'x1'], True)
+    """
+    a, b = pair_labels(fit, other, labels)
+    out = compare_individual_statistics(*matched_individual_estimates(fit, other), labels=(a, b))
+    columns = {name: out[name] for name in ("correlation", "rank_correlation", "rmse_sd") if name in out}
+    columns |= {"mean_difference": out["difference"].mean("individual"),
+                f"{a}_sd": out[f"{a}_estimate"].std("individual", ddof=1),
+                f"{b}_sd": out[f"{b}_estimate"].std("individual", ddof=1)}
+    table = pd.DataFrame({k: v.to_series() for k, v in columns.items()})
+    table["n_individuals"] = out.attrs["n_individuals"]
+    table.index.name = "random_coefficient"
+    return table
+
+
+class KnownCoefficients:
+    """Known individual coefficients (a simulation's truth) in the shape
+    :func:`compare_individuals` and :func:`~pymc_maxent.plots.plot_individual_coefficients` read:
+    as the second fit, ``compare_individuals(fit, KnownCoefficients(...))`` gives each
+    component's correlation of ``fit``'s estimates with the truth and the RMSE of the error in
+    ``fit``'s SDs (near 1 where those SDs are calibrated).
+
+    Parameters
+    ----------
+    beta : array (individual, random_coefficient)
+        The true ``β_i``.
+    individuals : sequence
+        Individual labels, in the rows' order.
+    random_labels : sequence of str
+        Component labels (the fits' ``random_coefficient`` coords).
+    estimator : str
+        Its label in the tables.
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.diagnostics import KnownCoefficients, compare_individuals
+    >>> data, truth = pmx.simulate_choices("MXL-1", n_individuals=30, n_situations=10, seed=3)
+    >>> fit = pmx.fit_maxent(data, tier="MXL-1")
+    >>> known = KnownCoefficients(truth["theta"], data.individuals, ["x0", "x1"])
+    >>> bool((compare_individuals(fit, known)["correlation"] > 0.5).all())
+    True
+    """
+
+    def __init__(self, beta, individuals, random_labels, *, estimator: str = "truth"):
+        self.beta = np.asarray(beta, dtype=float)
+        self.individuals, self.random_labels = list(individuals), list(random_labels)
+        expected = (len(self.individuals), len(self.random_labels))
+        if self.beta.shape != expected:
+            raise SpecificationError(f"beta has shape {self.beta.shape}; expected (individual, "
+                                     f"random_coefficient) = {expected}")
+        self.estimator = estimator
+
+    def individual_estimates(self) -> xr.Dataset:
+        """``estimate``: the known ``β_i``; ``sd``: zero."""
+        dims = ("individual", "random_coefficient")
+        coords = {"individual": self.individuals, "random_coefficient": self.random_labels}
+        return xr.Dataset({"estimate": (dims, self.beta), "sd": (dims, np.zeros_like(self.beta))},
+                          coords=coords)
+
+
+def matched_individual_estimates(fit, other) -> tuple[xr.Dataset, xr.Dataset]:
+    """Both fits' ``individual_estimates()`` on the individuals and random components they share
+    (matched by label), dims ``(individual, random_coefficient)``.
+
+    Raises
+    ------
+    SpecificationError
+        A fit without individual coefficients, no individual or component in common, or an
+        estimate that is not finite.
+    """
+    first, second = fit.individual_estimates(), other.individual_estimates()
+    known = set(second["individual"].values.tolist())
+    individuals = [i for i in first["individual"].values.tolist() if i in known]
+    known = set(second["random_coefficient"].values.tolist())
+    components = [c for c in first["random_coefficient"].values.tolist() if c in known]
+    if not individuals or not components:
+        raise SpecificationError("the fits have no individual or random component in common")
+    sel = {"individual": individuals, "random_coefficient": components}
+    first, second = (ds.sel(sel).transpose("individual", "random_coefficient") for ds in (first, second))
+    if not (np.isfinite(first["estimate"]).all() and np.isfinite(second["estimate"]).all()):
+        raise SpecificationError("an individual estimate is not finite; check the convergence of both fits")
+    return first, second

@@ -1,4 +1,5 @@
-"""Moment features ``F[situation, alternative, moment]`` as PyTensor graphs of the data containers.
+"""Moment features ``F[situation, alternative, moment]`` as PyTensor graphs of the data containers,
+and each tier's twin moments.
 
 Every constraint family of the design note is a moment ``Σ_ij F_ijc y_ij = Σ_ij F_ijc (p_ij + ε_ij)``:
 
@@ -19,6 +20,7 @@ The labels follow the Bayesian builder (:func:`pymc_maxent.build_model`): consta
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +32,8 @@ from pytensor.graph.traversal import ancestors
 from pytensor.tensor.extra_ops import to_one_hot
 
 from pymc_maxent.data.choice_data import ChoiceData
-from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.exceptions import MaxEntError, SpecificationError
+from pymc_maxent.specification import ModelSpec
 
 ASC, COEFFICIENT, CONSTRAINT = "asc", "coefficient", "constraint"
 
@@ -55,7 +58,7 @@ def centre_within_situations(x, available):
     Examples
     --------
     >>> import numpy as np
-    >>> from pymc_maxent.maxent.features import centre_within_situations
+    >>> from pymc_maxent.maxent.moments import centre_within_situations
     >>> x = np.array([[1.0, 2.0, 6.0], [5.0, 7.0, 0.0]])
     >>> available = np.array([[True, True, True], [True, True, False]])
     >>> centre_within_situations(x, available).eval().tolist()
@@ -440,3 +443,64 @@ class MomentSet:
         y = to_one_hot(self.containers.chosen, self.containers.available.shape[1])
         Ay = (self.user_A * y[:, :, None]).sum(axis=(0, 1))
         return self.user_targets - self.user_offset - Ay
+
+
+# ---------------------------------------------------------------------- the tiers' twins
+def twin_moments(spec: ModelSpec, data: ChoiceData) -> list[Moment]:
+    """The MaxEnt twin of a specification without random components: attribute sums for
+    generic coefficients, cross moments for alternative-specific ones (the Bayesian builders'
+    columns: none where the attribute is absent), alternative shares for the constants.
+
+    Raises
+    ------
+    SpecificationError
+        A specification with random components (its twin is :func:`population_spec`'s).
+
+    Examples
+    --------
+    >>> import pymc_maxent as pmx
+    >>> from pymc_maxent.maxent.moments import twin_moments
+    >>> from pymc_maxent.specification import tier_spec
+    >>> data = pmx.load_travel_mode()
+    >>> [type(m).__name__ for m in twin_moments(tier_spec("MNL-3", data.attributes.tolist()), data)]
+    ['CrossMoments', 'CrossMoments', 'CrossMoments', 'AlternativeShares']
+    """
+    random = [c.attribute for c in spec.coefficients if c.random]
+    random += ["constants"] if spec.constants == "random" else []
+    if random:
+        raise SpecificationError(f"{spec.name}: the twin moments are of a fixed-coefficient specification; "
+                                 f"{random} are random: fit the tier with fit_maxent(data, tier=...)")
+    generic = [c.attribute for c in spec.coefficients if not c.alternative_specific]
+    moments: list[Moment] = [AttributeSums(generic)] if generic else []
+    reference = data.n_alternatives - 1 if spec.reference is None else data.alternative_index(spec.reference)
+    for c in spec.coefficients:
+        if c.alternative_specific:
+            own = data.alternative_specific_columns(data.attribute_index(c.attribute), reference)
+            moments.append(CrossMoments(c.attribute, spec.reference, tuple(data.alternatives[own].tolist())))
+    if spec.constants == "fixed":
+        moments.append(AlternativeShares(spec.reference))
+    return moments
+
+
+def population_spec(spec: ModelSpec) -> ModelSpec:
+    """The tier's fixed twin: every random component fixed at its population value (random
+    constants become fixed constants).
+
+    Examples
+    --------
+    >>> from pymc_maxent.specification import tier_spec
+    >>> from pymc_maxent.maxent.moments import population_spec
+    >>> twin = population_spec(tier_spec("MXL-2", ["x0"]))
+    >>> twin.constants, twin.coefficients[0].random
+    ('fixed', None)
+    """
+    coefficients = tuple(dataclasses.replace(c, random=None, level="individual") for c in spec.coefficients)
+    constants = "fixed" if spec.constants == "random" else spec.constants
+    return dataclasses.replace(spec, coefficients=coefficients, constants=constants, correlated=False,
+                               name=f"{spec.name} population")
+
+
+def population_name(label: str) -> str:
+    """The stage-1 parameter name of a random component's label (``asc[a]`` → ``alpha[a]``,
+    ``x0`` → ``beta[x0]``, ``x0[a]`` → ``beta[x0[a]]``)."""
+    return f"alpha[{label[4:-1]}]" if label.startswith("asc[") else f"beta[{label}]"

@@ -12,6 +12,7 @@ import numpy as np
 
 from pymc_maxent.arguments import require_count, require_counts
 from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.specification import Coefficient, ModelSpec, as_spec, resolve
 
 #: Per tier, (individuals, situations each, alternatives, attributes) at which the
 #: recovery tests' posteriors are informative; the tier benchmark uses the same sizes.
@@ -65,13 +66,11 @@ def simulate_choices(
 
     Examples
     --------
-    >>> from pymc_maxent.data.simulate import simulate_choices
+    >>> from pymc_maxent.simulate import simulate_choices
     >>> data, truth = simulate_choices("MNL-2", n_individuals=50, seed=1)
     >>> data.dims["situation"], sorted(truth)
     (50, ['alpha', 'beta'])
     """
-    from pymc_maxent.bayes.specification import as_spec, resolve
-
     I, T, K = require_counts(n_individuals=n_individuals, n_situations=n_situations,
                              n_attributes=n_attributes).values()
     J = require_count(n_alternatives, "n_alternatives", minimum=2)
@@ -198,13 +197,11 @@ def simulate_electricity_panel(n_individuals: int = 361, n_situations: int = 12,
 
     Examples
     --------
-    >>> from pymc_maxent.data.simulate import simulate_electricity_panel
+    >>> from pymc_maxent.simulate import simulate_electricity_panel
     >>> data, spec, truth = simulate_electricity_panel(40, seed=1)
     >>> data.attributes.tolist(), truth["theta"].shape
     (['pf', 'cl', 'loc', 'wk', 'tod', 'seas'], (40, 6))
     """
-    from pymc_maxent.bayes.specification import Coefficient, ModelSpec
-
     I, n_situations = require_counts(n_individuals=n_individuals, n_situations=n_situations).values()
     J = 4
     rng = np.random.default_rng(seed)
@@ -266,7 +263,7 @@ def simulate_priced_panel(n_individuals: int = 80, n_situations: int = 10, *, mu
 
     Examples
     --------
-    >>> from pymc_maxent.data.simulate import simulate_priced_panel
+    >>> from pymc_maxent.simulate import simulate_priced_panel
     >>> data, truth = simulate_priced_panel(20, 5, seed=1)
     >>> data.attributes.tolist(), truth["theta"].shape, bool(20 < data.attribute("price").mean() < 40)
     (['price', 'quality'], (20, 2), True)

@@ -16,9 +16,9 @@ per-situation scores come from ``pytensor.grad`` of the graph. The Hessian
 at the fitted mean, which is ``F'(diag p − pp')F`` without its cancellation) is assembled in
 the same pass (its agreement with ``pytensor.gradient.hessian`` of the graph is tested).
 Everything is compiled once, over the ``pm.Data`` containers, and evaluated in chunks of
-situations so that no ``N × J × C`` temporary is ever built. A damped Newton iteration
-(:func:`damped_newton`) converges in about five passes, on realistic designs as on
-standard-normal ones.
+situations so that no ``N × J × C`` temporary is ever built. The Newton solver
+(:func:`~pymc_maxent.maxent.stages.solve_dual`) converges in about five passes, on realistic
+designs as on standard-normal ones.
 
 The note's support-point form ``p_ij = Σ_m s_m π_ijm`` adds one adding-up multiplier
 ``μ_i`` per situation; the μ block is separable, so ``μ(λ)`` is solved per situation by a
@@ -28,9 +28,6 @@ vectorised damped Newton and concentrated out (Schur complement for the Hessian)
 from __future__ import annotations
 
 import contextlib
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -38,15 +35,13 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import clone_replace
 from pytensor.tensor.extra_ops import to_one_hot
-from scipy import optimize
 
-from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
-from pymc_maxent.maxent.features import MomentSet, centre_within_situations
+from pymc_maxent.exceptions import MaxEntError
+from pymc_maxent.maxent.moments import MomentSet, centre_within_situations
+from pymc_maxent.maxent.options import CHUNK
 from pymc_maxent.maxent.supports import Supports, default_error_support
 from pymc_maxent.utility import linear_utility, log_choice_probabilities, mask_unavailable
 
-#: Situations per chunk: bounds the temporaries to ~``CHUNK × J × C`` floats (cache-sized).
-CHUNK = 4096
 #: Most ``situation × alternative × moment`` cells of one chunk's temporaries (of float64
 #: each, 2 MiB): with many alternatives (and so many share moments, ``C ≈ J``) a chunk holds fewer
 #: situations, ``max(1, CHUNK_CELLS // (J·C))``, so the dual's memory stays near that of the data
@@ -83,26 +78,6 @@ def single_thread_blas():
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
-
-
-@dataclass
-class DualSolution:
-    """Raw output of a dual solve (wrapped by :class:`~pymc_maxent.maxent.result.MaxEntResult`).
-
-    ``residual`` is the largest moment residual relative to the moment's reachable range, the
-    quantity :func:`solve_dual` compares with ``tol``.
-    """
-
-    lam: np.ndarray
-    mu: np.ndarray | None
-    value: float
-    grad: np.ndarray
-    hess: np.ndarray
-    converged: bool
-    message: str
-    nit: int
-    nfev: int
-    residual: float = np.nan
 
 
 class Reach(NamedTuple):
@@ -142,7 +117,7 @@ def check_reach(reach: Reach, labels) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from pymc_maxent.maxent.dual import Reach, check_reach
+    >>> from pymc_maxent.maxent.population_dual import Reach, check_reach
     >>> check_reach(Reach(*map(np.array, ([1.0], [0.0], [4.0], [4.0]))), ["share[a]"]).tolist()
     [4.0]
     """
@@ -167,216 +142,6 @@ def check_reach(reach: Reach, labels) -> np.ndarray:
             "alternative never chosen while its share is a moment and there is no noise term)"
         )
     return scale
-
-
-def _scaled_newton_step(g, H, d):
-    """``H⁻¹ g`` computed on the Jacobi-scaled ``H`` (``d`` its scale), or None if singular."""
-    try:
-        step = np.linalg.solve(H / np.outer(d, d), g / d) / d
-    except np.linalg.LinAlgError:
-        return None
-    return step if np.all(np.isfinite(step)) else None
-
-
-#: Methods of :func:`solve_dual`.
-DUAL_METHODS = ("newton", "trust-exact")
-#: Sufficient decrease of the damped Newton line search, and its most step halvings.
-ARMIJO = 1e-4
-MAX_HALVINGS = 40
-
-
-def newton_direction(g, H) -> np.ndarray:
-    """``H⁻¹ g`` by a Cholesky factor of the Jacobi-scaled ``H`` (unit diagonal), shifted by
-    ``τ I`` (``τ`` from 1e-12 up) while it is not numerically positive definite: a descent
-    direction of a convex function whatever the conditioning of ``H``."""
-    diag = np.diag(H)
-    d = np.sqrt(np.where(diag > 0, diag, 1.0))
-    Hs = H / np.outer(d, d)
-    gs = g / d
-    for tau in (0.0, *np.logspace(-12, 0, 7)):
-        try:
-            L = np.linalg.cholesky(Hs + tau * np.eye(len(g)))
-        except np.linalg.LinAlgError:
-            continue
-        step = np.linalg.solve(L.T, np.linalg.solve(L, gs)) / d
-        if np.all(np.isfinite(step)):
-            return step
-    return g / d**2  # a scaled gradient step
-
-
-def damped_newton(pieces: Callable, lam: np.ndarray, residual: Callable, tol: float,
-                  maxiter: int) -> tuple[np.ndarray, int, str]:
-    """Newton's method with a backtracking (Armijo) line search on the convex dual.
-
-    Newton steps are invariant to any linear reparametrisation ``λ = T θ`` (a rescaled or
-    recentred moment moves ``H`` and ``g`` so that the step in ``λ`` is the same), so unlike
-    a trust region they need no scaling of the moments, and the full step is taken as soon
-    as the quadratic model is good. Once the residual is within ``tol``, one more step puts it
-    at rounding level. Near the optimum the dual's changes drown in rounding (it sums ``N``
-    terms), so a step is also taken when its value is within rounding of sufficient decrease
-    and it shrinks the residual.
-
-    Returns
-    -------
-    lam, nit, note
-        The multipliers, the Newton steps taken and why it stopped short ("" when it did not).
-    """
-    value, g, H = pieces(lam)
-    nit = 0
-    polished = False
-    while True:
-        r = residual(g)
-        if not np.isfinite(r) or (r <= tol and (polished or r <= 1e-3 * tol)):
-            return lam, nit, ""
-        if nit >= maxiter:
-            return lam, nit, f"maxiter={maxiter} Newton steps reached"
-        polished = r <= tol
-        step = newton_direction(g, H)
-        slope = float(g @ step)  # the decrease rate along −step: > 0
-        rounding = 1e-12 * (1.0 + abs(value))
-        length = 1.0
-        for _ in range(MAX_HALVINGS):
-            trial = lam - length * step
-            v, gt, Ht = pieces(trial)
-            decrease = value - v
-            if np.isfinite(v) and np.all(np.isfinite(gt)) and (
-                decrease >= ARMIJO * length * slope
-                or (decrease >= ARMIJO * length * slope - rounding and residual(gt) < r)
-            ):
-                break
-            length *= 0.5
-        else:
-            return lam, nit, "the line search found no decrease (rounding level reached)"
-        lam, value, g, H = trial, v, gt, Ht
-        nit += 1
-
-
-def solve_dual(evaluate: Callable, reach: Callable, n_moments: int, labels, *, lam0=None,
-               tol: float = 1e-10, maxiter: int = 100, method: str = "newton") -> DualSolution:
-    """Minimise a MaxEnt dual given as callables: reach check, then damped Newton (or the
-    former scaled ``trust-exact`` with a Newton polish).
-
-    Parameters
-    ----------
-    evaluate : callable
-        ``evaluate(lam) -> (D, ∇D, ∇²D)``, the dual (μ concentrated out), its gradient (the
-        moment residual) and Hessian, summed over all situations.
-    reach : callable
-        ``reach() -> Reach`` of the moments (:meth:`DualProblem.reach`).
-    n_moments : int
-    labels : sequence of str
-        Moment labels, for messages.
-    lam0 : array, optional
-        Starting multipliers (default 0: the prior).
-    tol : float
-        Converged means ``|m_c − Σ F (p + ε)| ≤ tol · scale_c`` for every moment, with
-        ``scale_c = hi_c − lo_c`` the width of its reachable range: a criterion that depends on
-        neither the units nor the origins of the moments.
-    maxiter : int
-        Newton (or ``trust-exact``) iterations.
-    method : {"newton", "trust-exact"}
-        ``"newton"`` (default): :func:`damped_newton`, one evaluation per step when the full
-        step is taken (affine invariant: it needs no scaling of the moments).
-        ``"trust-exact"``: SciPy's trust region with the exact Hessian on multipliers scaled by
-        the root of the Hessian's diagonal at the start, then up to three Newton steps; its
-        spherical region is not affine invariant and takes 20 or more iterations on designs
-        whose Hessian changes much between the start and the solution (dummies beside prices,
-        multipliers near 10).
-
-    Returns
-    -------
-    DualSolution
-        ``mu`` is None (the caller's, in the support form); ``nit`` the Newton (trust-region)
-        iterations, ``nfev`` the evaluations of the dual. Not converged: a
-        :class:`~pymc_maxent.exceptions.ConvergenceWarning` too.
-
-    Raises
-    ------
-    MaxEntError
-        An unknown ``method``; a moment out of reach (:func:`check_reach`).
-
-    Examples
-    --------
-    A two-alternative logit in one multiplier, ``D(λ) = λ m + Σ_i ln(½ e^{−λ x_i1} + ½ e^{−λ x_i2})``:
-
-    >>> import numpy as np
-    >>> from pymc_maxent.maxent.dual import Reach, solve_dual
-    >>> x = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0]]); m = 2.0
-    >>> def evaluate(lam):
-    ...     p = np.exp(-lam[0] * x); p /= p.sum(axis=1, keepdims=True)
-    ...     mean = (p * x).sum(axis=1)
-    ...     value = lam[0] * m + np.log(np.exp(-lam[0] * x).mean(axis=1)).sum()
-    ...     return value, np.array([m - mean.sum()]), np.array([[(p * (x - mean[:, None])**2).sum()]])
-    >>> reach = lambda: Reach(np.array([m]), np.array([0.0]), np.array([6.0]), np.array([6.0]))
-    >>> sol = solve_dual(evaluate, reach, 1, ["x"])
-    >>> sol.converged, sol.nit <= 6
-    (True, True)
-    """
-    if method not in DUAL_METHODS:
-        raise MaxEntError(f"method must be one of {DUAL_METHODS}; got {method!r}")
-    scale = check_reach(reach(), labels)
-    lam0 = np.zeros(n_moments) if lam0 is None else np.asarray(lam0, dtype=float)
-    cache = {}
-    calls = [0]
-
-    def pieces(lam):
-        key = lam.tobytes()
-        if key not in cache:
-            if len(cache) >= 3:
-                cache.pop(next(iter(cache)))
-            cache[key] = evaluate(lam)
-            calls[0] += 1
-        return cache[key]
-
-    def residual(g):
-        return float((np.abs(g) / scale).max())
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if method == "newton":
-            lam, nit, note = damped_newton(pieces, lam0, residual, tol, maxiter)
-        else:
-            lam, nit, note = _trust_exact(pieces, lam0, residual, scale, tol, maxiter)
-    value, grad, hess = pieces(lam)
-    r = residual(grad)
-    ok = bool(np.all(np.isfinite(lam))) and r <= tol
-    if ok:
-        message = f"converged: max relative moment residual {r:.3g} <= tol {tol:g}"
-    else:
-        message = (f"not converged: max relative moment residual {r:.3g} > tol {tol:g} "
-                   f"(max |moment residual| {np.abs(grad).max():.3g}); {method}: {note or 'stopped'}")
-        warnings.warn(f"MaxEnt dual did not converge after {nit} iterations: {message}",
-                      ConvergenceWarning, stacklevel=3)
-    return DualSolution(lam=lam, mu=None, value=value, grad=grad, hess=hess, converged=ok,
-                        message=message, nit=int(nit), nfev=calls[0], residual=r)
-
-
-def _trust_exact(pieces, lam0, residual, scale, tol, maxiter):
-    """SciPy's ``trust-exact`` on ``θ = d λ`` (``d`` the root of the Hessian's diagonal at the
-    start), then up to three plain Newton steps kept while they shrink the residual (the trust
-    region stalls once value differences drown in rounding, before the residual does)."""
-    _, g0, H0 = pieces(lam0)
-    d = np.sqrt(np.clip(np.diag(H0), 1e-300, None))
-    gtol = tol * (scale / d).min()
-    step0 = _scaled_newton_step(g0, H0, d)  # start with the trust radius of a full Newton step
-    radius = 1.0 if step0 is None else float(np.sqrt(max(g0 @ step0, 1e-16)))
-    radius = radius if np.isfinite(radius) else 1.0
-    res = optimize.minimize(
-        lambda th: pieces(th / d)[0], lam0 * d, jac=lambda th: pieces(th / d)[1] / d,
-        hess=lambda th: pieces(th / d)[2] / np.outer(d, d), method="trust-exact",
-        options={"gtol": gtol, "maxiter": maxiter, "initial_trust_radius": radius,
-                 "max_trust_radius": max(1e3 * radius, 1e6)},
-    )
-    lam = res.x / d
-    for _ in range(3):
-        _, g, H = pieces(lam)
-        if residual(g) <= 1e-3 * tol:
-            break
-        step = _scaled_newton_step(g, H, d)
-        if step is None or residual(pieces(lam - step)[1]) >= residual(g):
-            break
-        lam = lam - step
-    return lam, int(res.nit), str(res.message)
 
 
 class DualProblem:
@@ -719,23 +484,6 @@ class DualProblem:
                 m = np.where(inside | ~bounded, step, mid)
             mu[s:e] = m
         return mu
-
-    def solve(self, lam0=None, *, tol=1e-10, maxiter=100, method="newton") -> DualSolution:
-        """Minimise the dual for the data in the containers with :func:`solve_dual` (``method``
-        its); in the support form, ``mu`` is solved at the returned multipliers."""
-        with single_thread_blas():
-            self.refresh()
-            adjust = self.target_adjustment()
-            mu = None if self.direct else np.zeros(self.n_situations)
-
-            def evaluate(lam):
-                return self.evaluate(lam, adjust, None if mu is None else self.solve_mu(lam, mu))
-
-            sol = solve_dual(evaluate, lambda: self.reach(adjust), self.C, self.moments.labels,
-                             lam0=lam0, tol=tol, maxiter=maxiter, method=method)
-            if mu is not None:
-                sol.mu = self.solve_mu(sol.lam, mu).copy()
-        return sol
 
     # ------------------------------------------------------------------ the primal solution
     def primal(self, lam, mu=None) -> dict[str, np.ndarray]:

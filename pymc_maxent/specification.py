@@ -219,7 +219,7 @@ def as_spec(
     """The :class:`ModelSpec` of a tier name, or a :class:`ModelSpec` as given.
 
     The one place where what the user asked for becomes a specification: every builder,
-    :func:`~pymc_maxent.data.simulate.simulate_choices` and :class:`~pymc_maxent.ChoiceModel`
+    :func:`~pymc_maxent.simulate.simulate_choices` and :class:`~pymc_maxent.ChoiceModel`
     go through it.
 
     Parameters
@@ -240,7 +240,7 @@ def as_spec(
 
     Examples
     --------
-    >>> from pymc_maxent.bayes.specification import as_spec
+    >>> from pymc_maxent.specification import as_spec
     >>> as_spec("MNL-2", ["price", "time"], reference="car").reference
     'car'
     >>> spec = as_spec("MXL-1", ["price"], correlated=False)
@@ -419,7 +419,7 @@ def check_identified(resolved: ResolvedSpec, data: ChoiceData) -> None:
     --------
     >>> import numpy as np, pymc_maxent as pmx
     >>> from pymc_maxent.data.choice_data import ChoiceData
-    >>> from pymc_maxent.bayes.specification import as_spec, resolve
+    >>> from pymc_maxent.specification import as_spec, resolve
     >>> from pymc_maxent.exceptions import SpecificationError
     >>> x1 = np.random.default_rng(0).normal(size=(50, 3))
     >>> data = ChoiceData.from_arrays(np.stack([x1, 2 * x1 + 3], axis=-1), np.zeros(50, dtype=int),

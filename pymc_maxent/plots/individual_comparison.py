@@ -12,9 +12,12 @@ import xarray as xr
 
 from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import INDIVIDUAL
-from pymc_maxent.diagnostics.comparison import matched_individual_estimates, pair_labels
+from pymc_maxent.diagnostics.comparison import pair_labels
+from pymc_maxent.diagnostics.individual_comparison import (
+    compare_individual_statistics,
+    matched_individual_estimates,
+)
 from pymc_maxent.diagnostics.individual_information import individual_information_gain, information_comparison
-from pymc_maxent.diagnostics.individuals import compare_individual_statistics
 from pymc_maxent.exceptions import SpecificationError
 
 #: Statistics of :func:`~pymc_maxent.diagnostics.individual_information_gain` in words.
