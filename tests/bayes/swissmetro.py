@@ -28,5 +28,6 @@ def load_swissmetro() -> ChoiceData:
     available = np.stack([df["TRAIN_AV"] * sp, df["SM_AV"], df["CAR_AV"] * sp], axis=1).astype(bool)
     individual, individuals = pd.factorize(df["ID"])
     return ChoiceData.from_arrays(np.stack([time, cost], axis=-1), df["CHOICE"].to_numpy() - 1,
-                                  available=available, individual=individual, individuals=np.asarray(individuals),
+                                  available=available, individual=individual,
+                                  individuals=np.asarray(individuals),
                                   alternatives=ALTERNATIVES, attributes=["time", "cost"])

@@ -112,7 +112,8 @@ def test_a_nest_with_no_available_alternative_drops_out():
     point = model.initial_point() | {"lambda_interval__": np.array([-1.0, 0.5])}
     logp, grad = model.compile_fn([model.logp(), model.dlogp()], inputs=model.value_vars)(point)
     assert np.isfinite(logp) and np.all(np.isfinite(grad))
-    values = {"alpha": point["alpha"], "beta": point["beta"], "lambda": 1 / (1 + np.exp(-np.array([-1.0, 0.5])))}
+    lam = 1 / (1 + np.exp(-np.array([-1.0, 0.5])))
+    values = {"alpha": point["alpha"], "beta": point["beta"], "lambda": lam}
     p = model.compile_fn(model["p"], inputs=[model["alpha"], model["beta"], model["lambda"]])(values)
     V = X[..., 0] * values["beta"][0] + np.append(values["alpha"], 0.0)
     expected = nested_logit_probabilities(V, available, [0, 0, 1, 1], values["lambda"])
@@ -177,7 +178,8 @@ def test_bad_nests_raise_naming_the_fault(travel_mode, nests, message):
 def test_nl_needs_nests_and_lambda_is_named_per_nest(travel_mode):
     with pytest.raises(SpecificationError, match="give nests"):
         pmx.build_model(travel_mode, "NL")
-    model = pmx.build_model(travel_mode, "MXL-1", nests={"public": ["train", "bus"], "private": ["car", "air"]})
+    nests = {"public": ["train", "bus"], "private": ["car", "air"]}
+    model = pmx.build_model(travel_mode, "MXL-1", nests=nests)
     assert model.named_vars_to_dims["lambda"] == ("nest",)
     assert list(model.coords["nest"]) == ["public", "private"]
 
