@@ -108,8 +108,8 @@ class ChoiceModel:
             raise SpecificationError(f"method must be one of {METHODS}; got {method!r}")
         if method == "maxent" and (self.spec.nests or self.spec.space != "preference"):
             raise SpecificationError(
-                f"{self.spec.name}: MaxEnt has no twin of a nested logit or of WTP space (their utilities are "
-                "not linear in the parameters; docs/theory.md); fit it by NUTS or MAP")
+                f"{self.spec.name}: MaxEnt has no twin of a nested logit or of WTP space (their utilities "
+                "are not linear in the parameters; docs/theory.md); fit it by NUTS or MAP")
         if method == "nuts":
             fit = PosteriorFit(self.model, sample(self.model, **kwargs), self.data, sample_kwargs=kwargs)
         elif method == "map":

@@ -57,7 +57,8 @@ def test_log_likelihoods_agree_at_mapped_parameters_both_ways(two_spaces):
 def test_willingness_to_pay_returns_the_wtp_parameters(travel_mode):
     """A random-WTP model's posterior (arbitrary draws): the WTPs per individual and draw are
     ``μ + σ z`` of the WTP components, whatever the scale."""
-    model = pmx.build_model(travel_mode.subset(slice(0, 30)), "MXL-1", reference="car", space="wtp", price="gc")
+    data = travel_mode.subset(slice(0, 30))
+    model = pmx.build_model(data, "MXL-1", reference="car", space="wtp", price="gc")
     rng = np.random.default_rng(3)
     labels = list(model.coords["random_coefficient"])
     assert labels == ["ttme", "hinc_air", "scale"]
