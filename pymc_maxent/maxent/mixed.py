@@ -60,7 +60,10 @@ def population_name(label: str) -> str:
 
 def tier_spec_of(tier, data: ChoiceData, reference=None) -> ModelSpec:
     """A tier name (over all attributes) or a :class:`~pymc_maxent.ModelSpec`, as a spec."""
-    return as_spec(tier, data.attributes.tolist(), reference=reference)
+    spec = as_spec(tier, data.attributes.tolist(), reference=reference)
+    if spec.nests or spec.space != "preference":  # not linear in the parameters (docs/theory.md)
+        raise MaxEntError(f"{spec.name}: MaxEnt has no twin of a nested logit or of WTP space")
+    return spec
 
 
 def mixed_model(data: ChoiceData, model: pm.Model | None = None) -> pm.Model:

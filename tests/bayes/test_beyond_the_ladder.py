@@ -46,9 +46,10 @@ def test_fits_implement_the_protocol(fitted, travel_mode):
         assert ((0 < table.loc["lambda[public]", "lower"]) & (table.loc["lambda[public]", "upper"] <= 1))
     else:  # the recorded twin is the mapping of the WTP draws
         post = fit.posterior
-        np.testing.assert_allclose(post["beta"].sel(coefficient="gc"), -np.exp(post["scale"]), rtol=1e-12)
+        scale = np.exp(post["scale"])
+        np.testing.assert_allclose(post["beta"].sel(coefficient="gc"), -scale, rtol=1e-12)
         np.testing.assert_allclose(post["beta"].sel(coefficient="ttme"),
-                                   np.exp(post["scale"]) * post["wtp"].sel(wtp_coefficient="ttme"), rtol=1e-12)
+                                   scale * post["wtp"].sel(wtp_coefficient="ttme"), rtol=1e-12)
     draws = fit.parameter_draws()
     assert isinstance(draws, xr.Dataset) and draws["alpha"].dims[:2] == ("chain", "draw")
     p = fit.predict(travel_mode.subset(slice(0, 40)))
@@ -94,7 +95,8 @@ def test_model_selection_ranks_them_beside_the_ladder(fitted, travel_mode):
     kind, cm = fitted
     if kind != "NL":
         pytest.skip("one table is enough")
-    mnl = pmx.ChoiceModel(travel_mode, "MNL-2", reference="car").fit(random_seed=2, **sample_settings(100, 200))
+    mnl = pmx.ChoiceModel(travel_mode, "MNL-2", reference="car")
+    mnl = mnl.fit(random_seed=2, **sample_settings(100, 200))
     table = dx.model_selection({"MNL-2": mnl, "NL": cm.fit_result}, travel_mode, cv="loo")
     assert set(table.index) == {"MNL-2", "NL"}
     assert int(table.loc["NL", "parameters"]) == int(table.loc["MNL-2", "parameters"]) + 1
