@@ -823,7 +823,8 @@ def seed_count(tier: str, data: ChoiceData, n_attributes: int) -> int:
     }[tier]
 
 
-def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.DataFrame:
+def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None, *,
+               nests: Mapping[str, Sequence] | None = None, price: str | None = None) -> pd.DataFrame:
     """Every tier's name, description and parameter counts on ``data``.
 
     Columns: ``seed_count`` (the design note's count), ``identified`` population-level
@@ -832,11 +833,19 @@ def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.
     Attributes that do not vary across alternatives get alternative-specific
     coefficients in every tier, since a generic one is not identified.
 
+    With ``nests``, the rows ``NL`` (MNL-2's utility, one ``λ`` per nest of two or more
+    alternatives, ``m`` of them) and ``MXL-1 nested``; with ``price``, ``MNL-2 (WTP space)``
+    and ``MXL-1 (WTP space)`` (the WTPs and the scale in place of the coefficients: the same
+    counts).
+
     Examples
     --------
     >>> import pymc_maxent as pmx
     >>> pmx.tier_table(pmx.load_travel_mode()).loc["MNL-2", "identified"]
     np.int64(6)
+    >>> table = pmx.tier_table(pmx.load_travel_mode(), nests={"public": ["train", "bus"]}, price="gc")
+    >>> table.loc[["NL", "MXL-1 nested", "MNL-2 (WTP space)"], "identified"].tolist()
+    [7, 10, 6]
     """
     attributes = data.attributes.tolist() if attributes is None else list(attributes)
     varies = data.varies_across_alternatives()
@@ -857,5 +866,26 @@ def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.
             "seed_count": seed_count(tier, data, len(attributes)),
             "identified": counts["population"], "latent": counts["latent"],
             "total": counts["total"],
+        })
+    extra = []
+    if nests:
+        extra += [("NL", "MNL-2", {"nests": nests}), ("MXL-1 nested", "MXL-1", {"nests": nests})]
+    if price is not None:
+        extra += [(f"{t} (WTP space)", t, {"space": "wtp", "price": price}) for t in ("MNL-2", "MXL-1")]
+    for name, tier, options in extra:
+        base = next(r for r in rows if r["tier"] == tier)
+        spec = tier_spec(tier, [a for a in attributes if varies[data.attribute_index(a)] or a == price],
+                         **options)
+        spec = replace(spec, coefficients=spec.coefficients + tuple(
+            Coefficient(a, True, "normal" if TIERS[tier].random else None) for a in attributes
+            if not varies[data.attribute_index(a)] and a != price))
+        resolved = resolve(spec, data)
+        counts = parameter_counts(resolved, data)
+        m = len(resolved.nest_labels)
+        rows.append({
+            "tier": name, "description": spec.description,
+            "seed_formula": base["seed_formula"] + (" + m" if m else ""),
+            "seed_count": base["seed_count"] + m, "identified": counts["population"],
+            "latent": counts["latent"], "total": counts["total"],
         })
     return pd.DataFrame(rows).set_index("tier")
