@@ -93,6 +93,11 @@ def simulate_choices(
         has_choices=False,
     )
     spec = as_spec(spec, skeleton.attributes.tolist())
+    if spec.nests or spec.space != "preference":
+        from pymc_maxent.exceptions import SpecificationError
+
+        raise SpecificationError(f"{spec.name}: simulate_choices draws preference-space logits; use "
+                                 "simulate_nested_choices or simulate_wtp_panel")
     r = resolve(spec, skeleton)
     truth = dict(truth or {})
     D, S = r.n_random, len(r.situation_components)
