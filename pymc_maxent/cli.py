@@ -51,7 +51,8 @@ def _add_fitting(parser: argparse.ArgumentParser, *, models, draws: int, chains:
                  sampler: str) -> None:
     fit = parser.add_argument_group("models and sampling")
     fit.add_argument("--models", nargs="+", default=list(models), metavar="MODEL",
-                     help="tiers (MNL-1 ... MXL-4), MaxEnt (MNL-2's twin), 'MaxEnt <tier>' (a tier by "
+                     help="tiers (MNL-1 ... MXL-4, NL: the nested logit of --nests), MaxEnt (MNL-2's twin), "
+                          "'MaxEnt <tier>' (a tier by "
                           "MaxEnt: at MXL-1 ... MXL-4 the MaxEnt mixed logit), or an MNL tier followed by "
                           "' g-prior' "
                           f"(default: {' '.join(repr(m) for m in models)}); the first tier drives the "
@@ -61,6 +62,12 @@ def _add_fitting(parser: argparse.ArgumentParser, *, models, draws: int, chains:
                      help="mixing distribution of the mixed tiers' random coefficients: normal, lognormal "
                           "or neg_lognormal, for all of them or per attribute (repeatable)")
     fit.add_argument("--correlated", action="store_true", help="LKJ-correlated random coefficients")
+    fit.add_argument("--nests", nargs="+", metavar="NEST=ALT,ALT",
+                     help="nests of the nested logit NL (MNL-2's utility; added to --models if absent), "
+                          "e.g. --nests public=bus,train; an alternative in no nest is a nest of its own")
+    fit.add_argument("--space", choices=("preference", "wtp"), default="preference",
+                     help="where the tiers' parameters live: preference space (coefficients, the default) "
+                          "or willingness-to-pay space (the WTPs in units of --price, which it needs)")
     fit.add_argument("--draws", type=int, default=draws, help=f"posterior draws per chain (default {draws})")
     fit.add_argument("--tune", type=int, help="tuning steps per chain (default: as --draws)")
     fit.add_argument("--chains", type=int, default=chains, help=f"chains (default {chains})")
@@ -175,6 +182,22 @@ def _random(specs: list[str] | None):
     return pairs
 
 
+def _nests(specs: list[str] | None) -> dict | None:
+    """``--nests NAME=ALT,ALT ...`` as a mapping of nest name to alternatives."""
+    if not specs:
+        return None
+    nests = {}
+    for spec in specs:
+        name, sep, members = spec.partition("=")
+        alternatives = [a.strip() for a in members.split(",") if a.strip()]
+        if not sep or not name.strip() or not alternatives:
+            raise InputError(f"--nests {spec!r}: give NEST=ALT,ALT (e.g. public=bus,train)")
+        if name.strip() in nests:
+            raise InputError(f"--nests: nest {name.strip()!r} given twice")
+        nests[name.strip()] = alternatives
+    return nests
+
+
 def models_setting(models) -> dict:
     """``--models`` words as the typed settings: ``tiers``, ``maxent`` and ``g_prior``."""
     twins = [m for m in models if m.startswith(f"{MAXENT} ")]
@@ -187,7 +210,11 @@ def models_setting(models) -> dict:
 def settings_from(args: argparse.Namespace):
     # the samplers draw their bars on standard output
     progress = sys.stdout.isatty() if args.progress is None else args.progress
-    return Settings(**models_setting(args.models), reference=args.reference, price=args.price,
+    setting = models_setting(args.models)
+    nests = _nests(args.nests)
+    if nests and "NL" not in setting["tiers"]:
+        setting["tiers"].append("NL")
+    return Settings(**setting, nests=nests, space=args.space, reference=args.reference, price=args.price,
                     price_alternative=args.price_alternative, price_bounds=tuple(args.price_bounds),
                     random=_random(args.random), correlated=args.correlated, draws=args.draws,
                     tune=args.tune, chains=args.chains, sampler=args.sampler, seed=args.seed,

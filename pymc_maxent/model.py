@@ -42,9 +42,11 @@ class ChoiceModel:
     data : ChoiceData
     spec : str or ModelSpec
         A tier (``"MNL-1"`` … ``"MXL-4"``) or a full :class:`~pymc_maxent.ModelSpec`.
-    attributes, random, correlated, reference
+    attributes, random, correlated, reference, nests, space, price
         With a tier name: the attributes entering utility (default all), the mixing
-        distributions, LKJ correlation and the reference alternative.
+        distributions, LKJ correlation, the reference alternative, the nests of a nested logit
+        and willingness-to-pay space with its price
+        (:func:`~pymc_maxent.specification.tier_spec`).
     priors : mapping, optional
         Overrides of the default priors (:func:`~pymc_maxent.build_model`).
     g_prior : float or "gme", optional
@@ -69,11 +71,12 @@ class ChoiceModel:
     def __init__(self, data: ChoiceData, spec: str | ModelSpec = "MNL-2", *,
                  attributes: Sequence[str] | None = None, random: str | Mapping[str, str] = "normal",
                  correlated: bool = False, reference=None, priors: Mapping[str, Prior | float] | None = None,
-                 g_prior: float | str | None = None):
+                 g_prior: float | str | None = None, nests: Mapping[str, Sequence] | None = None,
+                 space: str = "preference", price: str | None = None):
         self.data = data
         self.spec = as_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
                             random=dict(random) if isinstance(random, Mapping) else random,
-                            correlated=correlated, reference=reference)
+                            correlated=correlated, reference=reference, nests=nests, space=space, price=price)
         self.priors = dict(priors or {})
         self.g_prior = g_prior
         self.model = build_model(data, self.spec, priors=self.priors, g_prior=g_prior,
@@ -98,6 +101,7 @@ class ChoiceModel:
             MaxEnt twin; keyword arguments go there), over the same data containers; at the
             mixed tiers ``MXL-1`` to ``MXL-4``, the MaxEnt mixed logit (``fit_maxent(data,
             tier=spec)``: population GME, then individual GCE, and at ``MXL-4`` situation GCE).
+            Not for a nested logit or WTP space (the theory page says why).
 
         Returns
         -------
@@ -105,6 +109,10 @@ class ChoiceModel:
         """
         if method not in METHODS:
             raise SpecificationError(f"method must be one of {METHODS}; got {method!r}")
+        if method == "maxent" and (self.spec.nests or self.spec.space != "preference"):
+            raise SpecificationError(
+                f"{self.spec.name}: MaxEnt has no twin of a nested logit or of WTP space (their utilities "
+                "are not linear in the parameters; docs/theory.md); fit it by NUTS or MAP")
         if method == "nuts":
             fit = PosteriorFit(self.model, sample(self.model, **kwargs), self.data, sample_kwargs=kwargs)
         elif method == "map":
@@ -260,12 +268,14 @@ def spec_to_dict(spec: ModelSpec) -> dict:
     """A :class:`~pymc_maxent.ModelSpec` as plain JSON-able values."""
     out = dataclasses.asdict(spec)
     out["reference"] = _plain(spec.reference)
+    out["nests"] = [[name, [_plain(a) for a in members]] for name, members in spec.nests]
     return out
 
 
 def spec_from_dict(d: Mapping) -> ModelSpec:
     fields = dict(d)
     fields["coefficients"] = tuple(Coefficient(**c) for c in d["coefficients"])
+    fields["nests"] = tuple((name, tuple(members)) for name, members in d.get("nests", ()))
     return ModelSpec(**fields)
 
 

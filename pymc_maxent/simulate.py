@@ -12,6 +12,7 @@ import numpy as np
 
 from pymc_maxent.arguments import require_count, require_counts
 from pymc_maxent.data.choice_data import ChoiceData
+from pymc_maxent.exceptions import SpecificationError
 from pymc_maxent.specification import Coefficient, ModelSpec, as_spec, resolve
 
 #: Per tier, (individuals, situations each, alternatives, attributes) at which the
@@ -95,6 +96,9 @@ def simulate_choices(
         has_choices=False,
     )
     spec = as_spec(spec, skeleton.attributes.tolist())
+    if spec.nests or spec.space != "preference":
+        raise SpecificationError(f"{spec.name}: simulate_choices draws preference-space logits; use "
+                                 "simulate_nested_choices or simulate_wtp_panel")
     r = resolve(spec, skeleton)
     truth = dict(truth or {})
     D, S = r.n_random, len(r.situation_components)
@@ -278,3 +282,133 @@ def simulate_priced_panel(n_individuals: int = 80, n_situations: int = 10, *, mu
                                   attributes=["price", "quality"], occasion=standard.occasion)
     return data, {"alpha": truth["alpha"], "mu": truth["mu"] / spread, "sigma": truth["sigma"] / spread,
                   "theta": truth["theta"] / spread}
+
+
+def nested_logit_probabilities(V: np.ndarray, available: np.ndarray, nest_of, lambdas) -> np.ndarray:
+    """The nested logit's choice probabilities in plain NumPy (the simulators' reference):
+    ``P_j = exp(V_j/λ_k) S_k^(λ_k − 1) / Σ_m S_m^λ_m``, ``S_k = Σ_{l ∈ k, available} exp(V_l/λ_k)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.simulate import nested_logit_probabilities
+    >>> p = nested_logit_probabilities(np.zeros((1, 3)), np.ones((1, 3), bool), [0, 0, 1], [0.5, 1.0])
+    >>> p.round(4).tolist()   # equal utilities, yet the lone alternative gets more than 1/3
+    [[0.2929, 0.2929, 0.4142]]
+    """
+    nest_of, lambdas = np.asarray(nest_of), np.asarray(lambdas, dtype=float)
+    lam = lambdas[nest_of]
+    shift = np.where(available, V, -np.inf).max(axis=1, keepdims=True)
+    e = np.where(available, np.exp((V - shift) / lam), 0.0)
+    S = np.stack([e[:, nest_of == m].sum(axis=1) for m in range(len(lambdas))], axis=1)
+    # exp((V − c)/λ) = exp(V/λ) e^(−c/λ): per nest the factor e^(−c) overall (the shift cancels)
+    top = np.where(S > 0, S, 1.0) ** lambdas * (S > 0)
+    p = e * np.where(S > 0, S, 1.0)[:, nest_of] ** (lam - 1)
+    return p / top.sum(axis=1, keepdims=True)
+
+
+def simulate_nested_choices(lam: float = 0.5, *, n_situations: int = 2000, other_lambda: float = 0.7,
+                            beta_price: float = -0.03, beta_quality: float = 8.0,
+                            alpha=(1.0, -0.5, 0.5), unavailable: float = 0.1, seed: int = 0):
+    """Choices from a nested logit at market scales: four alternatives in two nests,
+    ``{"A": [alt0, alt1], "B": [alt2, alt3]}``, a ``price`` in the hundreds and a ``quality``
+    score in ``[0, 1]``.
+
+    Probabilities by :func:`nested_logit_probabilities` (NumPy, not the models' graph).
+
+    Parameters
+    ----------
+    lam : float
+        ``λ`` of nest ``A`` (``1``: the logit within it).
+    n_situations : int
+    other_lambda : float
+        ``λ`` of nest ``B``.
+    beta_price, beta_quality : float
+        Generic coefficients (a price of 100–400 moves utility by about ``±5``).
+    alpha : three floats
+        Constants of ``alt0 … alt2`` (``alt3`` the reference).
+    unavailable : float
+        Probability that an alternative is missing (at least two stay).
+    seed : int
+
+    Returns
+    -------
+    data : ChoiceData
+    truth : dict
+        ``alpha``, ``beta`` (price, quality), ``lambda`` (A, B) and the ``nests``.
+
+    Examples
+    --------
+    >>> from pymc_maxent.simulate import simulate_nested_choices
+    >>> data, truth = simulate_nested_choices(0.3, n_situations=100, seed=1)
+    >>> data.attributes.tolist(), truth["lambda"].tolist(), truth["nests"]
+    (['price', 'quality'], [0.3, 0.7], {'A': ['alt0', 'alt1'], 'B': ['alt2', 'alt3']})
+    """
+    rng = np.random.default_rng(seed)
+    N, J = n_situations, 4
+    X = np.stack([rng.uniform(100.0, 400.0, (N, J)), rng.uniform(0.0, 1.0, (N, J))], axis=-1)
+    available = rng.random((N, J)) >= unavailable
+    for n in np.flatnonzero(available.sum(axis=1) < 2):
+        available[n, rng.choice(J, size=2, replace=False)] = True
+    beta = np.array([beta_price, beta_quality])
+    alpha = np.asarray(alpha, dtype=float)
+    V = X @ beta + np.append(alpha, 0.0)
+    lambdas = np.array([lam, other_lambda])
+    p = nested_logit_probabilities(V, available, [0, 0, 1, 1], lambdas)
+    chosen = (rng.random((N, 1)) > p.cumsum(axis=1)).sum(axis=1)
+    data = ChoiceData.from_arrays(X, np.minimum(chosen, J - 1), available=available,
+                                  alternatives=np.array([f"alt{j}" for j in range(J)]),
+                                  attributes=np.array(["price", "quality"]))
+    return data, {"alpha": alpha, "beta": beta, "lambda": lambdas,
+                  "nests": {"A": ["alt0", "alt1"], "B": ["alt2", "alt3"]}}
+
+
+def simulate_wtp_panel(n_individuals: int = 150, n_situations: int = 10, *, wtp_mu=(120.0, -40.0),
+                       wtp_sigma=(30.0, 15.0), scale_mu: float = np.log(0.04), scale_sigma: float = 0.3,
+                       wtp_asc=(20.0, -10.0), seed: int = 0):
+    """A panel drawn in willingness-to-pay space: three products with a ``price`` in the
+    hundreds, a ``quality`` score and a ``wait`` (days); ``U = −λ_i (price − w_i·x − w_j)``
+    with ``λ_i = exp(s_i)``, ``s_i`` normal and the WTPs ``w_i`` normal over individuals.
+
+    Parameters
+    ----------
+    n_individuals, n_situations : int
+    wtp_mu, wtp_sigma : pair of float
+        Population means and SDs of the WTPs of ``quality`` and ``wait`` (money units).
+    scale_mu, scale_sigma : float
+        Mean and SD of ``s`` (the price coefficient is ``−exp(s)``: about ``−0.04``).
+    wtp_asc : pair of float
+        The constants' WTPs of ``alt0`` and ``alt1`` (``alt2`` the reference).
+    seed : int
+
+    Returns
+    -------
+    data : ChoiceData
+    truth : dict
+        ``mu``, ``sigma`` (over ``wtp[quality]``… ordered as the model's random components:
+        ``quality``, ``wait``, ``scale``), ``wtp_asc`` and ``theta`` (individual × component).
+
+    Examples
+    --------
+    >>> from pymc_maxent.simulate import simulate_wtp_panel
+    >>> data, truth = simulate_wtp_panel(20, 4, seed=1)
+    >>> data.attributes.tolist(), truth["theta"].shape
+    (['price', 'quality', 'wait'], (20, 3))
+    """
+    rng = np.random.default_rng(seed)
+    I, T, J = n_individuals, n_situations, 3
+    N = I * T
+    individual = np.repeat(np.arange(I), T)
+    X = np.stack([rng.uniform(150.0, 450.0, (N, J)), rng.uniform(0.0, 2.0, (N, J)),
+                  rng.integers(1, 8, (N, J)).astype(float)], axis=-1)
+    mu = np.array([*wtp_mu, scale_mu])
+    sigma = np.array([*wtp_sigma, scale_sigma])
+    theta = mu + sigma * rng.normal(size=(I, 3))
+    w, lam = theta[individual, :2], np.exp(theta[individual, 2])
+    W = np.einsum("njk,nk->nj", X[..., 1:], w) + np.append(np.asarray(wtp_asc, dtype=float), 0.0)
+    U = -lam[:, None] * (X[..., 0] - W) + rng.gumbel(size=(N, J))
+    data = ChoiceData.from_arrays(X, U.argmax(axis=1), individual=individual, individuals=np.arange(I),
+                                  alternatives=np.array([f"alt{j}" for j in range(J)]),
+                                  attributes=np.array(["price", "quality", "wait"]),
+                                  occasion=np.tile(np.arange(T), I))
+    return data, {"mu": mu, "sigma": sigma, "wtp_asc": np.asarray(wtp_asc, dtype=float), "theta": theta}

@@ -8,7 +8,7 @@ constants are absent, fixed or random. The seven tiers of the design note are pr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from pymc_maxent.exceptions import SpecificationError
 MIXING = {"normal": None, "lognormal": 1.0, "neg_lognormal": -1.0}
 LEVELS = ("individual", "situation")
 CONSTANTS = ("none", "fixed", "random")
+#: Where the parameters live: preference space (coefficients of utility) or willingness-to-pay
+#: space (``U = −exp(scale)·(price − Σ_k wtp_k x_k − wtp_j)``: the WTPs are the parameters).
+SPACES = ("preference", "wtp")
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,38 @@ class ModelSpec:
         Random components (coefficients and random constants) share a full covariance,
         ``θ_i = μ + L z_i`` with ``L`` the Cholesky factor of an LKJ prior.
     name, description : str
+    nests : mapping of str to sequence of alternative labels, optional
+        A two-level nested logit: each nest's alternatives (``{"public": ["bus", "train"]}``),
+        with one dissimilarity parameter ``λ_k ∈ (0, 1]`` per nest of two or more alternatives
+        (``lambda``, dim ``nest``). An alternative named in no nest is a nest of its own (its
+        ``λ`` cancels). ``λ = 1`` for every nest is the logit.
+    space : {"preference", "wtp"}
+        ``"wtp"``: willingness-to-pay space, ``U = −exp(s)·(price − Σ_k w_k x_k − w_j)``; the
+        WTPs ``w`` (and the constants' ``w_j``) are the parameters, ``s`` the log of the price
+        coefficient's magnitude (``scale``: random over individuals when the price's
+        :class:`Coefficient` is ``"neg_lognormal"``, the price coefficient ``−exp(s)`` then
+        lognormal).
+    price : str, optional
+        The price attribute of WTP space (a generic coefficient of the specification).
+
+    Raises
+    ------
+    SpecificationError
+        An alternative in two nests, a nest without alternatives, two nests of one name, an
+        unknown ``space``, ``space="wtp"`` without a price (or a price without it), a price
+        not among the coefficients, alternative-specific, or with a mixing distribution other
+        than ``"neg_lognormal"``.
+
+    Examples
+    --------
+    >>> from pymc_maxent import Coefficient, ModelSpec
+    >>> spec = ModelSpec((Coefficient("gc"), Coefficient("ttme")), nests={"ground": ["train", "bus"]})
+    >>> spec.nests
+    (('ground', ('train', 'bus')),)
+    >>> ModelSpec((Coefficient("gc"),), nests={"a": ["bus"], "b": ["bus", "car"]})
+    Traceback (most recent call last):
+    ...
+    pymc_maxent.exceptions.SpecificationError: alternative 'bus' is in two nests, 'a' and 'b'
     """
 
     coefficients: tuple[Coefficient, ...]
@@ -84,6 +119,9 @@ class ModelSpec:
     correlated: bool = False
     name: str = "custom"
     description: str = ""
+    nests: tuple = ()
+    space: str = "preference"
+    price: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "coefficients", tuple(self.coefficients))
@@ -94,6 +132,62 @@ class ModelSpec:
             raise SpecificationError(f"an attribute appears twice in the specification: {names}")
         if not names and self.constants == "none":
             raise SpecificationError("the specification has no parameters")
+        object.__setattr__(self, "nests", _as_nests(self.nests))
+        _check_space(self)
+
+
+def _as_nests(nests) -> tuple:
+    """Nests as ``((name, (alternative, ...)), ...)``, checked: names unique and non-empty, each
+    nest with alternatives, no alternative twice."""
+    if nests is None:
+        return ()
+    pairs = list(nests.items()) if isinstance(nests, Mapping) else list(nests)
+    out, seen, owner = [], set(), {}
+    for pair in pairs:
+        if isinstance(pair, str) or len(pair) != 2:
+            raise SpecificationError(f"nests: give a mapping of nest name to alternatives; got {pair!r}")
+        name, alternatives = pair
+        if not isinstance(name, str) or not name.strip():
+            raise SpecificationError(f"nest names must be non-empty strings; got {name!r}")
+        if name in seen:
+            raise SpecificationError(f"two nests are named {name!r}")
+        seen.add(name)
+        if isinstance(alternatives, str) or not isinstance(alternatives, Sequence | np.ndarray):
+            raise SpecificationError(f"nest {name!r}: give a list of alternatives; got {alternatives!r}")
+        members = tuple(a.item() if hasattr(a, "item") else a for a in alternatives)
+        if not members:
+            raise SpecificationError(f"nest {name!r} has no alternatives")
+        for a in members:
+            if a in owner:
+                where = (f"nest {name!r} twice" if owner[a] == name
+                         else f"two nests, {owner[a]!r} and {name!r}")
+                raise SpecificationError(f"alternative {a!r} is in {where}")
+            owner[a] = name
+        out.append((name, members))
+    return tuple(out)
+
+
+def _check_space(spec: ModelSpec) -> None:
+    if spec.space not in SPACES:
+        raise SpecificationError(f"space must be one of {SPACES}; got {spec.space!r}")
+    if spec.space == "preference":
+        if spec.price is not None:
+            raise SpecificationError(f"price {spec.price!r} is for space='wtp'; a preference-space "
+                                     "model takes its price from the attributes (leave price unset)")
+        return
+    if spec.price is None:
+        raise SpecificationError("space='wtp' needs the price attribute: give price=")
+    coefficient = {c.attribute: c for c in spec.coefficients}.get(spec.price)
+    if coefficient is None:
+        raise SpecificationError(f"price {spec.price!r} is not among the specification's attributes "
+                                 f"{[c.attribute for c in spec.coefficients]}")
+    if coefficient.alternative_specific:
+        raise SpecificationError(f"price {spec.price!r}: in WTP space the price coefficient is generic "
+                                 "(−exp(scale) for every alternative)")
+    if coefficient.random not in (None, "neg_lognormal"):
+        raise SpecificationError(
+            f"price {spec.price!r}: in WTP space the price coefficient is −exp(scale); its mixing "
+            f"distribution is 'neg_lognormal' (scale normal) or none (fixed); got {coefficient.random!r}")
 
 
 @dataclass(frozen=True)
@@ -141,6 +235,10 @@ TIERS: dict[str, Tier] = {
 }
 
 
+#: Named models beyond the ladder: the tier whose utility they take, and what they add.
+NESTED_TIERS = {"NL": "MNL-2"}
+
+
 def tier_spec(
     tier: str,
     attributes: Sequence[str],
@@ -148,26 +246,37 @@ def tier_spec(
     random: str | Mapping[str, str] = "normal",
     correlated: bool = False,
     reference=None,
+    nests: Mapping[str, Sequence] | None = None,
+    space: str = "preference",
+    price: str | None = None,
 ) -> ModelSpec:
     """The specification of one tier of the logit ladder.
 
     Parameters
     ----------
     tier : str
-        One of ``MNL-1, MNL-2, MNL-3, MXL-1, MXL-2, MXL-3, MXL-4``.
+        One of ``MNL-1, MNL-2, MNL-3, MXL-1, MXL-2, MXL-3, MXL-4``, or ``NL``: the nested
+        logit of ``MNL-2``'s utility (``nests`` required).
     attributes : sequence of str
     random : str or mapping
         Mixing distribution of the random coefficients, one for all or per attribute (the
-        others ``"normal"``); ignored by the MNL tiers.
+        others ``"normal"``); ignored by the MNL tiers. In WTP space the price's is
+        ``"neg_lognormal"`` (a random scale) unless given.
     correlated : bool
         LKJ-correlated random components (mixed tiers only).
     reference : alternative label, optional
+    nests : mapping, optional
+        Nest name → alternatives: any tier becomes a nested logit (:class:`ModelSpec`).
+    space : {"preference", "wtp"}
+    price : str, optional
+        The price attribute of WTP space.
 
     Raises
     ------
     SpecificationError
         An unknown tier or mixing distribution, ``random`` naming attributes not in
-        ``attributes``, or ``correlated`` on an MNL tier.
+        ``attributes``, ``correlated`` on an MNL tier, ``NL`` without nests, or what
+        :class:`ModelSpec` raises.
 
     Examples
     --------
@@ -175,10 +284,17 @@ def tier_spec(
     >>> spec = tier_spec("MXL-1", ["price", "time"], random={"price": "neg_lognormal"})
     >>> [(c.attribute, c.random) for c in spec.coefficients]
     [('price', 'neg_lognormal'), ('time', 'normal')]
+    >>> tier_spec("NL", ["gc"], nests={"ground": ["train", "bus"]}).name
+    'NL'
+    >>> tier_spec("MXL-1", ["cost", "time"], space="wtp", price="cost").name
+    'MXL-1 (WTP space)'
     """
-    if tier not in TIERS:
-        raise SpecificationError(f"unknown tier {tier!r}; choose from {list(TIERS)}")
-    preset = TIERS[tier]
+    base = NESTED_TIERS.get(tier, tier)
+    if base not in TIERS:
+        raise SpecificationError(f"unknown tier {tier!r}; choose from {[*TIERS, *NESTED_TIERS]}")
+    if tier in NESTED_TIERS and not nests:
+        raise SpecificationError(f"tier {tier} is a nested logit: give nests (nest name -> alternatives)")
+    preset = TIERS[base]
     if correlated and not preset.random:
         raise SpecificationError(f"tier {tier} has no random coefficients to correlate")
     if isinstance(random, Mapping):
@@ -189,6 +305,8 @@ def tier_spec(
         mixing = dict(random)
     else:
         mixing = dict.fromkeys(attributes, random)
+    if space == "wtp" and price is not None and not (isinstance(random, Mapping) and price in random):
+        mixing[price] = "neg_lognormal"  # the random scale: price coefficient −exp(s), s normal
     coefficients = tuple(
         Coefficient(
             a,
@@ -198,13 +316,22 @@ def tier_spec(
         )
         for a in attributes
     )
+    name = tier + (" (correlated)" if correlated else "")
+    if nests and tier not in NESTED_TIERS:
+        name += " nested"
+    if space == "wtp":
+        name += " (WTP space)"
     return ModelSpec(
         coefficients,
         constants=preset.constants,
         reference=reference,
         correlated=correlated,
-        name=tier + (" (correlated)" if correlated else ""),
-        description=preset.description,
+        name=name,
+        description=preset.description + ("; nested logit" if nests else "")
+        + ("; willingness-to-pay space" if space == "wtp" else ""),
+        nests=nests,
+        space=space,
+        price=price,
     )
 
 
@@ -215,6 +342,9 @@ def as_spec(
     random: str | Mapping[str, str] = "normal",
     correlated: bool = False,
     reference=None,
+    nests: Mapping[str, Sequence] | None = None,
+    space: str = "preference",
+    price: str | None = None,
 ) -> ModelSpec:
     """The :class:`ModelSpec` of a tier name, or a :class:`ModelSpec` as given.
 
@@ -228,15 +358,15 @@ def as_spec(
         A tier name (see :func:`tier_table`) or a full specification.
     attributes : sequence of str
         Attributes entering utility (tier names only).
-    random, correlated, reference
+    random, correlated, reference, nests, space, price
         As in :func:`tier_spec`, for tier names; a :class:`ModelSpec` carries its own, so
         these must be left at their defaults with one.
 
     Raises
     ------
     SpecificationError
-        What :func:`tier_spec` raises; ``random``, ``correlated`` or ``reference`` given
-        with a :class:`ModelSpec`; a ``spec`` of another type.
+        What :func:`tier_spec` raises; ``random``, ``correlated``, ``reference``, ``nests``,
+        ``space`` or ``price`` given with a :class:`ModelSpec`; a ``spec`` of another type.
 
     Examples
     --------
@@ -250,19 +380,23 @@ def as_spec(
     if isinstance(spec, ModelSpec):
         given = {name: value for name, value, default in
                  (("random", random, "normal"), ("correlated", correlated, False),
-                  ("reference", reference, None)) if not _same(value, default)}
+                  ("reference", reference, None), ("nests", nests, None),
+                  ("space", space, "preference"), ("price", price, None)) if not _same(value, default)}
         if given:
             raise SpecificationError(
                 f"{', '.join(given)} apply to tier names; the ModelSpec {spec.name!r} carries its own "
                 "(set them in the ModelSpec and its Coefficients)")
         return spec
     if isinstance(spec, str):
-        return tier_spec(spec, list(attributes), random=random, correlated=correlated, reference=reference)
-    raise SpecificationError(f"spec must be a tier name ({', '.join(TIERS)}) or a ModelSpec; "
-                             f"got {type(spec).__name__}")
+        return tier_spec(spec, list(attributes), random=random, correlated=correlated, reference=reference,
+                         nests=nests, space=space, price=price)
+    raise SpecificationError(f"spec must be a tier name ({', '.join([*TIERS, *NESTED_TIERS])}) or a "
+                             f"ModelSpec; got {type(spec).__name__}")
 
 
 def _same(value, default) -> bool:
+    if default is None and isinstance(value, Mapping | Sequence) and not isinstance(value, str):
+        return not len(value)
     return value is default or (isinstance(value, str | bool) and value == default)
 
 
@@ -307,19 +441,57 @@ class ResolvedSpec:
     random_scale: np.ndarray
     situation_components: np.ndarray   # random components with a situation-level deviation
     n_attributes: int = 0              # X's last axis
+    n_random_asc: int = 0              # random constants leading the random components
+    # nested logit: each alternative's nest, all nests' names, and the nests with a free λ
+    nest_of: np.ndarray | None = None  # (alternative,) into nest_names
+    nest_names: list = field(default_factory=list)
+    nest_labels: list = field(default_factory=list)   # dim "nest": nests of two or more alternatives
+    nest_lambda: np.ndarray | None = None  # (nest,) into lambda, -1: λ = 1 (a nest of one)
+    # WTP space: the price's column in X, and the scale's place (a fixed scalar or the last
+    # random component); the blocks hold the WTPs (the price is not among them)
+    price_column: int | None = None
+    price_sd: float = 1.0
+    price_position: int = 0            # the price's place among the preference-space coefficients
+    scale_random: bool = False
 
     @property
     def n_random(self) -> int:
         return len(self.random_labels)
 
+    @property
+    def nested(self) -> bool:
+        return self.nest_of is not None
+
+    @property
+    def wtp_space(self) -> bool:
+        return self.price_column is not None
+
 
 def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
-    """Check a specification against the data and lay out its parameters."""
+    """Check a specification against the data and lay out its parameters.
+
+    Raises
+    ------
+    SpecificationError
+        What :func:`check_identified` raises; a nest naming an unknown alternative or named
+        like an alternative, nests that leave no dissimilarity parameter or put every
+        alternative in one nest; a WTP-space price that is not an attribute of the data.
+    """
     J = data.n_alternatives
     alternatives = data.alternatives.tolist()
     reference = J - 1 if spec.reference is None else data.alternative_index(spec.reference)
     varies = data.varies_across_alternatives()
     sd = np.array([data.X[..., k][data.available].std() for k in range(data.n_attributes)])
+    price_column, price_sd, price_position = None, 1.0, 0
+    if spec.space == "wtp":
+        if spec.price not in data.attributes:
+            raise SpecificationError(f"price {spec.price!r} is not an attribute of the data; the attributes "
+                                     f"are {data.attributes.tolist()}")
+        # identified in WTP space exactly when its preference-space twin is
+        resolve(replace(spec, space="preference", price=None, nests=()), data)
+        price_column = data.attribute_index(spec.price)
+        price_sd = float(sd[price_column]) if sd[price_column] > 0 else 1.0
+        sd = sd / price_sd  # a WTP's prior scale: sd(price)/sd(x) (see priors.random_scales)
 
     fixed, random = Block(), Block()
     random_asc: list[str] = []
@@ -331,6 +503,9 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
 
     for coef in spec.coefficients:
         k = data.attribute_index(coef.attribute)
+        if k == price_column:
+            price_position = len(fixed.labels)  # where the price's coefficient goes in beta
+            continue  # WTP space: the price's coefficient is −exp(scale)
         block = random if coef.random else fixed
         if not coef.alternative_specific and not varies[k]:
             raise SpecificationError(
@@ -362,6 +537,15 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
                     situation_level.append(len(random_asc) + index)
         block.layout.append(row)
     random_scale += random.scales
+    scale_random = False
+    if price_column is not None:
+        price = next(c for c in spec.coefficients if c.attribute == spec.price)
+        if price.random:  # the scale: the last random component, exp(s) its natural scale
+            scale_random = True
+            if price.level == "situation":
+                situation_level.append(len(random_asc) + len(random.labels))
+            random_sign.append(1.0)
+            random_scale.append(price_sd)
 
     if spec.constants == "fixed":
         asc_labels = [a for j, a in enumerate(alternatives) if j != reference]
@@ -369,7 +553,8 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
     else:
         asc_labels, asc_layout = [], None
     random_asc_layout = _constant_layout(J, reference) if random_asc else None
-    if spec.correlated and len(random_asc) + len(random.labels) < 2:
+    random_labels = random_asc + random.labels + (["scale"] if scale_random else [])
+    if spec.correlated and len(random_labels) < 2:
         raise SpecificationError("`correlated=True` needs at least two random components")
     resolved = ResolvedSpec(
         spec=spec,
@@ -379,15 +564,78 @@ def resolve(spec: ModelSpec, data: ChoiceData) -> ResolvedSpec:
         asc_layout=asc_layout,
         fixed=fixed,
         random=random,
-        random_labels=random_asc + random.labels,
+        random_labels=random_labels,
         random_asc_layout=random_asc_layout,
         random_sign=np.array(random_sign),
         random_scale=np.array(random_scale),
         situation_components=np.array(situation_level, dtype=np.int64),
         n_attributes=data.n_attributes,
+        n_random_asc=len(random_asc),
+        price_column=price_column,
+        price_sd=price_sd,
+        price_position=price_position,
+        scale_random=scale_random,
     )
-    check_identified(resolved, data)
+    if spec.nests:
+        resolved.nest_of, resolved.nest_names, resolved.nest_labels, resolved.nest_lambda = \
+            resolve_nests(spec.nests, alternatives)
+    if price_column is None:
+        check_identified(resolved, data)
     return resolved
+
+
+def resolve_nests(nests, alternatives: list):
+    """Each alternative's nest (those named in no nest: a nest of their own, named after them),
+    the nests' names, the nests of two or more alternatives (one ``λ`` each) and each nest's
+    position among them (``-1``: ``λ = 1``).
+
+    Raises
+    ------
+    SpecificationError
+        A nest naming an alternative the data do not have, a nest named like an alternative, no
+        nest of two or more alternatives, or one nest holding every alternative.
+
+    Examples
+    --------
+    >>> from pymc_maxent.specification import resolve_nests
+    >>> nest_of, names, labels, index = resolve_nests((("ground", ("train", "bus", "car")),),
+    ...                                               ["air", "train", "bus", "car"])
+    >>> nest_of.tolist(), names, labels, index.tolist()
+    ([1, 0, 0, 0], ['ground', 'air'], ['ground'], [0, -1])
+    """
+    labels = [str(a) for a in alternatives]
+    position = {}
+    for name, members in nests:
+        if name in labels:
+            raise SpecificationError(f"nest {name!r} is named like an alternative; name the nests apart from "
+                                     f"the alternatives {labels}")
+        for a in members:
+            if a in alternatives:
+                position[a] = alternatives.index(a)
+            elif str(a) in labels:
+                position[a] = labels.index(str(a))
+            else:
+                raise SpecificationError(f"nest {name!r}: unknown alternative {a!r}; the alternatives are "
+                                         f"{labels}")
+    nest_of = np.full(len(alternatives), -1, dtype=np.int64)
+    names = []
+    for m, (name, members) in enumerate(nests):
+        names.append(name)
+        nest_of[[position[a] for a in members]] = m
+    for j in np.flatnonzero(nest_of < 0):  # alternatives in no nest: a nest of their own
+        nest_of[j] = len(names)
+        names.append(labels[j])
+    sizes = np.bincount(nest_of, minlength=len(names))
+    free = [m for m in range(len(names)) if sizes[m] >= 2]
+    if not free:
+        raise SpecificationError(f"no nest holds two or more alternatives ({dict(nests)}): a nested logit "
+                                 "of single-alternative nests is the logit; drop nests")
+    if sizes.max() == len(alternatives):
+        raise SpecificationError(f"nest {names[int(sizes.argmax())]!r} holds every alternative: its λ only "
+                                 "rescales utility and is not identified; nest a subset")
+    index = np.full(len(names), -1, dtype=np.int64)
+    index[free] = np.arange(len(free))
+    return nest_of, names, [names[m] for m in free], index
 
 
 #: Smallest eigenvalue, relative to the largest, of the scaled Gram matrix of the centred
@@ -507,7 +755,7 @@ def _centred_gram(resolved: ResolvedSpec, data: ChoiceData, situations: slice = 
     """Labels of the parameters in utility, the Gram matrix of their design centred within
     situations over the available alternatives, and the uncentred design's squared norms."""
     J = len(resolved.alternatives)
-    n_asc_random = resolved.n_random - len(resolved.random.labels)
+    n_asc_random = resolved.n_random_asc
     constants, blocks, labels = [], [], []
     if resolved.asc_labels:
         constants.append(_one_hot(resolved.asc_layout[:, None], len(resolved.asc_labels))[:, 0])
@@ -557,7 +805,8 @@ def parameter_counts(resolved: ResolvedSpec, data: ChoiceData) -> dict[str, int]
     """
     D = resolved.n_random
     S = len(resolved.situation_components)
-    population = len(resolved.asc_labels) + len(resolved.fixed.labels) + 2 * D + S
+    population = len(resolved.asc_labels) + len(resolved.fixed.labels) + 2 * D + S + len(resolved.nest_labels)
+    population += int(resolved.wtp_space and not resolved.scale_random)  # a fixed scale
     if resolved.spec.correlated:
         population += D * (D - 1) // 2
     latent = D * data.n_individuals + S * data.n_situations
@@ -574,7 +823,8 @@ def seed_count(tier: str, data: ChoiceData, n_attributes: int) -> int:
     }[tier]
 
 
-def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.DataFrame:
+def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None, *,
+               nests: Mapping[str, Sequence] | None = None, price: str | None = None) -> pd.DataFrame:
     """Every tier's name, description and parameter counts on ``data``.
 
     Columns: ``seed_count`` (the design note's count), ``identified`` population-level
@@ -583,11 +833,19 @@ def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.
     Attributes that do not vary across alternatives get alternative-specific
     coefficients in every tier, since a generic one is not identified.
 
+    With ``nests``, the rows ``NL`` (MNL-2's utility, one ``λ`` per nest of two or more
+    alternatives, ``m`` of them) and ``MXL-1 nested``; with ``price``, ``MNL-2 (WTP space)``
+    and ``MXL-1 (WTP space)`` (the WTPs and the scale in place of the coefficients: the same
+    counts).
+
     Examples
     --------
     >>> import pymc_maxent as pmx
     >>> pmx.tier_table(pmx.load_travel_mode()).loc["MNL-2", "identified"]
     np.int64(6)
+    >>> table = pmx.tier_table(pmx.load_travel_mode(), nests={"public": ["train", "bus"]}, price="gc")
+    >>> table.loc[["NL", "MXL-1 nested", "MNL-2 (WTP space)"], "identified"].tolist()
+    [7, 10, 6]
     """
     attributes = data.attributes.tolist() if attributes is None else list(attributes)
     varies = data.varies_across_alternatives()
@@ -608,5 +866,26 @@ def tier_table(data: ChoiceData, attributes: Sequence[str] | None = None) -> pd.
             "seed_count": seed_count(tier, data, len(attributes)),
             "identified": counts["population"], "latent": counts["latent"],
             "total": counts["total"],
+        })
+    extra = []
+    if nests:
+        extra += [("NL", "MNL-2", {"nests": nests}), ("MXL-1 nested", "MXL-1", {"nests": nests})]
+    if price is not None:
+        extra += [(f"{t} (WTP space)", t, {"space": "wtp", "price": price}) for t in ("MNL-2", "MXL-1")]
+    for name, tier, options in extra:
+        base = next(r for r in rows if r["tier"] == tier)
+        spec = tier_spec(tier, [a for a in attributes if varies[data.attribute_index(a)] or a == price],
+                         **options)
+        spec = replace(spec, coefficients=spec.coefficients + tuple(
+            Coefficient(a, True, "normal" if TIERS[tier].random else None) for a in attributes
+            if not varies[data.attribute_index(a)] and a != price))
+        resolved = resolve(spec, data)
+        counts = parameter_counts(resolved, data)
+        m = len(resolved.nest_labels)
+        rows.append({
+            "tier": name, "description": spec.description,
+            "seed_formula": base["seed_formula"] + (" + m" if m else ""),
+            "seed_count": base["seed_count"] + m, "identified": counts["population"],
+            "latent": counts["latent"], "total": counts["total"],
         })
     return pd.DataFrame(rows).set_index("tier")

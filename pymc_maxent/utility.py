@@ -299,7 +299,7 @@ def utility_layout(resolved: ResolvedSpec) -> UtilityLayout:
     def vector(v):
         return () if v is None else tuple(int(x) for x in v)
 
-    n_random_asc = resolved.n_random - len(resolved.random.labels)
+    n_random_asc = resolved.n_random_asc
     return UtilityLayout(
         n_alternatives=J, n_attributes=resolved.n_attributes,
         asc=vector(resolved.asc_layout) if resolved.asc_labels else (),
@@ -329,3 +329,139 @@ def natural_scale(theta, resolved: ResolvedSpec):
         return theta
     idx = np.flatnonzero(is_log)
     return pt.set_subtensor(theta[..., idx], resolved.random_sign[idx] * pt.exp(theta[..., idx]))
+
+
+# ---------------------------------------------------------------------- nested logit
+def nested_log_probabilities(U, available, nest_of, lambdas):
+    """Log choice probabilities of a two-level nested logit (random-utility form, RU2).
+
+    ``log P_j = (V_j/λ_k − I_k) + (λ_k I_k − log Σ_m exp(λ_m I_m))`` for ``j`` in nest ``k``,
+    ``I_k = log Σ_{l ∈ B_k, available} exp(V_l/λ_k)`` (the inclusive value). Every
+    log-sum-exp is taken over the available alternatives only: ``-inf`` where unavailable, and
+    a nest none of whose alternatives is available in a situation drops out of the upper level
+    (its ``exp(λ_k I_k)`` is 0) without a NaN in the value or the gradient. With every
+    ``λ_k = 1`` it is the multinomial logit's masked log-softmax.
+
+    Parameters
+    ----------
+    U : tensor (..., alternative)
+    available : tensor (..., alternative) of bool
+    nest_of : array of int, shape (alternative,)
+        Each alternative's nest (``0 … M−1``; every alternative in exactly one).
+    lambdas : tensor (..., M)
+        Dissimilarity parameters ``λ_k ∈ (0, 1]`` (``1`` for a nest of one alternative, where
+        it cancels), broadcasting against ``U``'s leading axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.utility import nested_log_probabilities
+    >>> U, available = np.array([[1.0, 0.5, -0.3]]), np.ones((1, 3), bool)
+    >>> p = np.exp(nested_log_probabilities(U, available, np.array([0, 0, 1]), np.array([0.5, 1.0])).eval())
+    >>> I = np.log(np.exp(U[0, :2] / 0.5).sum())              # the first nest's inclusive value
+    >>> top = np.exp(0.5 * I) + np.exp(U[0, 2])
+    >>> expected = np.append(np.exp(U[0, :2] / 0.5 - I) * np.exp(0.5 * I), np.exp(U[0, 2])) / top
+    >>> bool(np.allclose(p[0], expected)), bool(np.isclose(p.sum(), 1.0))
+    (True, True)
+    """
+    U = pt.as_tensor_variable(U)
+    available = pt.as_tensor_variable(available).astype("bool")
+    nest_of = np.asarray(nest_of, dtype=np.int64)
+    M = int(nest_of.max()) + 1
+    lambdas = pt.as_tensor_variable(lambdas)
+    members = (nest_of[:, None] == np.arange(M)[None, :])  # (alternative, nest)
+    lam_j = lambdas[..., nest_of]                           # (..., alternative)
+    scaled = pt.switch(available, U / lam_j, -np.inf)
+    # inclusive values: a log-sum-exp per nest over its available members, guarded so that an
+    # empty nest gives -inf with a zero (not NaN) gradient
+    inside = pt.switch(members, scaled[..., :, None], -np.inf)  # (..., alternative, nest)
+    top_in = inside.max(axis=-2)                                  # (..., nest)
+    present = pt.isfinite(top_in)
+    shift = pt.switch(present, top_in, 0.0)
+    total = pt.exp(inside - shift[..., None, :]).sum(axis=-2)
+    inclusive = shift + pt.log(pt.switch(present, total, 1.0))    # 0 for an empty nest (masked below)
+    upper = pt.switch(present, lambdas * inclusive, -np.inf)     # (..., nest)
+    upper_top = upper.max(axis=-1, keepdims=True)
+    log_denominator = upper_top[..., 0] + pt.log(pt.exp(upper - upper_top).sum(axis=-1))
+    within = scaled - inclusive[..., nest_of]                   # log P(j | nest)
+    log_p = within + upper[..., nest_of] - log_denominator[..., None]
+    return pt.switch(available, log_p, -np.inf)
+
+
+@dataclass(frozen=True)
+class ChoiceStructure:
+    """Utility and choice probabilities of a specification: its :class:`UtilityLayout`, and what
+    the logit ladder's tiers lack: nests (a nested logit) and willingness-to-pay space.
+
+    Hashable, like the layout. In WTP space the layout's coefficients are the WTPs ``w`` and
+    ``U = λ·(W − price)``, ``W`` the layout's utility and ``λ = exp(s)`` the scale: a fixed
+    ``scale`` (the log ``s``) or the last column of ``θ`` (random, on its natural scale ``exp(s)``).
+
+    Attributes
+    ----------
+    layout : UtilityLayout
+    nest_of : tuple of int
+        Each alternative's nest; ``()``: no nests.
+    nest_lambda : tuple of int
+        Each nest's position in ``λ`` (``-1``: a nest of one alternative, ``λ = 1``).
+    price_column : int or None
+        WTP space: the price's column in ``X``.
+    scale_random : bool
+        WTP space: the scale is ``θ``'s last column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pymc_maxent.utility import ChoiceStructure, UtilityLayout
+    >>> layout = UtilityLayout(2, 2, fixed=((0,), (0,)), fixed_columns=(1,))   # w·x, x in column 1
+    >>> wtp = ChoiceStructure(layout, price_column=0)
+    >>> X = np.array([[[100.0, 2.0], [80.0, 1.0]]])                          # price, quality
+    >>> wtp.utility(X, beta=np.array([15.0]), scale=np.log(0.1)).eval()    # 0.1·(15 x − price)
+    array([[-7. , -6.5]])
+    """
+
+    layout: UtilityLayout
+    nest_of: tuple = ()
+    nest_lambda: tuple = ()
+    price_column: int | None = None
+    scale_random: bool = False
+
+    @property
+    def fused(self) -> bool:
+        """The plain (multinomial or mixed) logit in preference space: the fused likelihood Op's."""
+        return not self.nest_of and self.price_column is None
+
+    def utility(self, X, alpha=None, beta=None, theta=None, scale=None):
+        """``U`` (..., alternative) at fixed ``α``, ``β`` (WTP space: the WTPs), random rows ``θ``
+        (natural scale) and, in WTP space with a fixed scale, its log ``scale``."""
+        if self.price_column is None:
+            return self.layout.utility(X, alpha, beta, theta)
+        X = pt.as_tensor_variable(X)
+        if self.scale_random:
+            theta = pt.as_tensor_variable(theta)
+            lam = theta[..., -1]
+            theta = theta[..., :-1] if self.layout.sizes()[2] else None
+        else:
+            lam = pt.exp(pt.as_tensor_variable(scale))
+        W = self.layout.utility(X, alpha, beta, theta)
+        return lam[..., None] * (W - X[..., self.price_column])
+
+    def full_lambdas(self, lambdas):
+        """``λ`` of every nest (..., nest): the free ones, and 1 for nests of one alternative."""
+        lambdas = pt.as_tensor_variable(lambdas)
+        index = np.asarray(self.nest_lambda, dtype=np.int64)
+        padded = pt.concatenate([lambdas, pt.ones_like(lambdas[..., :1])], axis=-1)  # last: λ = 1
+        return padded[..., np.where(index >= 0, index, -1)]
+
+    def log_probabilities(self, U, available, lambdas=None):
+        """Log choice probabilities (..., alternative): the masked log-softmax, or the nested
+        logit's (:func:`nested_log_probabilities`) at the free ``λ``."""
+        if not self.nest_of:
+            return log_choice_probabilities(U, available)
+        return nested_log_probabilities(U, available, np.asarray(self.nest_of), self.full_lambdas(lambdas))
+
+    def probabilities(self, U, available, lambdas=None):
+        """Choice probabilities (..., alternative), exactly 0 where unavailable."""
+        if not self.nest_of:
+            return choice_probabilities(U, available)
+        return pt.exp(self.log_probabilities(U, available, lambdas))

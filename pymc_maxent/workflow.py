@@ -46,7 +46,7 @@ from pymc_maxent.plots import (
     plot_revenue_curve,
 )
 from pymc_maxent.simulate import simulate_priced_panel
-from pymc_maxent.specification import TIERS, tier_table
+from pymc_maxent.specification import NESTED_TIERS, TIERS, as_spec, resolve_nests, tier_table
 
 #: The name of the MaxEnt fit in the tables.
 MAXENT = "MaxEnt"
@@ -62,8 +62,9 @@ class Settings:
     Parameters
     ----------
     tiers : sequence of str
-        Tiers fitted by NUTS (``"MNL-1"`` … ``"MXL-4"``); the first is the one the analysis
-        tables use (``focus``).
+        Tiers fitted by NUTS (``"MNL-1"`` … ``"MXL-4"``, and ``"NL"``: the nested logit of
+        ``nests`` on ``MNL-2``'s utility); the first is the one the analysis tables use
+        (``focus``).
     maxent : bool
         Also fit MaxEnt (the twin of ``MNL-2``: attribute sums and alternative shares), named
         ``"MaxEnt"`` in the tables.
@@ -82,6 +83,11 @@ class Settings:
         Whose price is optimised (default: the first alternative other than ``reference``).
     price_bounds : (float, float)
         Search range of the price, as multipliers of the observed prices.
+    nests : mapping, optional
+        Nest name → alternatives of the nested logit ``"NL"``.
+    space : {"preference", "wtp"}
+        Where the Bayesian tiers' parameters live (``"wtp"`` needs ``price``); the g-prior and
+        MaxEnt fits stay in preference space.
     random : str or dict
         Mixing distribution(s) of the mixed tiers' random coefficients.
     correlated : bool
@@ -108,6 +114,8 @@ class Settings:
     price: str | None = None
     price_alternative: object = None
     price_bounds: tuple[float, float] = (0.5, 2.0)
+    nests: Mapping | None = None
+    space: str = "preference"
     random: str | dict[str, str] = "normal"
     correlated: bool = False
     draws: int = 500
@@ -125,8 +133,15 @@ class Settings:
         self.tiers, self.g_prior = tuple(self.tiers), tuple(self.g_prior)
         self.maxent_tiers = tuple(self.maxent_tiers)
         for tier in self.tiers + self.g_prior + self.maxent_tiers:
-            if tier not in TIERS:
-                raise SpecificationError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)}")
+            if tier not in TIERS and not (tier in NESTED_TIERS and tier in self.tiers):
+                raise SpecificationError(f"unknown tier {tier!r}: use one of {', '.join(TIERS)} "
+                                         "(and NL, by NUTS)")
+        if ("NL" in self.tiers) != bool(self.nests):
+            raise SpecificationError("the nested logit NL and nests go together: give both or neither")
+        if self.space not in ("preference", "wtp"):
+            raise SpecificationError(f"space must be 'preference' or 'wtp'; got {self.space!r}")
+        if self.space == "wtp" and self.price is None:
+            raise SpecificationError("space='wtp' needs the price attribute (price=)")
         if len(set(self.maxent_tiers)) < len(self.maxent_tiers):
             raise SpecificationError(f"a tier named twice in maxent_tiers {list(self.maxent_tiers)}")
         for tier in self.g_prior:
@@ -194,6 +209,8 @@ def check_settings(data: ChoiceData, settings: Settings) -> None:
         unknown = sorted(set(settings.random) - set(map(str, data.attributes)))
         if unknown:
             raise ChoiceDataError(f"random coefficients for {', '.join(unknown)}: not attributes")
+    if settings.nests:  # before anything is fitted
+        resolve_nests(as_spec("NL", [], nests=settings.nests).nests, data.alternatives.tolist())
     if settings.test_fraction and data.n_individuals < 4:
         raise ChoiceDataError(f"{data.n_individuals} individuals cannot be split for held-out scores: "
                               "set test_fraction to 0")
@@ -268,9 +285,12 @@ def _model(train: ChoiceData, name: str, settings: Settings, reference) -> Choic
         return ChoiceModel(train, tier, reference=reference, random=settings.random,
                            correlated=settings.correlated and tier.startswith("MXL"))
     tier = name.removesuffix(G_PRIOR)
+    if name.endswith(G_PRIOR):
+        return ChoiceModel(train, tier, reference=reference, g_prior="gme")
+    wtp = {"space": "wtp", "price": settings.price} if settings.space == "wtp" else {}
     return ChoiceModel(train, tier, reference=reference, random=settings.random,
                        correlated=settings.correlated and tier.startswith("MXL"),
-                       g_prior="gme" if name.endswith(G_PRIOR) else None)
+                       nests=settings.nests if tier in NESTED_TIERS else None, **wtp)
 
 
 def _fit(cm: ChoiceModel, name: str, settings: Settings):

@@ -6,10 +6,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 from conftest import sample_settings  # noqa: E402
+from test_model_helpers import assert_round_trip  # noqa: E402
 
 import pymc_maxent as pmx  # noqa: E402
 from pymc_maxent import diagnostics as dx  # noqa: E402
@@ -131,19 +131,6 @@ def test_sample_choices_follows_p():
         freq = np.bincount(draws[:, i], minlength=3) / 20000
         np.testing.assert_allclose(freq, p[i], atol=0.015)
         assert freq[p[i] == 0].sum() == 0
-
-
-def assert_round_trip(cm, tmp_path, new_data):
-    path = cm.save(tmp_path / "model.nc")
-    loaded = pmx.ChoiceModel.load(path)
-    assert loaded.spec == cm.spec
-    assert loaded.fit_result.estimator == cm.fit_result.estimator
-    for data in (None, new_data):
-        a = cm.predict(data, random_seed=2).values
-        b = loaded.predict(data, random_seed=2).values
-        np.testing.assert_array_equal(a, b)
-    pd.testing.assert_frame_equal(cm.fit_result.estimates(), loaded.fit_result.estimates())
-    return loaded
 
 
 def test_save_load_mnl_and_maxent(travel_fits, travel_mode, tmp_path):

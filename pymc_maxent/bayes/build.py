@@ -25,8 +25,8 @@ from pymc_maxent.data.containers import (
 from pymc_maxent.exceptions import SpecificationError
 from pymc_maxent.specification import ModelSpec, ResolvedSpec, as_spec, resolve
 from pymc_maxent.utility import (
+    ChoiceStructure,
     UtilityLayout,
-    choice_probabilities,
     fixed_utility,
     mask_unavailable,
     natural_scale,
@@ -61,6 +61,8 @@ class ChoiceGraph:
         The standard-normal deviations ``z`` (individual × random_coefficient), ``z_new``
         (new_individual × random_coefficient: redrawn for individuals not in the fitted data)
         and ``z_situation`` (situation × situation_coefficient), where the model has them.
+    structure : ChoiceStructure, optional
+        Nests and WTP space: how ``utility`` and ``p`` are computed from the parameters.
     """
 
     spec: ModelSpec
@@ -73,6 +75,7 @@ class ChoiceGraph:
     individual: Any = None
     new_individual: Any = None
     situation: Any = None
+    structure: Any = None
 
 
 #: ``g`` per situation of the g-prior that matches GME's default error support: 3 points on
@@ -119,6 +122,9 @@ def build_model(
     priors: Mapping[str, Prior | float] | None = None,
     g_prior: float | str | None = None,
     store_probabilities: bool = False,
+    nests: Mapping[str, Sequence] | None = None,
+    space: str = "preference",
+    price: str | None = None,
 ) -> pm.Model:
     """A PyMC model of the choices in ``data``.
 
@@ -126,17 +132,19 @@ def build_model(
     ----------
     data : ChoiceData
     spec : str or ModelSpec
-        A tier name (``"MNL-1"`` … ``"MXL-4"``, see :func:`tier_table`) or a full
+        A tier name (``"MNL-1"`` … ``"MXL-4"``, ``"NL"``, see :func:`tier_table`) or a full
         per-attribute :class:`ModelSpec`.
     attributes : sequence of str, optional
         Attributes entering utility (tier names only); default all.
-    random, correlated, reference
+    random, correlated, reference, nests, space, price
         Passed to :func:`~pymc_maxent.specification.tier_spec` (tier names only; see
-        :func:`~pymc_maxent.specification.as_spec`).
+        :func:`~pymc_maxent.specification.as_spec`): ``nests`` makes the tier a nested
+        logit, ``space="wtp"`` with ``price`` puts it in willingness-to-pay space.
     priors : mapping, optional
         Overrides of the default priors by parameter name (``alpha``, ``beta``, ``mu``,
-        ``sigma``, ``sigma_situation``: :class:`pymc_extras.prior.Prior`; ``lkj_eta``: a
-        number). ``Prior("Flat")`` gives maximum likelihood at the MAP.
+        ``sigma``, ``sigma_situation``, ``lambda``, ``scale``, ``wtp``, ``wtp_asc``:
+        :class:`pymc_extras.prior.Prior`; ``lkj_eta``: a number). ``Prior("Flat")`` gives
+        maximum likelihood at the MAP.
     g_prior : float or "gme", optional
         Models without random components only: a Zellner g-prior on the utility index,
         ``θ = (α, β) ~ N(0, g (F̃'F̃)⁻¹)`` with ``F̃_ij = ∂Ũ_ij/∂θ`` over the available
@@ -160,14 +168,19 @@ def build_model(
         (``random_coefficient`` × ``random_coefficient_2``) with ``correlated=True``. The
         observed variable ``chosen`` gives the pointwise log-likelihood. :func:`choice_graph`
         gives its :class:`ChoiceGraph` (specification, utility, probabilities, latent
-        deviations).
+        deviations). A nested logit adds ``lambda`` (dim ``nest``: the nests of two or more
+        alternatives). In WTP space the fixed parameters are ``wtp_asc`` (``asc``), ``wtp``
+        (``wtp_coefficient``) and ``scale`` (the log of the price coefficient's magnitude), or
+        the random component ``"scale"``; a model without random components also records
+        its preference-space twin ``alpha``, ``beta`` (``beta[price] = −exp(scale)``).
 
     Notes
     -----
     Utility ``U_ij = α_j(i) + Σ_k x_ijk β_k(i, j)``; probabilities are a softmax over the
-    available alternatives. Random components are non-centred:
-    ``θ_i = μ + σ ∘ z_i`` or ``θ_i = μ + L z_i`` with ``L`` an LKJ Cholesky factor;
-    lognormal coefficients are ``±exp(θ)``.
+    available alternatives (a nested logit's: :func:`~pymc_maxent.utility.nested_log_probabilities`).
+    In WTP space ``U_ij = −exp(s_i)·(p_ij − Σ_k w_ik x_ijk − w_ij)``. Random components are
+    non-centred: ``θ_i = μ + σ ∘ z_i`` or ``θ_i = μ + L z_i`` with ``L`` an LKJ Cholesky
+    factor; lognormal coefficients are ``±exp(θ)``.
 
     Examples
     --------
@@ -177,7 +190,8 @@ def build_model(
     ['coefficient']
     """
     spec = as_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
-                   random=random, correlated=correlated, reference=reference)
+                   random=random, correlated=correlated, reference=reference, nests=nests, space=space,
+                   price=price)
     resolved = resolve(spec, data)
     priors = check_priors(priors)
     g = None if g_prior is None else g_prior_scale(g_prior, data, resolved, priors)
@@ -192,6 +206,9 @@ def g_prior_scale(g_prior, data: ChoiceData, resolved: ResolvedSpec, priors) -> 
     if resolved.n_random:
         raise SpecificationError("g_prior applies to models without random components (MNL tiers); "
                               f"this one has {resolved.n_random}: {resolved.random_labels}")
+    if resolved.nested or resolved.wtp_space:
+        raise SpecificationError("g_prior applies to preference-space logits without nests (GME's noise "
+                                 "term of a utility linear in its parameters)")
     clash = sorted({"alpha", "beta"} & set(priors))
     if clash:
         raise SpecificationError(
@@ -207,7 +224,10 @@ def g_prior_scale(g_prior, data: ChoiceData, resolved: ResolvedSpec, priors) -> 
 
 
 def parameter_coords(resolved: ResolvedSpec) -> dict[str, list]:
-    coords = {"asc": resolved.asc_labels, "coefficient": resolved.fixed.labels}
+    coords = {"asc": resolved.asc_labels, "coefficient": resolved.fixed.labels, "nest": resolved.nest_labels}
+    if resolved.wtp_space:
+        coords["wtp_coefficient"] = resolved.fixed.labels
+        coords["coefficient"] = preference_labels(resolved) if not resolved.n_random else []
     if resolved.n_random:
         coords |= {"random_coefficient": resolved.random_labels, NEW_INDIVIDUAL: []}
         if resolved.spec.correlated:
@@ -217,6 +237,23 @@ def parameter_coords(resolved: ResolvedSpec) -> dict[str, list]:
             resolved.random_labels[c] for c in resolved.situation_components
         ]
     return {k: v for k, v in coords.items() if len(v) or k == NEW_INDIVIDUAL}
+
+
+def preference_labels(resolved: ResolvedSpec) -> list[str]:
+    """WTP space: the labels of the preference-space coefficients (the WTPs' and the price's)."""
+    labels = list(resolved.fixed.labels)
+    labels.insert(resolved.price_position, resolved.spec.price)
+    return labels
+
+
+def choice_structure(resolved: ResolvedSpec) -> ChoiceStructure:
+    """The :class:`~pymc_maxent.utility.ChoiceStructure` of a resolved specification."""
+    nested = resolved.nested
+    return ChoiceStructure(
+        utility_layout(resolved),
+        nest_of=tuple(int(m) for m in resolved.nest_of) if nested else (),
+        nest_lambda=tuple(int(m) for m in resolved.nest_lambda) if nested else (),
+        price_column=resolved.price_column, scale_random=resolved.scale_random)
 
 
 def define_choice_model(
@@ -239,21 +276,80 @@ def define_choice_model(
         alpha, beta = fixed_parameters(resolved, priors)
     else:
         alpha, beta = g_prior_parameters(containers, resolved, g_prior)
-    layout = utility_layout(resolved)
+    lambdas, scale = structural_parameters(resolved, priors)
+    structure = choice_structure(resolved)
     latent, theta, rows, predicted_rows = {}, None, containers.individual, None
     if resolved.n_random:
         theta, rows, predicted_rows, latent = random_components(containers, resolved, priors)
-    observe_choices(layout, containers, alpha, beta, theta, rows)
-    U = layout.utility(containers.X, alpha, beta, predicted_rows)
-    p = choice_probabilities(U, containers.available)
+    if resolved.wtp_space and not resolved.n_random:
+        preference_twin(resolved, alpha, beta, scale)
+    if structure.fused:
+        observe_choices(structure.layout, containers, alpha, beta, theta, rows)
+    else:
+        observe_choices_graph(structure, containers, alpha, beta, theta, rows, lambdas, scale)
+    U = structure.utility(containers.X, alpha, beta, predicted_rows, scale)
+    p = structure.probabilities(U, containers.available, lambdas)
     if store_probabilities:  # of the fitted situations (new individuals have no draws of z)
-        fitted = U if theta is None else layout.utility(containers.X, alpha, beta, theta[rows])
-        pm.Deterministic("p", choice_probabilities(fitted, containers.available),
+        fitted = U if theta is None else structure.utility(containers.X, alpha, beta, theta[rows], scale)
+        pm.Deterministic("p", structure.probabilities(fitted, containers.available, lambdas),
                          dims=(SITUATION, ALTERNATIVE))
     graph = ChoiceGraph(spec=resolved.spec, resolved=resolved, priors=priors, g_prior=g_prior,
-                        containers=containers, utility=U, p=p, **latent)
+                        containers=containers, utility=U, p=p, structure=structure, **latent)
     _GRAPHS[model] = graph
     return graph
+
+
+def structural_parameters(resolved: ResolvedSpec, priors):
+    """A nested logit's ``lambda`` (dim ``nest``) and a WTP-space model's fixed ``scale``
+    (``None`` where the model has none)."""
+    lambdas = scale = None
+    if resolved.nest_labels:
+        lambdas = parameter_prior("lambda", resolved, priors).create_variable("lambda")
+    if resolved.wtp_space and not resolved.scale_random:
+        scale = parameter_prior("scale", resolved, priors).create_variable("scale")
+    return lambdas, scale
+
+
+def preference_twin(resolved: ResolvedSpec, wtp_asc, wtp, scale) -> None:
+    """WTP space without random components: the preference-space coefficients as deterministics,
+    ``alpha = exp(s)·wtp_asc`` and ``beta = exp(s)·wtp`` with ``beta[price] = −exp(s)``."""
+    lam = pt.exp(scale)
+    if wtp_asc is not None:
+        pm.Deterministic("alpha", lam * wtp_asc, dims="asc")
+    parts = [] if wtp is None else [lam * wtp]
+    price = -lam[None]
+    k = resolved.price_position
+    beta = pt.concatenate([parts[0][:k], price, parts[0][k:]]) if parts else price
+    pm.Deterministic("beta", beta, dims="coefficient")
+
+
+def observe_choices_graph(structure: ChoiceStructure, containers: ChoiceContainers, alpha, beta, theta, rows,
+                          lambdas, scale):
+    """The observed ``chosen`` of a nested logit or a WTP-space model: the log-likelihood from the
+    graph of :class:`~pymc_maxent.utility.ChoiceStructure` (log-sum-exps over the available
+    alternatives), draws from the categorical of its probabilities."""
+    alpha = pt.zeros(0) if alpha is None else alpha
+    beta = pt.zeros(0) if beta is None else beta
+    lambdas = pt.zeros(0) if lambdas is None else lambdas
+    scale = pt.zeros(()) if scale is None else scale
+    if theta is None:
+        theta, rows = pt.zeros((1, 0)), pt.zeros_like(containers.individual)
+    layout = structure.layout
+
+    def log_p(X, available, rows, alpha, beta, theta, lambdas, scale):
+        U = structure.utility(X, alpha if layout.asc else None, beta if layout.fixed else None,
+                              theta[rows] if theta.type.shape[-1] != 0 else None, scale)
+        return structure.log_probabilities(U, available, lambdas)
+
+    def logp(value, *inputs):
+        return log_p(*inputs)[pt.arange(value.shape[0]), value]
+
+    def dist(X, available, rows, alpha, beta, theta, lambdas, scale, size):
+        return pm.Categorical.dist(logit_p=log_p(X, available, rows, alpha, beta, theta, lambdas, scale))
+
+    return pm.CustomDist("chosen", containers.X, containers.available, rows, alpha, beta, theta, lambdas,
+                         scale, dist=dist, logp=logp, observed=containers.chosen, dims=SITUATION,
+                         signature="(n,j,k),(n,j),(n),(a),(b),(m,r),(l),()->(n)")
 
 
 def observe_choices(layout: UtilityLayout, containers: ChoiceContainers, alpha, beta, theta, rows):
@@ -280,12 +376,14 @@ def observe_choices(layout: UtilityLayout, containers: ChoiceContainers, alpha, 
 
 
 def fixed_parameters(resolved: ResolvedSpec, priors):
-    """``alpha`` and ``beta`` with independent priors (the defaults, or the user's)."""
+    """``alpha`` and ``beta`` with independent priors (the defaults, or the user's); in WTP
+    space the WTPs ``wtp_asc`` and ``wtp`` in their place."""
     alpha = beta = None
+    names = ("wtp_asc", "wtp") if resolved.wtp_space else ("alpha", "beta")
     if resolved.asc_labels:
-        alpha = parameter_prior("alpha", resolved, priors).create_variable("alpha")
+        alpha = parameter_prior(names[0], resolved, priors).create_variable(names[0])
     if resolved.fixed.labels:
-        beta = parameter_prior("beta", resolved, priors).create_variable("beta")
+        beta = parameter_prior(names[1], resolved, priors).create_variable(names[1])
     return alpha, beta
 
 

@@ -309,6 +309,9 @@ def minibatch_model(
     spec = as_spec(spec, data.attributes.tolist() if attributes is None else list(attributes),
                    random=random, reference=reference)
     resolved = resolve(spec, data)
+    if resolved.nested or resolved.wtp_space:
+        raise SpecificationError(f"{spec.name}: fit_minibatch fits preference-space logits without nests; "
+                                 "a nested logit or WTP space needs build_model")
     priors = check_priors(priors, names=MINIBATCH_PRIORS + (("lkj_eta",) if spec.correlated else ()))
     if len(resolved.situation_components):
         raise SpecificationError(

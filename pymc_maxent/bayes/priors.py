@@ -8,6 +8,10 @@ Default priors are weakly informative on the scale of the data: a coefficient's 
 ``2.5 / sd(x)`` (a one-SD change of the attribute moves utility by about ±2.5 at most), a
 constant's is 5; a lognormal coefficient's ``mu`` is centred on ``−log sd(x)`` with SD 1.5
 (its SD 1) on the log scale; random constants' ``mu`` has SD 5 and ``sigma`` scale 2.5.
+A nested logit's dissimilarity parameters ``λ`` are uniform on ``(0, 1)``. In WTP space the
+scales are those of money: a WTP's SD is ``2.5 sd(price)/sd(x)``, a constant's WTP
+``5 sd(price)``, and the scale ``s`` (price coefficient ``−exp(s)``) is centred on
+``−log sd(price)`` with SD 1.5.
 """
 
 from __future__ import annotations
@@ -27,13 +31,18 @@ PARAMETER_DIMS: dict[str, tuple[str, ...]] = {
     "sigma": ("random_coefficient",),
     "sigma_situation": ("situation_coefficient",),
     "lkj_eta": (),
+    "lambda": ("nest",),
+    "scale": (),
+    "wtp": ("wtp_coefficient",),
+    "wtp_asc": ("asc",),
 }
 #: Names the ``priors`` argument accepts.
 PRIOR_NAMES = tuple(PARAMETER_DIMS)
 #: The population-level parameters of a posterior, as named in its DataTree (``corr``: the
 #: correlations of correlated random components, dims ``random_coefficient`` ×
 #: ``random_coefficient_2``).
-TOP_LEVEL_PARAMETERS = ("alpha", "beta", "mu", "sigma", "sigma_situation", "corr")
+TOP_LEVEL_PARAMETERS = ("alpha", "beta", "mu", "sigma", "sigma_situation", "corr", "lambda", "scale", "wtp",
+                        "wtp_asc")
 #: Dims of ``corr``, the correlation matrix of correlated random components.
 CORR_DIMS = ("random_coefficient", "random_coefficient_2")
 #: The LKJ shape of the correlations of correlated random components (``> 1``: towards 0).
@@ -85,11 +94,11 @@ def random_scales(resolved) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     utility's)."""
     is_log = resolved.random_sign != 0
     scale = resolved.random_scale
-    n_asc = resolved.n_random - len(resolved.random.labels)
+    n_asc = resolved.n_random_asc
     mu_loc = np.where(is_log, -np.log(scale), 0.0)
     mu_scale = np.where(is_log, 1.5, 2.5 / scale)
     sd_scale = np.where(is_log, 1.0, 2.5 / scale)
-    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0, 2.5
+    mu_scale[:n_asc], sd_scale[:n_asc] = 5.0 * resolved.price_sd, 2.5 * resolved.price_sd
     return mu_loc, mu_scale, sd_scale
 
 
@@ -111,6 +120,14 @@ def default_prior(name: str, resolved) -> Prior | float:
         return Prior("Normal", mu=0, sigma=2.5 / np.asarray(resolved.fixed.scales))
     if name == "lkj_eta":
         return DEFAULT_LKJ_ETA
+    if name == "lambda":
+        return Prior("Uniform", lower=0.0, upper=1.0)
+    if name == "scale":
+        return Prior("Normal", mu=-np.log(resolved.price_sd), sigma=1.5)
+    if name == "wtp":
+        return Prior("Normal", mu=0, sigma=2.5 / np.asarray(resolved.fixed.scales))
+    if name == "wtp_asc":
+        return Prior("Normal", mu=0, sigma=5 * resolved.price_sd)
     mu_loc, mu_scale, sd_scale = random_scales(resolved)
     if name == "mu":
         return Prior("Normal", mu=mu_loc, sigma=mu_scale)

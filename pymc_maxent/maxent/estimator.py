@@ -424,6 +424,8 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
         if moments is not None:
             raise SpecificationError("give moments or a tier, not both")
         spec = as_spec(tier, data.attributes.tolist(), reference=reference)
+        if spec.nests or spec.space != "preference":  # not linear in the parameters (docs/theory.md)
+            raise MaxEntError(f"{spec.name}: MaxEnt has no twin of a nested logit or of WTP space")
         if _has_random(spec):
             return fit_mixed_maxent(data, spec, model=model, solver=solver, supports=supports, chunks=chunks)
         moments = twin_moments(spec, data)

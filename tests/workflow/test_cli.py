@@ -189,6 +189,25 @@ def test_fit_recovers_the_truth_from_a_csv(choice_csv, tmp_path, capsys):
     assert "heldout_log_score" not in summary["tables"]["selection"]["MaxEnt"]
 
 
+@pytest.mark.slow
+def test_fit_ranks_the_nested_logit_and_fits_wtp_space(choice_csv, tmp_path):
+    """``--nests`` adds NL beside the tiers asked; ``--space wtp`` puts the Bayesian tiers in WTP
+    space (x0 the price): the selection table ranks MNL-2, NL and MXL-1 side by side."""
+    path, _, _ = choice_csv
+    out = tmp_path / "report"
+    code = main(["fit", str(path), *COLUMNS, "--models", "MNL-2", "MXL-1", "--nests", "pair=alt0,alt1",
+                 "--price", "x0", "--space", "wtp", "--draws", "40", "--chains", "1", "--sampler", "pymc",
+                 "--test-fraction", "0", "--cv", "loo", "--output", str(out)])
+    assert code == 0
+    summary = _strict_json(out / "summary.json")
+    selection = summary["tables"]["selection"]
+    assert set(selection) == {"MNL-2", "MXL-1", "NL"}
+    assert selection["NL"]["parameters"] == selection["MNL-2"]["parameters"] + 1
+    assert "lambda[pair]" in summary["models"]["NL"]["estimates"]
+    assert {"scale", "wtp[x1]", "beta[x0]"} <= set(summary["models"]["MNL-2"]["estimates"])
+    assert "scale" in ChoiceModel.load(out / "fits" / "MXL-1.nc").model.coords["random_coefficient"]
+
+
 def test_models_words_name_each_fit():
     from pymc_maxent.cli import models_setting
 
@@ -236,6 +255,9 @@ BAD = {
     "not numeric": ("trip,mode,picked,x0,x1\n1,a,1,1,2\n1,b,0,oops,1\n2,a,0,1,1\n2,b,1,2,2\n", [], "x0"),
     "two chosen": ("trip,mode,picked,x0,x1\n1,a,1,1,2\n1,b,1,2,1\n2,a,0,1,1\n2,b,1,2,2\n", [], "picked"),
     "empty file": ("", [], "not a readable CSV"),
+    "nests without =": (None, ["--nests", "public"], "--nests 'public': give NEST=ALT,ALT"),
+    "nest of an unknown alternative": (None, ["--nests", "pair=alt0,boat"], "unknown alternative 'boat'"),
+    "wtp space without a price": (None, ["--space", "wtp"], "space='wtp' needs the price"),
 }
 
 
