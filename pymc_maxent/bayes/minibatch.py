@@ -54,6 +54,7 @@ from pymc_maxent.bayes.priors import check_priors
 from pymc_maxent.data.choice_data import ALTERNATIVE, ATTRIBUTE, ChoiceData
 from pymc_maxent.data.containers import NEW_INDIVIDUAL
 from pymc_maxent.exceptions import ConvergenceWarning, SpecificationError
+from pymc_maxent.numerics import qmc_normal_points
 from pymc_maxent.specification import ModelSpec, as_spec, resolve
 from pymc_maxent.utility import fixed_utility, mask_unavailable, natural_scale, utility_layout
 
@@ -131,30 +132,6 @@ def gauss_hermite_grid(dim: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
     points = np.array(list(itertools.product(x, repeat=dim)))
     weights = np.prod(np.array(list(itertools.product(w, repeat=dim))), axis=1)
     return points, weights
-
-
-def qmc_normal_points(dim: int, n_points: int, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Scrambled Sobol points mapped to ``N(0, I_dim)`` by the normal inverse CDF, for
-    ``E f(z) ≈ mean_r f(z_r)``: points ``(n_points, dim)`` and equal weights.
-
-    Quasi-Monte Carlo, as maximum simulated likelihood integrates mixed logits: the number of
-    points does not have to grow with ``dim`` (a product rule's ``nodes**dim`` does).
-
-    Examples
-    --------
-    >>> from pymc_maxent.bayes.minibatch import qmc_normal_points
-    >>> z, w = qmc_normal_points(6, 1024, seed=1)
-    >>> z.shape, bool(abs(z.mean(axis=0)).max() < 0.01), bool(abs(z.var(axis=0) - 1).max() < 0.02)
-    ((1024, 6), True, True)
-    """
-    from scipy.stats import qmc
-
-    dim, n_points = require_count(dim, "dim"), require_count(n_points, "n_points", minimum=2)
-    sobol = qmc.Sobol(dim, scramble=True, rng=seed)
-    # the first 2^m points of the Sobol sequence, then the leading n_points (no balance warning)
-    n_base2 = 2 ** int(np.ceil(np.log2(n_points)))
-    points = qmc.MultivariateNormalQMC(np.zeros(dim), engine=sobol).random(n_base2)
-    return points[:n_points], np.full(n_points, 1.0 / n_points)
 
 
 def padded_panel(data: ChoiceData):

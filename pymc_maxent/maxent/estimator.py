@@ -36,6 +36,7 @@ from pymc_maxent.maxent.group_dual import (
     random_features,
     separated,
 )
+from pymc_maxent.maxent.mixing import learn_mixing, mixing_problem, mixing_stage
 from pymc_maxent.maxent.moments import (
     Moment,
     MomentSet,
@@ -439,6 +440,10 @@ def _has_random(spec: ModelSpec) -> bool:
 
 
 # ---------------------------------------------------------------------- stages 2 and 3
+#: ``individual_support`` of the learnt pooling (the default at the mixed tiers).
+LEARN = "learn"
+
+
 def mixed_model(data: ChoiceData, model: pm.Model | None = None) -> pm.Model:
     """``model`` (default a new one with the data's coords) with a ``new_individual`` dim: with
     it, ``set_choice_data`` gives new individuals their own index past the known ones, and the
@@ -522,7 +527,7 @@ def fit_mixed_maxent(data: ChoiceData, spec: ModelSpec, *, model=None, solver: S
     if missing:
         raise SpecificationError(f"{spec.name}: the population fit has no parameter for the random "
                                  f"components {missing}")
-    stages = [population, *_group_stages(data, resolved, population.p, solver, supports, chunks,
+    stages = [population, *_group_stages(data, resolved, population, solver, supports, chunks,
                                          estimator.centre_noise)]
     recipe = Recipe(moments=tuple(estimator.moments.moments), spec=spec, reference=None, solver=solver,
                     supports=supports, chunks=chunks)
@@ -548,6 +553,10 @@ def _individual_support(data, spec, resolved, solver, supports, chunks):
             raise MaxEntError(f"{name} is not available with a mixed tier: stage 2 needs the direct form "
                               "of p with the population fit as its prior")
     selection = None
+    if learns(supports):
+        if situation_level:
+            situation_support_scale(supports.situation_support, 1)
+        return supports, selection
     if isinstance(supports.individual_support, str) and supports.individual_support == "select":
         selection = select_individual_support(data, spec, solver_options=solver, chunk_options=chunks,
                                               support_options=dataclasses.replace(supports,
@@ -560,13 +569,51 @@ def _individual_support(data, spec, resolved, solver, supports, chunks):
     return supports, selection
 
 
-def _group_stages(data, resolved, p0, solver, supports, chunks, centre_noise) -> list[GroupStage]:
-    """Stage 2, and stage 3 where the tier has situation-level components."""
-    problem = data_individual_problem(data, resolved, p0, supports.individual_support, centre_noise)
-    solved = solve_groups(problem, tol=solver.tol, maxiter=solver.maxiter, chunk_size=chunks.individual_chunk)
+def learns(supports: SupportOptions) -> bool:
+    """Whether the individual stage's pooling is learnt (``individual_support="learn"``)."""
+    return isinstance(supports.individual_support, str) and supports.individual_support == LEARN
+
+
+def learnt_individuals(data, resolved, population: PopulationStage, solver: SolverOptions,
+                       chunks: ChunkOptions, centre_noise: bool):
+    """The mixing stage (:func:`~pymc_maxent.maxent.mixing.learn_mixing`, from every individual
+    or a seeded sample of ``mixing_individuals``), stage 2's problem at it, and a warm start."""
+    base = data_individual_problem(data, resolved, population.p, None, centre_noise)
+    names = parameter_names(population.terms)
+    mp = mixing_problem(data, resolved.spec, resolved, base, names, -population.lam)
+    present = np.flatnonzero(base.n_situations > 0)
+    learn_on = mp
+    if len(present) > solver.mixing_individuals or len(present) < base.n_groups:
+        chosen = np.random.default_rng(0).choice(present, min(len(present), solver.mixing_individuals),
+                                                 replace=False)
+        learn_on = mp.subset(np.sort(chosen))
+        present = np.sort(chosen)
+    learnt = learn_mixing(learn_on, tol=solver.mixing_tol, maxiter=solver.mixing_maxiter,
+                          n_points=solver.mixing_points, chunk=chunks.individual_chunk)
+    stage = mixing_stage(learn_on, learnt, resolved.random_labels, solver.mixing_points,
+                         data.individuals[present].tolist())
+    if not stage.converged:
+        warnings.warn(f"MaxEnt mixed logit: the mixing distribution did not converge in {stage.nit} "
+                      f"iterations (mixing_maxiter)", ConvergenceWarning, stacklevel=4)
+    x0 = learnt["delta"] if learn_on is mp else None
+    return stage, mp.individual_problem(stage.fixed, stage.mu, stage.cov), x0
+
+
+def _group_stages(data, resolved, population, solver, supports, chunks, centre_noise) -> list:
+    """The mixing stage where the pooling is learnt, stage 2, and stage 3 where the tier has
+    situation-level components."""
+    stages, x0 = [], None
+    if learns(supports):
+        mixing, problem, x0 = learnt_individuals(data, resolved, population, solver, chunks, centre_noise)
+        stages.append(mixing)
+    else:
+        problem = data_individual_problem(data, resolved, population.p, supports.individual_support,
+                                          centre_noise)
+    solved = solve_groups(problem, tol=solver.tol, maxiter=solver.maxiter, chunk_size=chunks.individual_chunk,
+                          x0=x0)
     sep = separated(problem) if solver.check_separation else None
-    stages = [group_stage("individual", data.individuals.tolist(), resolved.random_labels, problem, solved,
-                          sep)]
+    labels = data.individuals.tolist()
+    stages.append(group_stage("individual", labels, resolved.random_labels, problem, solved, sep))
     components = np.asarray(resolved.situation_components, dtype=int)
     if components.size:
         third = situation_problem(problem, solved["p"], components, supports.situation_support)

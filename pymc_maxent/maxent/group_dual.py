@@ -108,6 +108,10 @@ class GroupProblem:
     support : ndarray or None
         Base error support ``u`` (scaled per group by ``scale``), or None: no noise.
     scale : ndarray (group,)
+    precision : ndarray (component, component) or None
+        ``A``: noise on each group's moments with a normal reference ``N(0, A)``, which adds
+        ``½ δ'Aδ`` to every group's dual (the learnt individual level: ``A = Σ⁻¹``, a normal
+        prior ``N(0, Σ)`` on the group's coefficient deviations); None: none.
     """
 
     G: np.ndarray
@@ -119,6 +123,7 @@ class GroupProblem:
     n_groups: int
     support: np.ndarray | None
     scale: np.ndarray
+    precision: np.ndarray | None = None
 
     @property
     def R(self) -> int:
@@ -157,7 +162,8 @@ class GroupProblem:
         y = np.zeros(self.available[rows].shape)
         y[np.arange(len(rows)), self.chosen[rows]] = 1.0
         return GroupChunk(G=self.G[rows], Gn=self.G_noise[rows], log_p0=self.log_p0[rows], y=y,
-                          avail=self.available[rows], local=local, u=u, log_w0=self.log_w0, rows=rows)
+                          avail=self.available[rows], local=local, u=u, log_w0=self.log_w0, rows=rows,
+                          precision=self.precision)
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,6 +179,7 @@ class GroupChunk:
     u: np.ndarray | None
     log_w0: np.ndarray | None
     rows: np.ndarray
+    precision: np.ndarray | None = None
 
     @cached_property
     def seg(self) -> np.ndarray:
@@ -199,7 +206,7 @@ class GroupChunk:
         return GroupChunk(G=self.G[keep], Gn=self.Gn[keep], log_p0=self.log_p0[keep], y=self.y[keep],
                           avail=self.avail[keep], local=np.repeat(np.arange(len(ids)), counts),
                           u=None if self.u is None else self.u[keep], log_w0=self.log_w0,
-                          rows=self.rows[keep])
+                          rows=self.rows[keep], precision=self.precision)
 
     def sum(self, x):
         """Per-group sums of per-situation rows (situations sorted by group)."""
@@ -224,6 +231,10 @@ class GroupChunk:
         if e is not None:
             grad = grad - self.sum(np.einsum("nj,njr->nr", e, self.Gn))
         out = {"p": p, "e": e, "w": w, "grad": grad, "value": self.sum(value) + (delta * self.m).sum(axis=1)}
+        if self.precision is not None:  # the moments' normal noise: ½ δ'Aδ
+            A_delta = delta @ self.precision
+            out["grad"] = grad + A_delta
+            out["value"] = out["value"] + 0.5 * (A_delta * delta).sum(axis=1)
         if hessian:
             # Σ_t G_t'(diag p − pp')G_t as a covariance about Ḡ_t = Σ_j p G (note §2's Hessian)
             H = _weighted_gram(p, self.G - np.einsum("nj,njr->nr", p, self.G)[:, None, :])
@@ -231,7 +242,7 @@ class GroupChunk:
             if e is not None:
                 var = np.where(self.avail, (w * self.u[:, None, :] ** 2).sum(axis=-1), 0.0) - e**2
                 H = H + _weighted_gram(var, self.Gn)
-            out["hessian"] = self.sum(H)
+            out["hessian"] = self.sum(H) + (0.0 if self.precision is None else self.precision)
         return out
 
 

@@ -62,6 +62,16 @@ class SolverOptions(_Options):
         What a near-singular scaled Hessian or choice information does.
     check_separation : bool
         Count the individuals whose own choices are separated (one small LP each).
+    mixing_tol : float
+        Learnt pooling (``individual_support="learn"``): the mixing distribution's iterations stop
+        when no parameter moves by more than this many of its standard errors.
+    mixing_maxiter : int
+        Its iterations at most.
+    mixing_points : int
+        Importance (quasi-Monte Carlo) points per individual of its marginal likelihood.
+    mixing_individuals : int
+        The most individuals it is learnt from: beyond, a seeded random sample of that many
+        (the individual stage then solves every individual at the learnt distribution).
     """
 
     solver: str = "dual"
@@ -70,6 +80,10 @@ class SolverOptions(_Options):
     maxiter: int = 100
     on_unidentified: str = "warn"
     check_separation: bool = True
+    mixing_tol: float = 0.02
+    mixing_maxiter: int = 50
+    mixing_points: int = 128
+    mixing_individuals: int = 20000
 
     def __post_init__(self):
         if self.solver not in SOLVERS:
@@ -81,6 +95,9 @@ class SolverOptions(_Options):
         check_on_unidentified(self.on_unidentified)
         if not isinstance(self.check_separation, bool | np.bool_):
             raise SpecificationError(f"check_separation must be True or False; got {self.check_separation!r}")
+        object.__setattr__(self, "mixing_tol", require_positive(self.mixing_tol, "mixing_tol"))
+        for name, minimum in (("mixing_maxiter", 1), ("mixing_points", 8), ("mixing_individuals", 10)):
+            object.__setattr__(self, name, require_count(getattr(self, name), name, minimum=minimum))
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,8 +116,14 @@ class SupportOptions(_Options):
     centre_noise : bool
         The noise term sees the features centred within each situation (default): no estimate
         depends on where an attribute's origin lies.
-    individual_support : "default", "select", float, array or None
-        Stage 2's noise support (:func:`~pymc_maxent.maxent.supports.group_support`).
+    individual_support : "learn", "default", "select", float, array or None
+        Stage 2's pooling. ``"learn"`` (the default): a normal reference for the noise on each
+        individual's moments whose covariance, the mixing distribution's ``Σ``, is learnt with
+        ``μ`` and the fixed coefficients by maximum marginal likelihood
+        (:mod:`~pymc_maxent.maxent.mixing`). Else a noise support as the design note has it
+        (:func:`~pymc_maxent.maxent.supports.group_support`: ``"default"``, 3 points on
+        ``±1/√n_i``, the default before learnt pooling; a width; an array; None), or
+        ``"select"``: the width by held-out log score.
     situation_support : "default", float or array
         Stage 3's (``MXL-4``).
     """
@@ -111,7 +134,7 @@ class SupportOptions(_Options):
     pi0: object = None
     p0: object = None
     centre_noise: bool = True
-    individual_support: object = "default"
+    individual_support: object = "learn"
     situation_support: object = "default"
 
     def population(self) -> dict:

@@ -26,9 +26,10 @@ from pymc_maxent.evaluation import CachedEvaluator, ParameterSamples, Probabilit
 from pymc_maxent.exceptions import MaxEntError, SpecificationError
 from pymc_maxent.maxent.delta import DELTA, delta_method, delta_points, delta_steps
 from pymc_maxent.maxent.group_dual import choice_fit, linear_resolved
+from pymc_maxent.maxent.mixing import MixingStage
 from pymc_maxent.maxent.moments import ASC, COEFFICIENT, CONSTRAINT, population_name
 from pymc_maxent.maxent.stages import GroupStage, PopulationStage
-from pymc_maxent.numerics import pseudo_inverse_factor
+from pymc_maxent.numerics import pseudo_inverse_factor, qmc_normal_points
 from pymc_maxent.utility import choice_probabilities, component_utility
 
 #: Names of the coefficient variables by dim, as in the Bayesian builder.
@@ -38,6 +39,10 @@ RANDOM, RANDOM_ = "random_coefficient", "random_coefficient_"
 SITUATION_COEFFICIENT, SITUATION_COEFFICIENT_ = "situation_coefficient", "situation_coefficient_"
 #: Draws of the asymptotic normal when none are asked for.
 DEFAULT_DRAWS = 1000
+#: Quasi-Monte Carlo points (and their seed) of the integral over the learnt mixing
+#: distribution that predicts individuals a fit has not seen.
+NEWCOMER_POINTS = 256
+NEWCOMER_SEED = 20240
 
 
 def parameter_names(terms) -> list[str]:
@@ -156,6 +161,21 @@ class MaxEntResult(CachedEvaluator):
     def has_stage(self, level: str) -> bool:
         return any(stage.level == level for stage in self.stages[1:])
 
+    @property
+    def group_stages(self) -> tuple:
+        """The :class:`~pymc_maxent.maxent.stages.GroupStage` of the individuals (and situations)."""
+        return tuple(s for s in self.stages[1:] if isinstance(s, GroupStage))
+
+    @property
+    def mixing_stage(self) -> MixingStage:
+        """The learnt mixing distribution (``individual_support="learn"``, the default)."""
+        return self._stage("mixing")
+
+    @property
+    def learnt(self) -> bool:
+        """Whether the individual stage's pooling was learnt (a :class:`MixingStage`)."""
+        return self.has_stage("mixing")
+
     def _in_memory(self, what: str) -> None:
         if not self.in_memory:
             raise MaxEntError(f"a fit of Dask data cannot {what}: it holds no situation-sized arrays or data "
@@ -250,12 +270,12 @@ class MaxEntResult(CachedEvaluator):
     def converged(self) -> bool:
         """Every stage met its criterion (stage 1: every moment residual within ``tol`` of its
         reachable range; later stages: every group's)."""
-        return bool(self.population_stage.converged and all(s.converged.all() for s in self.stages[1:]))
+        return bool(self.population_stage.converged and all(np.all(s.converged) for s in self.stages[1:]))
 
     @property
     def max_violation(self) -> float:
         """Largest violation of a constraint (moments, adding-up, normalisations), every stage."""
-        worst = [s.violation.max(initial=0.0) for s in self.stages[1:]]
+        worst = [s.violation.max(initial=0.0) for s in self.group_stages]
         return float(max([self.population_stage.max_violation, *worst]))
 
     @property
@@ -282,6 +302,10 @@ class MaxEntResult(CachedEvaluator):
             parts.append(f"{ind.n_separated} with separated choices (kept finite by the noise term)")
         if not self.population_stage.converged:
             parts.append(f"population stage NOT converged: {self.population_stage.message}")
+        if self.learnt:
+            mix = self.mixing_stage
+            parts.append(f"mixing distribution learnt from {mix.n_individuals} individuals in {mix.nit} "
+                         f"iterations{'' if mix.converged else ' (NOT converged)'}")
         if self.has_stage("situation"):
             sit = self.situation_stage
             worst = int(np.argmax(sit.violation)) if len(sit.violation) else 0
@@ -304,6 +328,11 @@ class MaxEntResult(CachedEvaluator):
             out |= {"iterations": int(ind.nit.max(initial=0)), "n_individuals": len(ind.labels),
                     "n_converged": ind.n_converged, "n_separated": ind.n_separated,
                     "population_converged": pop.converged}
+        if self.learnt:
+            mix = self.mixing_stage
+            out |= {"mixing_converged": mix.converged, "mixing_iterations": mix.nit,
+                    "mixing_individuals": mix.n_individuals,
+                    "mixing_ess_min": float(mix.ess.min(initial=np.inf))}
         if self.has_stage("situation"):
             sit = self.situation_stage
             out |= {"n_situations": len(sit.labels), "n_converged_situations": sit.n_converged,
@@ -335,7 +364,7 @@ class MaxEntResult(CachedEvaluator):
     @property
     def eps(self) -> np.ndarray:
         """``ε̂`` as it enters the moments: stage 1's, or stage 2's at the mixed tiers."""
-        return self.stages[1].eps if len(self.stages) > 1 else self.population_stage.eps
+        return self.individual_stage.eps if len(self.stages) > 1 else self.population_stage.eps
 
     @property
     def w(self):
@@ -550,18 +579,47 @@ class MaxEntResult(CachedEvaluator):
 
     @property
     def beta_population(self) -> np.ndarray:
-        """Stage 1's coefficients of the random components, ``β̂``."""
+        """Stage 1's coefficients of the random components, ``β̂`` (the fixed twin's)."""
         return self.beta[self._random_index]
 
     @property
+    def centre_lam(self) -> np.ndarray:
+        """The multipliers (``−`` coefficients, stage 1's order) the individual stage is centred
+        on: with learnt pooling the fixed coefficients and ``μ`` of the mixing distribution, else
+        stage 1's ``λ̂``. The probability graph's ``lam`` is evaluated there."""
+        if self.learnt:
+            return -self.mixing_stage.coefficients(self.parameter_names())
+        return self.lam
+
+    def centre_covariance(self, robust: bool = False) -> np.ndarray:
+        """The covariance of :attr:`centre_lam` (the mixing stage's, or stage 1's)."""
+        if self.learnt:
+            return self.mixing_stage.centre_covariance(self.parameter_names(), robust)
+        return self.covariance_matrix(robust)
+
+    def centre_draws(self, n: int, *, robust: bool = False, random_seed=0) -> np.ndarray:
+        """``n`` draws ``(n, C)`` of the centre's multipliers from their asymptotic normal."""
+        if not self.learnt:
+            return self.multiplier_draws(n, robust=robust, random_seed=random_seed)
+        n = require_count(n, "draws")
+        rng = np.random.default_rng(random_seed)
+        return rng.multivariate_normal(self.centre_lam, self.centre_covariance(robust), size=n, method="eigh")
+
+    @property
+    def beta_centre(self) -> np.ndarray:
+        """The random components' coefficients the individual stage is centred on: ``μ`` of the
+        learnt mixing distribution, else stage 1's ``β̂``."""
+        return -self.centre_lam[self._random_index]
+
+    @property
     def delta(self) -> np.ndarray:
-        """``δ_i`` (individual × random_coefficient): ``β_i = β̂ − δ_i``."""
+        """``δ_i`` (individual × random_coefficient): ``β_i = β_centre − δ_i``."""
         return self.individual_stage.delta
 
     @property
     def beta_individual(self) -> np.ndarray:
         """``β_i`` (individual × random_coefficient)."""
-        return self.beta_population[None, :] - self.delta
+        return self.beta_centre[None, :] - self.delta
 
     @property
     def cov_individual(self) -> np.ndarray:
@@ -669,14 +727,19 @@ class MaxEntResult(CachedEvaluator):
 
     def population_summary(self) -> pd.DataFrame:
         """Mean, SD and the share with the opposite sign to the population coefficient, of the
-        individual estimates, per random component; and stage 1's ``β̂``. Like posterior means
-        of ``β_i``, the individual estimates are shrunk toward the population, so their SD
-        understates ``σ`` at few situations per individual."""
+        individual estimates, per random component; and the population coefficient
+        (:attr:`beta_centre`: ``μ`` with learnt pooling, else stage 1's ``β̂``). Like posterior
+        means of ``β_i``, the individual estimates are shrunk toward the population, so their SD
+        understates ``σ`` at few situations per individual: with learnt pooling the mixing
+        distribution's ``mu`` and ``sigma`` (deconvolved) follow as columns."""
         b = self.beta_individual
-        opposite = (np.sign(b) != np.sign(self.beta_population)[None, :]).mean(axis=0)
-        return pd.DataFrame({"mean": b.mean(axis=0), "sd": b.std(axis=0, ddof=1),
-                             "population": self.beta_population, "opposite_sign_share": opposite},
-                            index=pd.Index(self.random_labels, name=RANDOM))
+        opposite = (np.sign(b) != np.sign(self.beta_centre)[None, :]).mean(axis=0)
+        table = pd.DataFrame({"mean": b.mean(axis=0), "sd": b.std(axis=0, ddof=1),
+                              "population": self.beta_centre, "opposite_sign_share": opposite},
+                             index=pd.Index(self.random_labels, name=RANDOM))
+        if self.learnt:
+            table["mu"], table["sigma"] = self.mixing_stage.mu, self.mixing_stage.sigma
+        return table
 
     def population_corr(self) -> pd.DataFrame:
         """The correlation matrix of the individual estimates."""
@@ -789,13 +852,19 @@ class MaxEntResult(CachedEvaluator):
         and ``upper`` (the normal interval with probability ``hdi_prob``), then ``se_robust``,
         ``z``, ``p_value`` and ``moment``: a posterior's columns first, so that the two line up.
 
-        A MaxEnt mixed logit: stage 1's fixed ``alpha`` / ``beta``, then ``mu`` and ``sigma`` (mean
-        and SD of the individual estimates) and ``corr`` (their correlations, above the diagonal),
-        with normal-theory SEs of those sample moments over individuals (``σ/√I``,
-        ``σ/√(2(I−1))``, ``(1 − r²)/√(I − 3)``) that leave out the estimation error of each
-        ``β_i``; at ``MXL-4`` also ``sigma_situation``, the SD over situations of the deviations,
-        set by ``situation_support`` more than by the data (no estimate of the Bayesian
-        ``sigma_situation``).
+        A MaxEnt mixed logit with learnt pooling (the default): the mixing stage's fixed
+        ``alpha`` / ``beta``, ``mu`` and ``sigma`` of the mixing distribution (and ``corr`` above
+        the diagonal for a correlated specification), deconvolved from the individual stage by
+        maximum marginal likelihood, with standard errors from its observed information
+        (``se_robust``: the sandwich over individuals); they estimate what the posterior's
+        ``mu``, ``sigma`` and ``corr`` do. With a given individual support
+        (``individual_support="default"``, a width, an array, None or ``"select"``): stage 1's
+        fixed ``alpha`` / ``beta``, then ``mu`` and ``sigma`` as the mean and SD of the (shrunk)
+        individual estimates and ``corr`` their correlations, with normal-theory SEs of those
+        sample moments over individuals (``σ/√I``, ``σ/√(2(I−1))``, ``(1 − r²)/√(I − 3)``) that
+        leave out the estimation error of each ``β_i``. At ``MXL-4`` also ``sigma_situation``,
+        the SD over situations of the deviations, set by ``situation_support`` more than by the
+        data (no estimate of the Bayesian ``sigma_situation``).
 
         Examples
         --------
@@ -809,6 +878,29 @@ class MaxEntResult(CachedEvaluator):
         table = self._population_estimates(hdi_prob)
         if not self.has_stage("individual"):
             return table
+        tables = self._learnt_estimates(hdi_prob) if self.learnt else self._summary_estimates(table, hdi_prob)
+        if self.has_stage("situation"):
+            sd = self.deviation_situation.std(axis=0, ddof=1)
+            N = len(self.deviation_situation)
+            tables.append(normal_table(sd, sd / np.sqrt(2.0 * max(N - 1, 1)), hdi_prob,
+                                       [f"sigma_situation[{label}]" for label in self.situation_labels]))
+        return pd.concat(tables)
+
+    def _learnt_estimates(self, hdi_prob: float) -> list[pd.DataFrame]:
+        """The mixing stage's fixed coefficients, ``mu``, ``sigma`` (and ``corr``), with the
+        standard errors of the marginal likelihood's observed information (``se_robust``: the
+        sandwich over individuals)."""
+        names, estimate, se = self.mixing_stage.table()
+        _, _, se_robust = self.mixing_stage.table(robust=True)
+        order = {name: k for k, name in enumerate(self.parameter_names())}
+        first = sorted(range(len(self.mixing_stage.fixed)), key=lambda k: order[names[k]])
+        keep = first + list(range(len(self.mixing_stage.fixed), len(names)))
+        table = normal_table(estimate[keep], se[keep], hdi_prob, [names[k] for k in keep])
+        return [table.assign(se_robust=se_robust[keep])]
+
+    def _summary_estimates(self, table: pd.DataFrame, hdi_prob: float) -> list[pd.DataFrame]:
+        """Stage 1's fixed coefficients and the mean, SD and correlations of the ``β_i`` (a fit
+        with a given individual support)."""
         fixed = table[["estimate", "sd", "lower", "upper"]]
         random_names = {population_name(label) for label in self.random_labels}
         tables = [fixed.loc[[k for k in fixed.index if k not in random_names]]]
@@ -824,17 +916,14 @@ class MaxEntResult(CachedEvaluator):
             r = np.array([corr[a, c] for a, c in upper])
             tables.append(normal_table(r, (1 - r**2) / np.sqrt(max(I - 3, 1)), hdi_prob,
                                        [f"corr[{labels[a]}, {labels[c]}]" for a, c in upper]))
-        if self.has_stage("situation"):
-            sd = self.deviation_situation.std(axis=0, ddof=1)
-            N = len(self.deviation_situation)
-            tables.append(normal_table(sd, sd / np.sqrt(2.0 * max(N - 1, 1)), hdi_prob,
-                                       [f"sigma_situation[{label}]" for label in self.situation_labels]))
-        return pd.concat(tables)
+        return tables
 
     def parameter_count(self) -> dict[str, int]:
-        """Free parameters: stage 1's multipliers; latent: one ``δ`` per group and component of the
-        later stages."""
-        return {"parameters": int(self.lam.size), "latent": int(sum(s.delta.size for s in self.stages[1:]))}
+        """Free parameters: stage 1's multipliers (and, with learnt pooling, the free elements of
+        ``Σ``); latent: one ``δ`` per group and component of the later stages."""
+        extra = len(self.mixing_stage.pairs) if self.learnt else 0
+        return {"parameters": int(self.lam.size) + extra,
+                "latent": int(sum(s.delta.size for s in self.group_stages))}
 
     def lppd(self) -> float:
         """The log-likelihood of the fitted choices at the estimate (``loglik``)."""
@@ -891,7 +980,11 @@ class MaxEntResult(CachedEvaluator):
         if not self.has_stage("individual"):
             return self.normal_draws(1, n, robust=robust, random_seed=random_seed)
         rng = np.random.default_rng(random_seed)
-        lam = self.multiplier_draws(n, robust=robust, random_seed=rng.integers(2**32))
+        if self.learnt:
+            lam, mu, sigma = self._mixing_draws(n, robust, rng)
+        else:
+            lam = self.multiplier_draws(n, robust=robust, random_seed=rng.integers(2**32))
+            mu, sigma = self._summary_draws(lam, rng)
         ds = self.parameter_dataset(-lam[None], {"chain": [0], "draw": np.arange(n)})
         random_names = [population_name(label) for label in self.random_labels]
         out = {}
@@ -899,13 +992,6 @@ class MaxEntResult(CachedEvaluator):
             keep = [lab for lab in da[da.dims[-1]].values.tolist() if f"{name}[{lab}]" not in random_names]
             if keep:
                 out[name] = da.sel({da.dims[-1]: keep}).transpose("chain", "draw", ...)
-        R = len(self.random_labels)
-        mu, sigma = np.empty((n, R)), np.empty((n, R))
-        step = max(1, (1 << 24) // max(self.delta.size, 1))
-        for s in range(0, n, step):
-            k = min(step, n - s)
-            b = -lam[s:s + k, self._random_index][:, None, :] - self._delta_draws(k, rng)
-            mu[s:s + k], sigma[s:s + k] = b.mean(axis=1), b.std(axis=1, ddof=1)
         coords = {"chain": [0], "draw": np.arange(n), RANDOM: self.random_labels}
         for name, v in (("mu", mu), ("sigma", sigma)):
             out[name] = xr.DataArray(v[None], dims=("chain", "draw", RANDOM), coords=coords)
@@ -913,6 +999,31 @@ class MaxEntResult(CachedEvaluator):
             out["sigma_situation"] = self._situation_sigma_draws(n, random_seed)
         return xr.Dataset(out, attrs={"pseudo_posterior": "asymptotic normal of the MaxEnt stages; NOT a "
                                                           "Bayesian posterior", "estimator": "maxent"})
+
+    def _summary_draws(self, lam, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and SD over individuals of ``β_i = β̂(λ) − δ_i`` at each draw (a given support)."""
+        n, R = len(lam), len(self.random_labels)
+        mu, sigma = np.empty((n, R)), np.empty((n, R))
+        step = max(1, (1 << 24) // max(self.delta.size, 1))
+        for s in range(0, n, step):
+            k = min(step, n - s)
+            b = -lam[s:s + k, self._random_index][:, None, :] - self._delta_draws(k, rng)
+            mu[s:s + k], sigma[s:s + k] = b.mean(axis=1), b.std(axis=1, ddof=1)
+        return mu, sigma
+
+    def _mixing_draws(self, n: int, robust: bool, rng):
+        """Draws of the mixing stage's ``(fixed, μ, Σ)`` from their asymptotic normal, as the
+        centre's multipliers ``(n, C)``, ``μ`` and ``σ`` (``(n, R)``; ``σ`` of a draw's ``Σ``)."""
+        mix = self.mixing_stage
+        cov = mix.covariance_robust if robust else mix.covariance
+        nf, R = len(mix.fixed), len(mix.mu)
+        centre = np.concatenate([mix.fixed, mix.mu, [mix.cov[r, c] for r, c in mix.pairs]])
+        h = rng.multivariate_normal(centre, cov, size=n, method="eigh")
+        order = [*mix.fixed_names, *(population_name(label) for label in mix.components)]
+        idx = [order.index(name) for name in self.parameter_names()]
+        diagonal = [k for k, (r, c) in enumerate(mix.pairs) if r == c]
+        sigma = np.sqrt(np.clip(h[:, nf + R + np.array(diagonal)], 0.0, None))
+        return -h[:, idx], h[:, nf:nf + R], sigma
 
     def _situation_sigma_draws(self, n: int, random_seed) -> xr.DataArray:
         """The SD over situations of the deviations at each draw of the ``δ_t`` (each draw's
@@ -932,10 +1043,12 @@ class MaxEntResult(CachedEvaluator):
     def probability_graph(self) -> ProbabilityGraph:
         """``p`` and ``U`` (situation × alternative) as graphs of the containers: stage 1's
         softmax of the dual at fresh multipliers ``lam`` (``β = −lam``); at the mixed tiers
-        ``U = U⁰(λ) − δ_i'G`` with the individual deviations ``delta`` (``δ = 0`` for individuals
-        the fit has not seen: the population), and at ``MXL-4`` ``− δ_t'G_S`` with the situation
+        ``U = U⁰(λ) − δ_i'G`` with the individual deviations ``delta`` and ``λ`` at the individual
+        stage's centre (:attr:`centre_lam`), and at ``MXL-4`` ``− δ_t'G_S`` with the situation
         deviations ``delta_situation`` of the fitted situations (matched by label; other
-        situations get none).
+        situations get none). Individuals the fit has not seen: with learnt pooling (the default)
+        their ``p`` is the integral over the mixing distribution ``N(μ, Σ)``
+        (:data:`NEWCOMER_POINTS` quasi-Monte Carlo points), else ``δ = 0`` (the population fit).
 
         Raises
         ------
@@ -971,8 +1084,23 @@ class MaxEntResult(CachedEvaluator):
             theta = pt.inc_subtensor(theta[:, self.situation_components], -situation)
             parameters = (lam, delta, situation)
         U = U0 + component_utility(c.X, theta, linear_resolved(self.resolved))
-        return ProbabilityGraph(c, choice_probabilities(U, c.available), U, parameters=parameters,
-                                situation=situation, new_situations="zero")
+        p = choice_probabilities(U, c.available)
+        if self.learnt:
+            p = self._newcomer_probabilities(p, U0, delta.shape[0])
+        return ProbabilityGraph(c, p, U, parameters=parameters, situation=situation, new_situations="zero")
+
+    def _newcomer_probabilities(self, p, U0, n_known):
+        """``p`` with the rows of individuals the fit has not seen replaced by the integral over
+        the learnt mixing distribution, ``∫ softmax(U⁰ + θ'G) N(θ; 0, Σ) dθ`` (``U⁰`` at ``μ``), by
+        :data:`NEWCOMER_POINTS` quasi-Monte Carlo points (the same for every sample)."""
+        c = self.problem.containers
+        z, _ = qmc_normal_points(len(self.random_labels), NEWCOMER_POINTS, seed=NEWCOMER_SEED)
+        points = pt.constant(z @ np.linalg.cholesky(self.mixing_stage.cov).T)  # (Q, R)
+        new = pt.nonzero(pt.ge(c.individual, n_known))[0]
+        U = U0[new][None] + component_utility(c.X[new][None], points[:, None, :],
+                                              linear_resolved(self.resolved))
+        p_new = choice_probabilities(U, c.available[new][None]).mean(axis=0)
+        return pt.set_subtensor(p[new], p_new)
 
     def parameter_samples(self, *, draws: int | None = None, robust: bool = False,
                           random_seed=0) -> ParameterSamples:
@@ -998,18 +1126,20 @@ class MaxEntResult(CachedEvaluator):
         (('delta',), 13, (13, 6))
         """
         draws = optional_count(draws, "draws")
-        cov = self.covariance_matrix(robust)
+        mixed = self.has_stage("individual")
+        cov = self.centre_covariance(robust) if mixed else self.covariance_matrix(robust)
         if draws is None:
-            steps = delta_steps(self.lam, cov)
-            points = delta_points(self.lam, steps)
+            lam = self.centre_lam if mixed else self.lam
+            steps = delta_steps(lam, cov)
+            points = delta_points(lam, steps)
             values = (points, *(np.broadcast_to(s.delta, (len(points),
-                                                          *s.delta.shape)) for s in self.stages[1:]))
+                                                          *s.delta.shape)) for s in self.group_stages))
             return ParameterSamples(values=values, dims=(DELTA,), coords={DELTA: np.arange(len(points))},
                                     weights=np.eye(1, len(points))[0], situations=self._situation_labels(),
                                     summarize=partial(delta_method, steps=steps, cov=cov,
                                                       labels=list(self.labels)))
         rng = np.random.default_rng(random_seed)
-        values = [self.multiplier_draws(draws, robust=robust, random_seed=rng.integers(2**32))]
+        values = [self.centre_draws(draws, robust=robust, random_seed=rng.integers(2**32))]
         if self.has_stage("individual"):
             values.append(self._delta_draws(draws, rng))
         if self.has_stage("situation"):
@@ -1158,6 +1288,8 @@ class MaxEntResult(CachedEvaluator):
             return
         yield "maxent", self._individual_dataset()
         yield "maxent_population", pop
+        if self.learnt:
+            yield "maxent_mixing", self.mixing_stage.to_dataset()
         if self.has_stage("situation"):
             yield "maxent_situation", self._situation_dataset()
 
@@ -1238,7 +1370,8 @@ class MaxEntResult(CachedEvaluator):
                   "cov": xr.DataArray(pop.cov, dims=("moment", "moment_"),
                                       coords={"moment": pop.labels, "moment_": pop.labels})}
         attrs = {"estimator": "MaxEnt mixed logit: population GME, then individual GCE with the population "
-                              "fit as prior", "tier": self.tier}
+                              "fit as prior" + (" and a learnt normal reference (the mixing distribution)"
+                                                if self.learnt else ""), "tier": self.tier}
         attrs |= {k: (int(v) if isinstance(v, bool) else v) for k, v in self.convergence().items()
                   if v is not None}
         attrs |= {"kl_total": self.kl_total, "information_index_total": self.information_index_total,

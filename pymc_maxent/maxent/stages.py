@@ -321,13 +321,15 @@ class GroupStage:
 
 
 def solve_groups(problem: GroupProblem, *, tol: float = 1e-10, maxiter: int = 100,
-                 chunk_size: int = 4096) -> dict:
+                 chunk_size: int = 4096, x0: np.ndarray | None = None) -> dict:
     """Every group's dual minimised by the Newton solver, ``chunk_size`` groups at a time.
 
     A group stops when every moment residual is within ``tol`` of the moment's reachable range
     (at least 1), when no step decreases its dual any more, or after ``maxiter + 1`` steps (the
     first from ``δ = 0``, the earlier stage's fit, then ``maxiter``). A component a group's situations
     do not move (a zero eigenvalue of its Hessian) gets no step: the minimum-norm step.
+    ``x0`` (group, component): where to start instead (a warm start of the learnt pooling's
+    iterations).
 
     Returns
     -------
@@ -350,7 +352,8 @@ def solve_groups(problem: GroupProblem, *, tol: float = 1e-10, maxiter: int = 10
             t = ch.select(rows).terms(x, hessian=hessian)
             return t["value"], t["grad"], t.get("hessian")
 
-        solved = newton(evaluate, np.zeros((len(ids), R)), np.maximum(ch.reach, 1.0), tol=tol,
+        start = np.zeros((len(ids), R)) if x0 is None else x0[ids]
+        solved = newton(evaluate, start, np.maximum(ch.reach, 1.0), tol=tol,
                         maxiter=maxiter + 1, metric="plain", max_step=MAX_GROUP_STEP)
         t = ch.terms(solved.x)  # p, ε and the Hessians of every group at the solution
         out["delta"][ids], out["grad"][ids], out["value"][ids] = solved.x, t["grad"], t["value"]
@@ -372,7 +375,8 @@ def group_stage(level: str, labels, components, problem: GroupProblem, solved: d
     """A :class:`GroupStage` from :func:`solve_groups`' arrays (in memory); without a noise
     term a separated group's MLE does not exist (its gradient only fades as ``δ`` runs off), so
     a small residual is not convergence there."""
-    converged = solved["converged"] & ~separated if problem.support is None and separated is not None \
+    unbounded = problem.support is None and problem.precision is None  # no noise term at all
+    converged = solved["converged"] & ~separated if unbounded and separated is not None \
         else solved["converged"]
     kl, index, _, _ = information(solved["p"], problem)
     loglik, hits = choice_fit(solved["p"], problem.chosen)
