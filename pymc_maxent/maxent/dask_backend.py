@@ -47,7 +47,7 @@ import pymc as pm
 from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.data.containers import register_choice_data
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
-from pymc_maxent.maxent.estimator import Recipe, individual_problem
+from pymc_maxent.maxent.estimator import LEARN, Recipe, individual_problem
 from pymc_maxent.maxent.group_dual import choice_fit, information, random_utility_function, separated
 from pymc_maxent.maxent.moments import (
     AlternativeShares,
@@ -561,7 +561,9 @@ def fit_mixed_maxent_dask(X, available, chosen, individual, *, tier, alternative
     client, persist
         As in :func:`fit_maxent_dask`.
     **settings
-        As in :func:`~pymc_maxent.fit_maxent` (``reference`` too).
+        As in :func:`~pymc_maxent.fit_maxent` (``reference`` too), except that the individual
+        stage's pooling is not learnt here: ``individual_support`` defaults to ``"default"``
+        (the design note's 3 points on ``±1/√n_i``) and ``"learn"`` is refused.
 
     Returns
     -------
@@ -591,6 +593,12 @@ def fit_mixed_maxent_dask(X, available, chosen, individual, *, tier, alternative
     {'individual': 30, 'random_coefficient': 2}
     """
     reference = settings.pop("reference", None)
+    given = settings.get("individual_support", "default")
+    if isinstance(given, str) and given == LEARN:
+        raise MaxEntError("individual_support='learn' is not available over Dask yet: the Dask path solves "
+                          "stage 2 with a given support (default: the design note's 3 points on ±1/√n_i); "
+                          "learn the mixing distribution in memory (fit_maxent), on a sample if need be")
+    settings.setdefault("individual_support", "default")
     solver, supports, chunks = split_options(**settings)
     spec = as_spec(tier, [str(a) for a in np.asarray(attributes).tolist()], reference=reference)
     group_support(supports.individual_support, np.ones(1))  # checked before any pass over the data

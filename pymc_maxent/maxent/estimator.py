@@ -36,7 +36,7 @@ from pymc_maxent.maxent.group_dual import (
     random_features,
     separated,
 )
-from pymc_maxent.maxent.mixing import learn_mixing, mixing_problem, mixing_stage
+from pymc_maxent.maxent.mixing import learn_mixing, mixing_problem, mixing_stage, saved_mixing
 from pymc_maxent.maxent.moments import (
     Moment,
     MomentSet,
@@ -774,13 +774,20 @@ def load_fit(tree, data: ChoiceData, spec, *, model: pm.Model | None = None, sol
     population = _saved_population(_group(tree, "maxent_population", ("lam", "cov", "cov_robust", "p",
                                                                       "eps")),
                                    estimator)
-    problem = data_individual_problem(data, resolved, population.p, supports.individual_support,
-                                      estimator.centre_noise)
-    stages = [population, _saved_group(individual_group, "individual", data.individuals.tolist(),
-                                       resolved.random_labels, problem)]
+    stages = [population]
+    if learns(supports):
+        stages.append(saved_mixing(_group(tree, "maxent_mixing", ("mu", "cov", "fixed", "information"))))
+        base = data_individual_problem(data, resolved, population.p, None, estimator.centre_noise)
+        mp = mixing_problem(data, spec, resolved, base, parameter_names(population.terms), -population.lam)
+        problem = mp.individual_problem(stages[1].fixed, stages[1].mu, stages[1].cov)
+    else:
+        problem = data_individual_problem(data, resolved, population.p, supports.individual_support,
+                                          estimator.centre_noise)
+    labels = data.individuals.tolist()
+    stages.append(_saved_group(individual_group, "individual", labels, resolved.random_labels, problem))
     components = np.asarray(resolved.situation_components, dtype=int)
     if components.size:
-        third = situation_problem(problem, stages[1].p, components, supports.situation_support)
+        third = situation_problem(problem, stages[-1].p, components, supports.situation_support)
         stages.append(_saved_group(_group(tree, "maxent_situation", SAVED_GROUP), "situation",
                                    data.situations.tolist(), [resolved.random_labels[c] for c in components],
                                    third))

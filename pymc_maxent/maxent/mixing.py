@@ -31,17 +31,21 @@ from functools import cached_property
 
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
+from scipy import stats
+from scipy.special import gammaln, logsumexp, ndtri
+from scipy.stats import qmc
 
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.maxent.group_dual import GroupProblem, random_features
 from pymc_maxent.maxent.moments import population_name
 from pymc_maxent.maxent.stages import solve_groups
-from pymc_maxent.numerics import batched_inverse, covariance, qmc_normal_points
+from pymc_maxent.numerics import batched_inverse, covariance
 from pymc_maxent.specification import resolve
 
-#: Inflation of the proposal's scale over ``V_i`` (posteriors of logits are skewed).
+#: Inflation of the proposal's scale over ``V_i``, and its Student t's degrees of freedom
+#: (posteriors of logits are skewed, with heavier tails than their Laplace approximation).
 PROPOSAL_SCALE = 1.2
+PROPOSAL_DOF = 5.0
 #: Share of the points drawn from the prior ``N(μ, Σ)`` (defensive importance sampling).
 PRIOR_SHARE = 0.125
 #: Smallest variance of a component, relative to its starting value (``σ → 0`` is a boundary).
@@ -164,19 +168,43 @@ class _Points:
     fixed_information: np.ndarray
 
 
-def _proposal(mode, V, mu, cov, z):
-    """Points ``(I, Q, R)`` and their log density under the defensive mixture."""
-    Q = len(z)
+def shifted_points(n_groups: int, n_points: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Uniform points ``(group, point, dim)``: one scrambled Sobol set, shifted modulo 1 by a
+    seeded uniform vector per group (a Cranley-Patterson rotation), so that each group's
+    integral is a randomised quasi-Monte Carlo estimate independent of the others' (their errors
+    average out over individuals rather than add up)."""
+    base = qmc.Sobol(dim, scramble=True, rng=seed).random(2 ** int(np.ceil(np.log2(n_points))))[:n_points]
+    shift = np.random.default_rng(seed).random((n_groups, 1, dim))
+    return (base[None] + shift) % 1.0
+
+
+def _proposal(mode, V, mu, cov, u):
+    """Points ``(I, Q, R)`` and their log density under the defensive mixture of a multivariate
+    Student t around each individual's solution (``PROPOSAL_DOF`` degrees of freedom: a
+    posterior of a logit has a heavier tail than its Laplace approximation along the directions
+    its choices nearly separate) and the prior. ``u``: uniform points ``(I, Q, R + 1)``, the
+    last coordinate giving the t's scale."""
+    Q, R = u.shape[1], u.shape[2] - 1
     n_prior = max(1, int(round(PRIOR_SHARE * Q)))
+    z = ndtri(np.clip(u[..., :R], 1e-15, 1 - 1e-15))
     L = np.linalg.cholesky(V * PROPOSAL_SCALE**2)
     Lp = np.linalg.cholesky(cov)
-    theta = np.concatenate([mode[:, None, :] + np.einsum("irs,qs->iqr", L, z[:Q - n_prior]),
-                            np.broadcast_to(mu + z[Q - n_prior:] @ Lp.T, (len(mode), n_prior, len(mu)))],
-                           axis=1)
-    own = _log_normal(theta - mode[:, None, :], L)
+    scale = np.sqrt(PROPOSAL_DOF / stats.chi2.ppf(np.clip(u[:, :Q - n_prior, R], 1e-15, 1.0), PROPOSAL_DOF))
+    own_points = mode[:, None, :] + np.matmul(z[:, :Q - n_prior] * scale[..., None], L.transpose(0, 2, 1))
+    theta = np.concatenate([own_points, mu + z[:, Q - n_prior:] @ Lp.T], axis=1)
+    own = _log_student(theta - mode[:, None, :], L, PROPOSAL_DOF)
     prior = _log_normal(theta - mu, np.broadcast_to(Lp, L.shape))
     share = n_prior / Q
     return theta, np.logaddexp(np.log1p(-share) + own, np.log(share) + prior)
+
+
+def _log_student(d, L, dof: float) -> np.ndarray:
+    """``ln t_dof(d; 0, LL')`` for points ``d`` (I, Q, R) and factors ``L`` (I, R, R)."""
+    R = d.shape[-1]
+    x = np.matmul(d, np.linalg.inv(L).transpose(0, 2, 1))
+    logdet = np.log(np.einsum("irr->ir", L)).sum(axis=1)
+    const = gammaln((dof + R) / 2) - gammaln(dof / 2) - 0.5 * R * np.log(dof * np.pi)
+    return const - logdet[:, None] - 0.5 * (dof + R) * np.log1p((x**2).sum(axis=-1) / dof)
 
 
 def _log_normal(d, L) -> np.ndarray:
@@ -399,11 +427,14 @@ def _fixed_step(points: _Points, mu, cov):
     return np.clip(step, -FIXED_STEP * se, FIXED_STEP * se), se
 
 
-def _change(mu, cov, new_mu, new_cov, step, se_fixed, n: int) -> float:
-    """The largest move of a parameter in (approximate) standard errors."""
-    sd = np.sqrt(np.diag(cov))
-    spread = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n)
-    moves = [np.abs(new_mu - mu) / (sd / np.sqrt(n)), np.abs(new_cov - cov).ravel() / spread.ravel()]
+def _change(mu, cov, new_mu, new_cov, step, se_fixed, n: int, noise) -> float:
+    """The largest move of a parameter in (approximate) standard errors: those of ``n``
+    estimates ``β̂_i = β_i + e_i`` with ``Var(e_i) = noise`` (per component, the inverse of the
+    individuals' mean choice information), ``√((Σ_rr + v_r)/n)`` for ``μ`` and
+    ``√(((Σ_rr + v_r)(Σ_ss + v_s) + Σ_rs²)/n)`` for ``Σ_rs``: sensible at ``σ → 0`` too."""
+    total = np.diag(cov) + noise
+    spread = np.sqrt((np.outer(total, total) + cov**2) / n)
+    moves = [np.abs(new_mu - mu) / np.sqrt(total / n), np.abs(new_cov - cov).ravel() / spread.ravel()]
     if step.size:
         moves.append(np.abs(step) / se_fixed)
     return float(max(m.max() for m in moves))
@@ -425,7 +456,7 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.01, maxiter: int = 50, n_p
     b = mp.problem
     fixed, mu, cov = mp.beta_fixed.copy(), mp.beta_random.copy(), start_covariance(mp)
     floor = VARIANCE_FLOOR * np.diag(cov)
-    z = qmc_normal_points(b.R, n_points, seed)[0]
+    z = shifted_points(b.n_groups, n_points, b.R + 1, seed)
     delta, converged, n = np.zeros((b.n_groups, b.R)), False, int((b.n_situations > 0).sum())
     nit = 0
     while nit < maxiter:
@@ -435,7 +466,8 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.01, maxiter: int = 50, n_p
                                    cov, z, cells)
         new_mu, new_cov, _ = maximise_prior(points, mu, cov, floor, mp.correlated)
         step, se_fixed = _fixed_step(points, new_mu, new_cov)
-        change = _change(mu, cov, new_mu, new_cov, step, se_fixed, n)
+        info = np.einsum("grr->r", solved["information"][b.n_situations > 0]) / n
+        change = _change(mu, cov, new_mu, new_cov, step, se_fixed, n, 1.0 / np.maximum(info, 1e-300))
         delta = solved["delta"] + (new_mu - mu)  # the same β_i, centred on the new μ
         fixed, mu, cov = fixed + step, new_mu, new_cov
         if change <= tol:

@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError
-from pymc_maxent.maxent.group_dual import GroupProblem, choice_fit, information
+from pymc_maxent.maxent.group_dual import GroupChunk, GroupProblem, centre_features, choice_fit, information
 from pymc_maxent.maxent.options import DUAL_METHODS
 from pymc_maxent.maxent.population_dual import Reach, check_reach
 from pymc_maxent.numerics import (
@@ -27,6 +27,7 @@ from pymc_maxent.numerics import (
     covariance,
     identification,
     jacobi_scaled,
+    minimum_norm_solve,
     newton,
     report_unidentified,
     trust_exact,
@@ -366,8 +367,23 @@ def solve_groups(problem: GroupProblem, *, tol: float = 1e-10, maxiter: int = 10
                 e = np.where(ch.avail, e - e.sum(axis=1, keepdims=True) / ch.avail.sum(axis=1,
                                                                                        keepdims=True), 0.0)
             out["eps"][ch.rows] = e
+        if problem.precision is not None:
+            out["eps"][ch.rows] += moment_noise_cells(ch, solved.x @ problem.precision)
     out["p"] = np.where(problem.available, out["p"], 0.0)
     return out
+
+
+def moment_noise_cells(ch: GroupChunk, A_delta: np.ndarray) -> np.ndarray:
+    """The cell noise ``ε̂`` (situation, alternative) that carries each group's moment noise
+    ``e_g = −Aδ_g``: the least-norm ``ε`` centred within situations with ``Σ_tj G_tj ε_tj = e_g``,
+    ``ε_t = G̃_t c_g`` with ``(Σ_t G̃_t'G̃_t) c_g = e_g`` (``e_g`` lies in that span: it equals the
+    moments' residual ``Σ G(p̂ − y)``)."""
+    Gc = centre_features(ch.G, ch.avail)
+    gram = ch.sum(np.matmul(Gc.transpose(0, 2, 1), Gc))
+    d = np.sqrt(np.einsum("grr->gr", gram))
+    d = np.where(d > 0, d, 1.0)  # Jacobi-scaled, so that the solve does not depend on the units
+    c = minimum_norm_solve(gram / (d[:, :, None] * d[:, None, :]), -A_delta / d) / d
+    return np.einsum("njr,nr->nj", Gc, c[ch.local])
 
 
 def group_stage(level: str, labels, components, problem: GroupProblem, solved: dict,
