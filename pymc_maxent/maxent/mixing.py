@@ -440,10 +440,10 @@ def _change(mu, cov, new_mu, new_cov, step, se_fixed, n: int, noise) -> float:
     return float(max(m.max() for m in moves))
 
 
-def learn_mixing(mp: MixingProblem, *, tol: float = 0.01, maxiter: int = 50, n_points: int = 128,
-                 chunk: int = 4096, seed: int = 0, cells: int = 1 << 20) -> dict:
+def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_points: int = 128,
+                 chunk: int = 4096, seed: int = 0, cells: int = 1 << 20, solve: dict | None = None) -> dict:
     """``(f, μ, Σ)`` by maximum marginal likelihood (module docstring), until no parameter moves
-    by more than ``tol`` standard errors.
+    by more than ``tol`` standard errors; ``solve``: the individual duals' ``tol`` and ``maxiter``.
 
     Returns
     -------
@@ -461,7 +461,8 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.01, maxiter: int = 50, n_p
     nit = 0
     while nit < maxiter:
         nit += 1
-        solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta)
+        solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta,
+                              **(solve or {}))
         points = importance_points(mp, mu - solved["delta"], batched_inverse(solved["hessian"]), fixed, mu,
                                    cov, z, cells)
         new_mu, new_cov, _ = maximise_prior(points, mu, cov, floor, mp.correlated)

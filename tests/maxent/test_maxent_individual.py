@@ -49,10 +49,13 @@ def simulate(tier, n_individuals=100, n_situations=40, n_attributes=2, seed=1, t
 
 @pytest.fixture(scope="module")
 def panel():
-    """A small MXL-1 panel (30 individuals x 10 situations) and its default fit."""
+    """A small MXL-1 panel (30 individuals x 10 situations) and its fit with the design note's
+    individual support (3 points on ±1/√n_i, the default before the learnt pooling of issue 24:
+    the GCE these tests solve by hand; ``tests/maxent/test_maxent_mixing.py`` tests the learnt
+    default)."""
     data, truth = simulate("MXL-1", n_individuals=30, n_situations=10, seed=5,
                            truth={"alpha": [0.3, -0.3], "mu": [-1.0, 1.5], "sigma": [1.0, 1.0]})
-    return data, truth, fit_maxent(data, tier="MXL-1")
+    return data, truth, fit_maxent(data, tier="MXL-1", individual_support="default")
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +229,7 @@ def test_separated_individual_stays_finite_and_is_counted():
 def test_non_convergence_is_a_warning_and_shows_in_convergence(panel):
     data, _, _ = panel
     with pytest.warns(ConvergenceWarning, match=r"of 30 individuals converged; worst constraint violation"):
-        fit = fit_maxent(data, tier="MXL-1", maxiter=1)
+        fit = fit_maxent(data, tier="MXL-1", maxiter=1, individual_support="default")
     report = fit.convergence()
     assert not report["converged"] and report["n_converged"] < 30 and report["max_violation"] > 1e-8
 
@@ -318,14 +321,14 @@ def test_datatree_lines_up_with_the_bayesian_tier(panel):
 def test_choice_model_and_diagnostics_take_the_fit(panel):
     data, _, _ = panel
     cm = pmx.ChoiceModel(data, "MXL-1")
-    fit = cm.fit(method="maxent")
+    fit = cm.fit(method="maxent", individual_support="default")  # learnt pooling adds Σ: test_maxent_mixing
     assert fit.estimator == "maxent" and fit.model is cm.model and fit.converged
     assert isinstance(fit, Fit)
     assert fit.parameter_count() == {"parameters": fit.population.lam.size, "latent": data.n_individuals * 2}
     elasticity = elasticities(fit, "x0")
     assert {"estimate", "sd"} <= set(elasticity.data_vars)
-    table = compare_estimates(fit, fit_maxent(data, tier="MXL-1"), var_names=("alpha", "mu", "sigma"),
-                              labels=("a", "b"))
+    table = compare_estimates(fit, fit_maxent(data, tier="MXL-1", individual_support="default"),
+                              var_names=("alpha", "mu", "sigma"), labels=("a", "b"))
     assert np.allclose(table["a_estimate"], table["b_estimate"])
     gain = choice_information_gain(fit)
     assert gain > choice_information_gain(fit.population)
@@ -514,7 +517,9 @@ def test_an_individual_with_collinear_components_is_solved_and_unidentified(pane
         X, np.asarray(data.chosen), available=np.asarray(data.available),
         individual=np.asarray(data.individual),
         individuals=data.individuals, alternatives=data.alternatives, attributes=data.attributes)
-    fit = fit_maxent(collinear, tier="MXL-1")
+    # the design note's support (its ridge is of G̃'G̃, singular with the data); the learnt normal
+    # reference N(0, Σ) identifies every direction
+    fit = fit_maxent(collinear, tier="MXL-1", individual_support="default")
     assert fit.converged and fit.max_violation < 1e-8
     delta = fit.delta[3]
     assert abs(delta[0]) > 1e-6 and delta[1] == pytest.approx(2.0 * delta[0], rel=1e-8)
