@@ -39,7 +39,7 @@ from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.maxent.group_dual import GroupProblem, random_features
 from pymc_maxent.maxent.moments import population_name
 from pymc_maxent.maxent.stages import solve_groups
-from pymc_maxent.numerics import batched_inverse, covariance
+from pymc_maxent.numerics import covariance
 from pymc_maxent.specification import resolve
 
 #: Inflation of the proposal's scale over ``V_i``, and its Student t's degrees of freedom
@@ -374,8 +374,9 @@ def _complete_scores(points: _Points, w, mu, cov, pairs) -> np.ndarray:
 
 
 def hyper_information(points: _Points, mu, cov, correlated: bool):
-    """The observed information of ``(f, μ, Σ's free elements)`` by Louis' formula, and the
-    outer product of the individuals' scores (for the sandwich), at the points' weights."""
+    """The observed information of ``(f, μ, Σ's free elements)`` by Louis' formula, the outer
+    product of the individuals' scores (for the sandwich), the scores, and the complete-data
+    information (Louis' first term), at the points' weights."""
     I, R = points.theta.shape[0], len(mu)
     pairs = _directions(R, correlated)
     w = _weights(points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov)))
@@ -397,7 +398,7 @@ def hyper_information(points: _Points, mu, cov, correlated: bool):
         for j, Ej in enumerate(E):
             B[nf + R + k, nf + R + j] = (-0.5 * I * np.trace(Ek @ cov @ Ej @ cov)
                                          + 0.5 * np.trace((Ek @ cov @ Ej + Ej @ cov @ Ek) @ S))
-    return B - spread, cbar.T @ cbar, cbar
+    return B - spread, cbar.T @ cbar, cbar, B
 
 
 # ---------------------------------------------------------------------- the loop
@@ -427,17 +428,31 @@ def _fixed_step(points: _Points, mu, cov):
     return np.clip(step, -FIXED_STEP * se, FIXED_STEP * se), se
 
 
-def _change(mu, cov, new_mu, new_cov, step, se_fixed, n: int, noise) -> float:
-    """The largest move of a parameter in (approximate) standard errors: those of ``n``
-    estimates ``β̂_i = β_i + e_i`` with ``Var(e_i) = noise`` (per component, the inverse of the
-    individuals' mean choice information), ``√((Σ_rr + v_r)/n)`` for ``μ`` and
-    ``√(((Σ_rr + v_r)(Σ_ss + v_s) + Σ_rs²)/n)`` for ``Σ_rs``: sensible at ``σ → 0`` too."""
-    total = np.diag(cov) + noise
-    spread = np.sqrt((np.outer(total, total) + cov**2) / n)
-    moves = [np.abs(new_mu - mu) / np.sqrt(total / n), np.abs(new_cov - cov).ravel() / spread.ravel()]
-    if step.size:
-        moves.append(np.abs(step) / se_fixed)
-    return float(max(m.max() for m in moves))
+def _change(old: np.ndarray, new: np.ndarray, information: np.ndarray) -> float:
+    """The move of ``(f, μ, Σ's free elements)`` in the metric of their information,
+    ``√(Δ'IΔ)``: in standard errors along the direction moved, whatever the units and however
+    correlated the parameters (Louis' information where it is positive definite, else its
+    complete-data part)."""
+    step = new - old
+    return float(np.sqrt(max(step @ information @ step, 0.0)))
+
+
+def _metric(points: _Points, mu, cov, correlated: bool) -> np.ndarray:
+    """Louis' information of the hyperparameters where positive definite, else its complete-data
+    part (always positive definite): the metric of :func:`_change`."""
+    information, _, _, complete = hyper_information(points, mu, cov, correlated)
+    return information if np.linalg.eigvalsh(information)[0] > 0 else complete
+
+
+def _hyper_vector(fixed, mu, cov, correlated: bool) -> np.ndarray:
+    return np.concatenate([fixed, mu, [cov[r, c] for r, c in _directions(len(mu), correlated)]])
+
+
+def _proposal_covariance(H: np.ndarray) -> np.ndarray:
+    """``H⁻¹`` of positive definite blocks (the individual duals' Hessians with the normal
+    reference), inverted Jacobi-scaled so that the units do not matter."""
+    d = np.sqrt(np.einsum("irr->ir", H))
+    return np.linalg.inv(H / (d[:, :, None] * d[:, None, :])) / (d[:, :, None] * d[:, None, :])
 
 
 def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_points: int = 128,
@@ -457,24 +472,25 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_p
     fixed, mu, cov = mp.beta_fixed.copy(), mp.beta_random.copy(), start_covariance(mp)
     floor = VARIANCE_FLOOR * np.diag(cov)
     z = shifted_points(b.n_groups, n_points, b.R + 1, seed)
-    delta, converged, n = np.zeros((b.n_groups, b.R)), False, int((b.n_situations > 0).sum())
+    delta, converged = np.zeros((b.n_groups, b.R)), False
     nit = 0
     while nit < maxiter:
         nit += 1
         solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta,
                               **(solve or {}))
-        points = importance_points(mp, mu - solved["delta"], batched_inverse(solved["hessian"]), fixed, mu,
-                                   cov, z, cells)
+        points = importance_points(mp, mu - solved["delta"], _proposal_covariance(solved["hessian"]), fixed,
+                                   mu, cov, z, cells)
         new_mu, new_cov, _ = maximise_prior(points, mu, cov, floor, mp.correlated)
-        step, se_fixed = _fixed_step(points, new_mu, new_cov)
-        info = np.einsum("grr->r", solved["information"][b.n_situations > 0]) / n
-        change = _change(mu, cov, new_mu, new_cov, step, se_fixed, n, 1.0 / np.maximum(info, 1e-300))
+        step, _ = _fixed_step(points, new_mu, new_cov)
+        information = _metric(points, new_mu, new_cov, mp.correlated)
+        change = _change(_hyper_vector(fixed, mu, cov, mp.correlated),
+                         _hyper_vector(fixed + step, new_mu, new_cov, mp.correlated), information)
         delta = solved["delta"] + (new_mu - mu)  # the same β_i, centred on the new μ
         fixed, mu, cov = fixed + step, new_mu, new_cov
         if change <= tol:
             converged = True
             break
-    information, outer, scores = hyper_information(points, mu, cov, mp.correlated)
+    information, outer, scores, _ = hyper_information(points, mu, cov, mp.correlated)
     w = _weights(points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov)))
     loglik = float((logsumexp(points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov)),
                               axis=1) - np.log(n_points)).sum())
