@@ -689,7 +689,7 @@ def check_identified(resolved: ResolvedSpec, data: ChoiceData) -> None:
 
 def _null_space(resolved: ResolvedSpec, data: ChoiceData, situations: slice):
     """Null directions of the centred design on some situations (on the parameters' own scales)."""
-    labels, gram, raw = _centred_gram(resolved, data, situations)
+    labels, gram, raw = centred_gram(resolved, data, situations)
     if not labels:
         return [], labels
     scale = np.sqrt(np.diag(gram))
@@ -751,7 +751,7 @@ def _coefficient(value: float) -> str:
     return "" if abs(value - 1.0) < 1e-6 else f"{value:.4g}·"
 
 
-def _centred_gram(resolved: ResolvedSpec, data: ChoiceData, situations: slice = slice(None)):
+def centred_gram(resolved: ResolvedSpec, data: ChoiceData, situations: slice = slice(None)):
     """Labels of the parameters in utility, the Gram matrix of their design centred within
     situations over the available alternatives, and the uncentred design's squared norms."""
     J = len(resolved.alternatives)

@@ -17,7 +17,7 @@ from pymc_maxent.data.choice_data import ChoiceData
 from pymc_maxent.exceptions import SpecificationError
 from pymc_maxent.maxent.estimator import MaxEntEstimator
 from pymc_maxent.maxent.supports import default_error_support
-from pymc_maxent.specification import _centred_gram, resolve, tier_spec
+from pymc_maxent.specification import centred_gram, resolve, tier_spec
 
 ESTIMATORS = ("gme", "mle")
 COVARIANCES = ("hessian", "sandwich")
@@ -142,7 +142,7 @@ def noise_penalty(design: ChoiceData, names: Sequence[str]) -> np.ndarray:
     """``F̃'F̃ / g``: the default error support's noise term to second order, on the MNL-2
     parameters ``names`` (``alpha[a]``, ``beta[x]``), with ``g = 1 / Var(u) = 1.5 N``."""
     resolved = resolve(tier_spec("MNL-2", design.attributes.tolist()), design)
-    labels, gram, _ = _centred_gram(resolved, design)
+    labels, gram, _ = centred_gram(resolved, design)
     as_named = [f"alpha[{label[4:-1]}]" if label.startswith("asc[") else f"beta[{label}]" for label in labels]
     order = [as_named.index(n) for n in names]
     g = 1.0 / np.var(default_error_support(design.n_situations))

@@ -221,6 +221,26 @@ class ChoiceData:
     def _replace(self, **changes) -> ChoiceData:
         return dataclasses.replace(self, **changes)
 
+    def with_labels(self, *, situations=None, individuals=None) -> ChoiceData:
+        """The same data under other situation or individual labels (one per situation, or per
+        individual, and unique).
+
+        Raises
+        ------
+        ChoiceDataError
+            Labels of the wrong number, or repeated.
+        """
+        changes = {}
+        for name, labels, n in (("situations", situations, self.n_situations),
+                                ("individuals", individuals, self.n_individuals)):
+            if labels is None:
+                continue
+            labels = validate.normalize_labels(np.asarray(labels), f"`{name}`")
+            if len(labels) != n or len(pd.unique(labels)) != n:
+                raise ChoiceDataError(f"`{name}` needs {n} unique labels; got {list(labels)[:10]}")
+            changes[name] = labels
+        return self._replace(**changes)
+
     def to_long(self) -> pd.DataFrame:
         """Long format (one row per available situation × alternative): a round trip of
         :meth:`from_long`."""

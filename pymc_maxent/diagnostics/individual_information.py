@@ -20,7 +20,7 @@ from pymc_maxent.arguments import require_count
 from pymc_maxent.data.choice_data import ALTERNATIVE, INDIVIDUAL, SITUATION, ChoiceData
 from pymc_maxent.diagnostics.comparison import pair_labels
 from pymc_maxent.diagnostics.individual_comparison import compare_individual_statistics
-from pymc_maxent.diagnostics.information import LN2, _knn_kl
+from pymc_maxent.diagnostics.information import LN2, knn_kl
 from pymc_maxent.exceptions import SpecificationError
 
 RANDOM = "random_coefficient"
@@ -42,13 +42,13 @@ def _unseen_labels(labels: np.ndarray, known, prefix: str) -> np.ndarray:
 
 def _as_new_individuals(data: ChoiceData, known) -> ChoiceData:
     """``data`` with every individual relabelled to one the fit has not seen."""
-    return data._replace(individuals=_unseen_labels(data.individuals, known, "population "))
+    return data.with_labels(individuals=_unseen_labels(data.individuals, known, "population "))
 
 
 def _as_new_situations(data: ChoiceData, known) -> ChoiceData:
     """``data`` with every situation relabelled to one the fit has not seen (no fitted
     situation-level deviation applies)."""
-    return data._replace(situations=_unseen_labels(data.situations, known, "unseen "))
+    return data.with_labels(situations=_unseen_labels(data.situations, known, "unseen "))
 
 
 def _mean_probabilities(evaluator) -> np.ndarray:
@@ -92,7 +92,7 @@ def _parameter_kl(fit, individuals: list, method: str, population_draws: int,
     if method == "gaussian":
         kl = _gaussian_kl(theta.values, population)
     else:
-        kl = np.array([_knn_kl(theta.values[:, i], population, random_seed)
+        kl = np.array([knn_kl(theta.values[:, i], population, random_seed)
                        for i in range(theta.sizes[INDIVIDUAL])])
     kl = np.maximum(kl, 0.0)
     position = {label: n for n, label in enumerate(theta[INDIVIDUAL].values.tolist())}

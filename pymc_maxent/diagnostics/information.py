@@ -88,7 +88,7 @@ def _kde_kl(x: np.ndarray, y: np.ndarray) -> float:
     return max(0.0, float(np.mean(gaussian_kde(x).logpdf(x) - gaussian_kde(y).logpdf(x))))
 
 
-def _knn_kl(x: np.ndarray, y: np.ndarray, random_seed) -> float:
+def knn_kl(x: np.ndarray, y: np.ndarray, random_seed) -> float:
     """Perez-Cruz's nearest-neighbour estimate (:func:`arviz_stats.kl_divergence`) over the
     columns of ``x`` and ``y`` (samples × components).
 
@@ -159,12 +159,12 @@ def posterior_information_gain(
     posterior = _group(idata, "posterior")
     prior = _group(idata if prior is None else prior, "prior")
     parts = _components(posterior, prior, var_names)
-    kl = {label: _kde_kl(x, y) if method == "kde" else _knn_kl(x, y, random_seed)
+    kl = {label: _kde_kl(x, y) if method == "kde" else knn_kl(x, y, random_seed)
           for label, (x, y) in parts.items()}
     scale = np.array([y.std() for _, y in parts.values()])
     X = np.column_stack([x for x, _ in parts.values()]) / scale
     Y = np.column_stack([y for _, y in parts.values()]) / scale
-    kl[JOINT] = _knn_kl(X, Y, random_seed)
+    kl[JOINT] = knn_kl(X, Y, random_seed)
     table = pd.DataFrame({"kl_nats": pd.Series(kl)})
     table["kl_bits"] = table["kl_nats"] / LN2
     table["method"] = [method] * len(parts) + ["knn"]

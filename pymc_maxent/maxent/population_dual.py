@@ -318,11 +318,12 @@ class DualProblem:
         (hashable), or None with user constraints (arbitrary graphs: never shared)."""
         if self.moments.user:
             return None
-        moments = tuple((repr(r.moment), r.index is None, r.indicator is None, len(r.terms))
-                        for r in self.moments.standard)
+        # the feature graph of a moment depends on which inputs it has and how many columns, not
+        # on its attributes' names or positions (inputs) nor on the chunks (start and stop are)
+        moments = tuple((r.index is None, r.indicator is None, len(r.terms)) for r in self.moments.standard)
         X = self.c.X.get_value(borrow=True)
         return (moments, self.C, self.direct, self.noise, self.centre_noise, self.log_p0 is None,
-                self.chunk_size, X.shape[1:], X.dtype.str)
+                X.shape[1:], X.dtype.str)
 
     def _compile(self):
         """The compiled dual: taken from :data:`_COMPILED` when a problem of the same
