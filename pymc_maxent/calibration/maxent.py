@@ -19,7 +19,9 @@ from pymc_maxent.maxent.estimator import MaxEntEstimator
 from pymc_maxent.maxent.supports import default_error_support
 from pymc_maxent.specification import centred_gram, resolve, tier_spec
 
-ESTIMATORS = ("gme", "mle")
+#: GME as written (shrunk by its noise term), its bias-corrected centre (the one-step estimate
+#: :meth:`~pymc_maxent.maxent.result.MaxEntResult.estimates` reports), and the conditional-logit MLE.
+ESTIMATORS = ("gme", "corrected", "mle")
 COVARIANCES = ("hessian", "sandwich")
 
 
@@ -47,8 +49,9 @@ def simulate_logit(design: ChoiceData, alpha, beta, rng: np.random.Generator) ->
 def maxent_coverage(design: ChoiceData, n_sims: int = 200, *,
                     truth: Mapping[str, Sequence[float]] | None = None,
                     intervals: Sequence[float] = INTERVALS, random_seed: int = 0) -> xr.Dataset:
-    """Coverage of MaxEnt's (GME, default error support) Hessian and sandwich intervals, and the
-    conditional-logit MLE's (``error_support=None``), for the coefficients of a logit.
+    """Coverage of MaxEnt's (GME, default error support) Hessian and sandwich intervals, those of
+    its bias-corrected centre (what ``estimates()`` reports) and the conditional-logit MLE's
+    (``error_support=None``), for the coefficients of a logit.
 
     Each simulation draws choices from the MNL-2 logit with coefficients ``truth`` on
     ``design`` and fits both estimators (each compiled once; the choices swapped in). The
@@ -69,7 +72,7 @@ def maxent_coverage(design: ChoiceData, n_sims: int = 200, *,
     Returns
     -------
     Dataset
-        ``estimate``, ``se`` (dims ``sim``, ``estimator`` (``gme``, ``mle``), ``covariance``
+        ``estimate``, ``se`` (dims ``sim``, ``estimator`` (``gme``, ``corrected``, ``mle``), ``covariance``
         (``hessian``, ``sandwich``) for ``se``, ``parameter``), ``truth`` (``parameter``),
         ``covered`` (``interval``, ``sim``, ``estimator``, ``covariance``, ``parameter``) and
         ``implied_estimate`` (``sim``, ``parameter``): the GME estimate that the default
@@ -109,19 +112,19 @@ def maxent_coverage(design: ChoiceData, n_sims: int = 200, *,
     by_name |= {f"beta[{x}]": v for x, v in zip(design.attributes, truth["beta"], strict=True)}
     true = np.array([by_name[n] for n in names])
     penalty = noise_penalty(design, names)
-    estimate = np.empty((n_sims, 2, len(names)))
-    se = np.empty((n_sims, 2, 2, len(names)))
+    estimate = np.empty((n_sims, len(ESTIMATORS), len(names)))
+    se = np.empty((n_sims, len(ESTIMATORS), 2, len(names)))
     implied = np.empty((n_sims, len(names)))
     converged = np.empty(n_sims, dtype=bool)
     for s in range(n_sims):
         data = first if s == 0 else simulate_logit(design, truth["alpha"], truth["beta"], rng)
-        fits = [estimators[e].fit(data, on_unidentified="warn") for e in ESTIMATORS]
+        fits = [estimators[e].fit(data, on_unidentified="warn") for e in ("gme", "mle")]
         converged[s] = all(f.converged and np.isfinite(f.cov).all() for f in fits)
-        for e, fit in enumerate(fits):
-            estimate[s, e] = fit.beta
-            se[s, e] = fit.se, fit.se_robust
+        gme, mle = fits
+        estimate[s] = gme.beta, gme.beta_corrected, mle.beta
+        se[s] = (gme.se, gme.se_robust), (gme.se_corrected, gme.se_corrected_robust), (mle.se, mle.se_robust)
         # GME's estimate to second order, (H + P)⁻¹ H β̂_MLE, with H = cov_MLE⁻¹
-        implied[s] = (np.linalg.solve(np.eye(len(names)) + fits[1].cov @ penalty, fits[1].beta)
+        implied[s] = (np.linalg.solve(np.eye(len(names)) + mle.cov @ penalty, mle.beta)
                       if converged[s] else np.nan)
     coords = {SIM: np.arange(n_sims), "estimator": list(ESTIMATORS), "covariance": list(COVARIANCES),
               "parameter": names}
@@ -151,7 +154,7 @@ def noise_penalty(design: ChoiceData, names: Sequence[str]) -> np.ndarray:
 
 def maxent_coverage_summary(coverage: xr.Dataset) -> pd.DataFrame:
     """One row per (parameter, estimator): truth, mean estimate, bias in SEs, the coverage of
-    each interval by the Hessian and sandwich SEs, and for GME the measured shrinkage (the slope
+    each interval by the Hessian and sandwich SEs, and the measured shrinkage against the MLE (the slope
     ``Σ β̂_GME β̂_MLE / Σ β̂_MLE²`` over simulations: a ratio per simulation explodes where the
     truth is near 0) beside the one the default support implies (the same slope of its
     second-order estimate). Only simulations where both fits converged with finite standard
@@ -190,12 +193,10 @@ def maxent_coverage_summary(coverage: xr.Dataset) -> pd.DataFrame:
                 for cov in COVARIANCES:
                     row[f"coverage_{round(100 * prob)}_{cov}"] = float(
                         fit["covered"].sel(interval=prob, covariance=cov).mean())
-            if estimator == "gme":
-                mle = one["estimate"].sel(estimator="mle")
-                row["shrinkage"] = slope(fit["estimate"], mle)
-                row["implied_shrinkage"] = slope(one["implied_estimate"], mle)
-            else:  # the reference the shrinkage is measured against
-                row["shrinkage"] = row["implied_shrinkage"] = 1.0
+            mle = one["estimate"].sel(estimator="mle")
+            row["shrinkage"] = slope(fit["estimate"], mle)
+            # the default support's second-order shrinkage; the corrected centre and the MLE: none
+            row["implied_shrinkage"] = slope(one["implied_estimate"], mle) if estimator == "gme" else 1.0
             row["n_sims"], row["n_excluded"] = n, n_all - n
             rows.append(row)
     return pd.DataFrame(rows).set_index(["parameter", "estimator"])

@@ -38,6 +38,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import dask
 import dask.array as da
@@ -183,7 +184,21 @@ def _block_meat(spec, lam, X, available, chosen):
 
 
 def _block_information(spec, lam, X, available, chosen):
-    return _load(spec, X, available, chosen).primal(np.array(lam, dtype=float))["information"]
+    primal = _load(spec, X, available, chosen).primal(np.array(lam, dtype=float))
+    return np.concatenate([primal["information"].ravel(), primal["noise_moment"]])
+
+
+def _information(summed: np.ndarray, C: int) -> tuple[np.ndarray, np.ndarray]:
+    """The noise moment and the choice information from :func:`_block_information`'s sums."""
+    return summed[C * C:], summed[:C * C].reshape(C, C)
+
+
+def _likelihood(passes, C: int, lam) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient and the choice information of the dual without its noise term, over the
+    blocks (:func:`~pymc_maxent.maxent.stages.likelihood_correction`)."""
+    lam = np.asarray(lam, dtype=float)
+    noise, information = _information(passes(_block_information, lam), C)
+    return passes(_block_evaluate, lam)[1] + noise, information
 
 
 def _block_probabilities(X, available, chosen, spec=None, lam=None):
@@ -389,13 +404,15 @@ def _population(X, available, chosen, *, alternatives, attributes, moments, refe
     primal = {"p": da.blockwise(_block_probabilities, "ij", X, "ijk", available, "ij", chosen, "i",
                                 dtype=float,
                                 concatenate=True, spec=spec, lam=solved[0]),
-              "information": passes(_block_information, solved[0])}
+              "information": _information(passes(_block_information, solved[0]), moment_set.n)[1]}
+
     return population_stage(
         terms=moment_set.terms, names=parameter_names(moment_set.terms), solved=solved, primal=primal,
         meat=lambda lam: passes(_block_meat, lam), solver="dual", on_unidentified=solver.on_unidentified,
         chosen=None, available=None, p0=None, w0=None if w0 is None else np.asarray(w0),
         error_support=None if error is None else np.asarray(error), probability_support=None, n_situations=N,
-        violation=float(np.abs(solved[2]).max())), tuple(moments)
+        violation=float(np.abs(solved[2]).max()),
+        likelihood=partial(_likelihood, passes, moment_set.n)), tuple(moments)
 
 
 def _scheduler(client):

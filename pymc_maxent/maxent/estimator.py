@@ -12,6 +12,7 @@ import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,7 @@ from pymc_maxent.maxent.stages import (
     GroupStage,
     PopulationStage,
     group_stage,
+    likelihood_correction,
     population_stage,
     solve_dual,
     solve_groups,
@@ -250,11 +252,20 @@ class MaxEntEstimator:
         dual = self.dual
         return population_stage(
             terms=self.moments.terms, names=parameter_names(self.moments.terms), solved=solved, primal=primal,
-            meat=None if dual is None else (lambda lam: dual.meat(lam,
-                                                                  primal.get("mu"))), solver=options.solver,
+            meat=None if dual is None else partial(dual.meat, mu=primal.get("mu")), solver=options.solver,
+            likelihood=None if dual is None else self.likelihood_terms,
             on_unidentified=options.on_unidentified, chosen=chosen, available=available,
             p0=self.prior_p0(available), w0=self.supports.w0, error_support=self.current_error_support(),
             probability_support=self.supports.probability, n_situations=len(chosen), violation=violation)
+
+    def likelihood_terms(self, lam) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient and Hessian (the choice information) of the dual without its noise term
+        at ``lam``, for the data in the containers: ``∇D + Σ F̃ε̂`` and ``I``."""
+        dual = self.dual
+        mu = None if dual.direct else dual.solve_mu(lam, np.zeros(dual.n_situations))
+        _, grad, _ = dual.evaluate(lam, dual.target_adjustment(), mu)
+        primal = dual.primal(lam, mu)
+        return grad + primal["noise_moment"], primal["information"]
 
     def _solve_dual(self, options: SolverOptions):
         dual = self.dual
@@ -819,10 +830,15 @@ def _saved_population(point: xr.Dataset, estimator: MaxEntEstimator) -> Populati
                           f"{estimator.moments.n}")
     ident = Identification(bool(attrs["identified"]), float(attrs["condition_number"]),
                            float(attrs["information_condition_number"]))
+    mu = point["mu"].values if "mu" in point else None
+    correction = {}
+    if estimator.dual is not None:
+        estimator.dual.refresh()
+        correction = likelihood_correction(point["lam"].values, estimator.likelihood_terms,
+                                           partial(estimator.dual.meat, mu=mu))
     return PopulationStage(
-        terms=tuple(estimator.moments.terms), lam=point["lam"].values,
-        mu=point["mu"].values if "mu" in point else None,
-        dual_value=float(attrs["dual_value"]), grad=None, hess=None, cov=point["cov"].values,
+        terms=tuple(estimator.moments.terms), lam=point["lam"].values, mu=mu,
+        dual_value=float(attrs["dual_value"]), grad=None, hess=None, **correction, cov=point["cov"].values,
         cov_robust=point["cov_robust"].values, identification=ident, solver=str(attrs["solver"]),
         converged=bool(attrs["converged"]), message=str(attrs["message"]), nit=int(attrs["iterations"]),
         max_violation=float(attrs["max_violation"]), p=point["p"].values, eps=point["eps"].values,

@@ -371,7 +371,9 @@ class DualProblem:
         # the primal solution, and the choice information (the Hessian without the noise term)
         pieces = [t["p"], t["e"]] + [t[k] for k in ("w", "pi") if k in t]
         info, info_extra = self._hessian(t, noise=False)
-        functions["_f_primal"] = compile_(inputs, [*pieces, info, *info_extra])
+        # the noise's share of the moments, Σ_ij F̃_ij ε_ij: the likelihood's gradient less the dual's
+        noise_moment = (t["Fe"] * t["e"][:, :, None]).sum(axis=(0, 1))
+        functions["_f_primal"] = compile_(inputs, [*pieces, info, noise_moment, *info_extra])
         # the support check: the moments' reachable range, and their spread within situations
         X, avail, y, Fp, Fe = self._slice(start, stop)
         big = np.inf
@@ -488,10 +490,12 @@ class DualProblem:
 
     # ------------------------------------------------------------------ the primal solution
     def primal(self, lam, mu=None) -> dict[str, np.ndarray]:
-        """``p̂, ε̂, ŵ, π̂`` at the multipliers (all situations), and the choice ``information``
-        there (the dual Hessian without the noise term, μ concentrated out)."""
+        """``p̂, ε̂, ŵ, π̂`` at the multipliers (all situations), the choice ``information``
+        there (the dual Hessian without the noise term, μ concentrated out) and the
+        ``noise_moment`` ``Σ_ij F̃_ij ε̂_ij`` (the dual's gradient plus it is the gradient of the
+        dual without the noise term: the negative log-likelihood's, in the direct form)."""
         out = {k: [] for k in self._pieces}
-        information = np.zeros((self.C, self.C))
+        information, noise_moment = np.zeros((self.C, self.C)), np.zeros(self.C)
         n = len(self._pieces)
         with single_thread_blas():
             for s, e in self._chunks():
@@ -500,10 +504,12 @@ class DualProblem:
                     out[k].append(v)
                 info = values[n]
                 if not self.direct:
-                    H_lm, h_mm = values[n + 1:]
+                    H_lm, h_mm = values[n + 2:]
                     info = info - (H_lm / h_mm[:, None]).T @ H_lm
                 information += info
-        return {k: np.concatenate(v) for k, v in out.items()} | {"information": information}
+                noise_moment += values[n + 1]
+        return {k: np.concatenate(v) for k, v in out.items()} | {"information": information,
+                                                                  "noise_moment": noise_moment}
 
     def meat(self, lam, mu=None) -> np.ndarray:
         """``Σ_i g_i g_i'`` of the per-situation scores, accumulated chunk by chunk."""
