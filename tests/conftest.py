@@ -41,5 +41,5 @@ def electricity_maxent():
     from pymc_maxent.simulate import simulate_electricity_panel
 
     data, spec, _ = simulate_electricity_panel(40, n_situations=12, seed=3)
-    return (data, spec, pmx.fit_maxent(data, tier=spec),
+    return (data, spec, pmx.fit_maxent(data, tier=spec, individual_support="default"),
             pmx.fit_maxent(data, tier=spec, individual_support=4.0))

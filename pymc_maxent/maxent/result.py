@@ -516,8 +516,9 @@ class MaxEntResult(CachedEvaluator):
 
     @property
     def beta_corrected(self) -> np.ndarray:
-        """The bias-corrected estimate, ``−λ̃``: one Newton step of the dual without its noise term
-        from ``λ̂`` (:attr:`PopulationStage.corrected`), the centre of :meth:`estimates`.
+        """The bias-corrected estimate, ``−λ̃``: Newton steps of the dual without its noise term
+        from ``λ̂`` (:func:`~pymc_maxent.maxent.stages.likelihood_correction`), the centre of
+        :meth:`estimates`.
 
         Raises
         ------
@@ -545,8 +546,8 @@ class MaxEntResult(CachedEvaluator):
 
     def _population_estimates(self, hdi_prob: float) -> pd.DataFrame:
         """Stage 1's table: the bias-corrected centre and its standard errors where the dual can
-        be evaluated (``centre`` ``"corrected"``), else GME's (``"gme"``); GME's own estimate and
-        standard error as ``gme`` and ``sd_gme``."""
+        be evaluated (``attrs["centre"]`` ``"corrected"``), else GME's (``"gme"``); GME's own
+        estimate and standard error as ``gme`` and ``sd_gme``."""
         table = self.summary()
         if self.population_stage.correctable:
             estimate, se, robust, centre = (self.beta_corrected, self.se_corrected, self.se_corrected_robust,
@@ -555,9 +556,11 @@ class MaxEntResult(CachedEvaluator):
             estimate, se, robust, centre = table["estimate"], table["se"], table["se_robust"], "gme"
         estimate, se, robust = (np.asarray(v, dtype=float) for v in (estimate, se, robust))
         z = estimate / np.where(se > 0, se, np.nan)
-        return normal_table(estimate, se, hdi_prob, table.index).assign(
+        out = normal_table(estimate, se, hdi_prob, table.index).assign(
             se_robust=robust, z=z, p_value=2 * stats.norm.sf(np.abs(z)), moment=table["moment"],
-            gme=table["estimate"], sd_gme=table["se"], centre=centre)
+            gme=table["estimate"], sd_gme=table["se"])
+        out.attrs["centre"] = centre
+        return out
 
     def covariance_matrix(self, robust: bool = False) -> np.ndarray:
         """The covariance of ``λ`` (and of ``β = −λ``): the inverse dual Hessian, or the sandwich.
@@ -899,8 +902,8 @@ class MaxEntResult(CachedEvaluator):
         :func:`~pymc_maxent.calibration.maxent_coverage`, ``docs/calibration.md``), then
         ``se_robust``, ``z``, ``p_value`` and ``moment``: a posterior's columns first, so that the
         two line up; then GME as written, ``gme`` (``−λ̂``, shrunk toward 0 by the noise term) and
-        ``sd_gme`` (the inverse dual Hessian's), and ``centre`` (``"corrected"``, or ``"gme"``
-        where the dual cannot be evaluated and the first columns are GME's).
+        ``sd_gme`` (the inverse dual Hessian's); ``attrs["centre"]`` says ``"corrected"``, or
+        ``"gme"`` where the dual cannot be evaluated and the first columns are GME's.
 
         A MaxEnt mixed logit with learnt pooling (the default): the mixing stage's fixed
         ``alpha`` / ``beta``, ``mu`` and ``sigma`` of the mixing distribution (and ``corr`` above

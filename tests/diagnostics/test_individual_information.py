@@ -43,7 +43,7 @@ def uneven():
     mask = np.zeros(data.n_situations, dtype=bool)
     mask[rows] = occasion < keep[data.individual[rows]]
     data = data.subset(mask)
-    return data, keep, pmx.fit_maxent(data, tier="MXL-1")
+    return data, keep, pmx.fit_maxent(data, tier="MXL-1", individual_support="default")
 
 
 def test_maxent_information_equals_its_stored_kl_and_index(electricity, uneven):
@@ -73,7 +73,7 @@ def test_information_grows_with_situations_and_new_individuals_are_the_populatio
     assert spearmanr(info["kl_nats"], keep)[0] > 0.6
     # the prediction for a new individual is the population's: KL(p ‖ p⁰) = 0 there
     half = data.individual < 24
-    fit = pmx.fit_maxent(data.subset(half), tier="MXL-1")
+    fit = pmx.fit_maxent(data.subset(half), tier="MXL-1", individual_support="default")
     unseen = individual_information_gain(fit, data.subset(~half))
     assert (unseen["kl_nats"] == 0).all() and (unseen["information_index"] == 0).all()
     np.testing.assert_array_equal(unseen["p"], unseen["p_population"])
@@ -172,7 +172,7 @@ def test_mxl4_information_is_the_individual_level_alone():
     """At MXL-4 the fitted situations' own deviations stay out of ``KL_i``: it equals the stored
     stage-2 KL (the individual level), not the KL of stage 3's probabilities, which differ."""
     data, _ = pmx.simulate_choices("MXL-4", n_individuals=20, n_situations=8, seed=1)
-    fit = pmx.fit_maxent(data, tier="MXL-4")
+    fit = pmx.fit_maxent(data, tier="MXL-4", individual_support="default")
     info = individual_information_gain(fit)
     np.testing.assert_allclose(info["kl_nats"], fit.kl_individual, rtol=0, atol=1e-10)
     np.testing.assert_allclose(info["information_index"], fit.information_index_individual,

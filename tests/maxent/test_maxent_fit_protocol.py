@@ -61,13 +61,17 @@ def test_estimates(shared):
     _, _, res = shared
     table = res.estimates(hdi_prob=0.9)
     assert list(table.index) == res.parameter_names()
-    assert list(table.columns) == ["estimate", "sd", "lower", "upper", "se_robust", "z", "p_value", "moment"]
-    np.testing.assert_allclose(table["estimate"], res.beta)
-    np.testing.assert_allclose(table["sd"], res.se)
-    np.testing.assert_allclose(table["upper"] - table["estimate"], stats.norm.ppf(0.95) * res.se)
-    np.testing.assert_allclose(table["estimate"] - table["lower"], stats.norm.ppf(0.95) * res.se)
+    assert list(table.columns) == ["estimate", "sd", "lower", "upper", "se_robust", "z", "p_value", "moment",
+                                   "gme", "sd_gme"]
+    # the bias-corrected centre and its standard errors; GME as written beside them
+    np.testing.assert_allclose(table["estimate"], res.beta_corrected)
+    np.testing.assert_allclose(table["sd"], res.se_corrected)
+    np.testing.assert_allclose(table["upper"] - table["estimate"], stats.norm.ppf(0.95) * res.se_corrected)
+    np.testing.assert_allclose(table["estimate"] - table["lower"], stats.norm.ppf(0.95) * res.se_corrected)
     assert list(table["moment"]) == res.labels
-    np.testing.assert_allclose(table["se_robust"], res.summary()["se_robust"])
+    np.testing.assert_allclose(table["se_robust"], res.se_corrected_robust)
+    np.testing.assert_allclose(table["gme"], res.beta)
+    np.testing.assert_allclose(table["sd_gme"], res.se)
     with pytest.raises(MaxEntError, match="hdi_prob"):
         res.estimates(hdi_prob=1.5)
 
@@ -80,10 +84,11 @@ def test_parameter_draws(shared):
     assert dict(ds["beta"].sizes) == {"chain": 1, "draw": 4000, "coefficient": 3}
     assert list(ds["beta"]["coefficient"].values) == list(model.coords["coefficient"])
     assert list(ds["alpha"]["asc"].values) == list(model.coords["asc"])
+    # draws of GME's multipliers, the solution its predictions use (estimates()'s gme columns)
     est = res.estimates().loc[[f"beta[{c}]" for c in model.coords["coefficient"]]]
     mean, sd = ds["beta"].mean(("chain", "draw")).values, ds["beta"].std(("chain", "draw")).values
-    np.testing.assert_array_less(np.abs(mean - est["estimate"].values), 4 * est["sd"].values / np.sqrt(4000))
-    np.testing.assert_allclose(sd, est["sd"].values, rtol=0.1)
+    np.testing.assert_array_less(np.abs(mean - est["gme"].values), 4 * est["sd_gme"].values / np.sqrt(4000))
+    np.testing.assert_allclose(sd, est["sd_gme"].values, rtol=0.1)
     # the same draws as the pseudo-posterior of to_datatree (one chain)
     post = res.to_datatree(chains=1, draws=4000, random_seed=3)["posterior"].to_dataset()
     xr.testing.assert_allclose(post["beta"], ds["beta"])

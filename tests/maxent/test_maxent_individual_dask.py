@@ -111,7 +111,7 @@ def test_mxl3_on_threads_equals_in_memory(priced):
 def test_non_convergence_is_reported(electricity):
     data, spec = electricity
     with pytest.warns(ConvergenceWarning):
-        ref = pmx.fit_maxent(data, tier=spec, maxiter=3, check_separation=False)
+        ref = pmx.fit_maxent(data, tier=spec, maxiter=3, check_separation=False, individual_support="default")
     with dask.config.set(scheduler="synchronous"), pytest.warns(ConvergenceWarning, match="of 150 indiv"):
         res = dask_fit(data, rows=600, tier=spec, maxiter=3, check_separation=False)
     assert not res.converged and 0 < res.n_converged < res.n_individuals

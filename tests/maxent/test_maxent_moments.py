@@ -122,7 +122,9 @@ def test_tier_twin_has_the_bayesian_tiers_alternative_specific_coefficients(trav
     from pymc_maxent.specification import as_spec, resolve
 
     resolved = resolve(as_spec(tier, travel_mode.attributes.tolist()), travel_mode)
-    res = fit_maxent(travel_mode, tier=tier)
+    # one situation per individual: the learnt mixing distribution of MXL-3's 10 random components
+    # does not converge on TravelMode (its variances run to the floor); the names are the subject here
+    res = fit_maxent(travel_mode, tier=tier, individual_support="default")
     assert res.converged
     names = res.estimates().index.tolist()
     prefix, labels = ("beta", resolved.fixed.labels) if tier == "MNL-3" else ("mu", resolved.random_labels)

@@ -31,13 +31,13 @@ def simulate(n_individuals, n_situations, seed):
 @pytest.fixture(scope="module")
 def panel():
     data, truth = simulate(25, 8, seed=3)
-    return data, truth, fit_maxent(data, tier="MXL-4")
+    return data, truth, fit_maxent(data, tier="MXL-4", individual_support="default")
 
 
 @pytest.fixture(scope="module")
 def recovery():
     data, truth = simulate(80, 60, seed=2)
-    return data, truth, fit_maxent(data, tier="MXL-4")
+    return data, truth, fit_maxent(data, tier="MXL-4", individual_support="default")
 
 
 def situation_residuals(data, fit):
@@ -85,7 +85,7 @@ def test_realistic_generic_design_meets_situation_constraints():
     levels = {"pf": "situation", "tod": "situation"}
     spec = ModelSpec(tuple(Coefficient(a, random="normal", level=levels.get(a, "individual"))
                            for a in ELECTRICITY_ATTRIBUTES), constants="none", name="MXL-4 electricity")
-    fit = fit_maxent(data, tier=spec, check_separation=False)
+    fit = fit_maxent(data, tier=spec, check_separation=False, individual_support="default")
     assert fit.converged and fit.situation_labels == ["pf", "tod"]
     y = np.eye(data.n_alternatives)[data.chosen]
     residual = np.einsum("njk,nj->nk", data.X[..., [0, 4]], y - fit.p - fit.eps_situation)
@@ -97,8 +97,8 @@ def test_realistic_generic_design_meets_situation_constraints():
 
 def test_very_wide_situation_support_gives_the_mxl3_fit(panel):
     data, _, _ = panel
-    wide = fit_maxent(data, tier="MXL-4", situation_support=1e6)
-    mxl3 = fit_maxent(data, tier="MXL-3")
+    wide = fit_maxent(data, tier="MXL-4", situation_support=1e6, individual_support="default")
+    mxl3 = fit_maxent(data, tier="MXL-3", individual_support="default")
     np.testing.assert_array_equal(wide.beta_individual, mxl3.beta_individual)
     np.testing.assert_array_equal(wide.p_individual, mxl3.p)
     assert np.abs(wide.deviation_situation).max() < 1e-6
@@ -109,7 +109,7 @@ def test_very_wide_situation_support_gives_the_mxl3_fit(panel):
 
 def test_wider_situation_support_pools_more(panel):
     data, _, fit = panel
-    wider = fit_maxent(data, tier="MXL-4", situation_support=3.0)
+    wider = fit_maxent(data, tier="MXL-4", situation_support=3.0, individual_support="default")
     assert wider.kl_situation_total < fit.kl_situation_total
     assert (wider.deviation_situation.std(axis=0) < fit.deviation_situation.std(axis=0)).all()
 
@@ -197,7 +197,7 @@ def test_situation_estimates_line_up_with_the_bayesian_tier(panel):
 def test_saved_mxl4_fit_is_rebuilt_exactly(panel, tmp_path):
     data, _, _ = panel
     cm = pmx.ChoiceModel(data, "MXL-4")
-    fit = cm.fit(method="maxent", situation_support=[-1.5, 0.0, 1.5])
+    fit = cm.fit(method="maxent", situation_support=[-1.5, 0.0, 1.5], individual_support="default")
     assert fit.has_stage("situation") and fit.model is cm.model  # was: the SituationMaxEntResult class
     loaded = pmx.ChoiceModel.load(cm.save(tmp_path / "mxl4.nc")).fit_result
     assert type(loaded) is type(fit) and loaded.settings() == fit.settings()
@@ -217,7 +217,8 @@ def test_model_selection_and_kfold_take_the_mxl4_fit(panel):
     data, _, fit = panel
     held_out = np.arange(data.n_situations) % 4 == 0
     train, test = data.subset(~held_out), data.subset(held_out)
-    fits = {"MXL-4 maxent": fit_maxent(train, tier="MXL-4"), "MXL-3 maxent": fit_maxent(train, tier="MXL-3")}
+    fits = {"MXL-4 maxent": fit_maxent(train, tier="MXL-4", individual_support="default"),
+            "MXL-3 maxent": fit_maxent(train, tier="MXL-3", individual_support="default")}
     table = model_selection(fits, train, test, folds=3)
     assert np.isfinite(table["heldout_log_score"]).all() and np.isfinite(table["elpd"]).all()
     # held-out situations are new: no situation deviation, so MXL-4 scores exactly as its stage 2
