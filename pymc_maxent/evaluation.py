@@ -30,6 +30,7 @@ import xarray as xr
 from pytensor.graph.replace import clone_replace, vectorize_graph
 
 from pymc_maxent.arguments import optional_count, require_count
+from pymc_maxent.compilation import interpreted_function, is_small
 from pymc_maxent.data.choice_data import (
     ALTERNATIVE,
     ATTRIBUTE,
@@ -125,10 +126,11 @@ class CompiledProbabilities:
     The graph's parameters and containers are replaced by free inputs, so one compiled
     function serves any draws (posterior, delta method, a refit's) and any loaded data; the
     compiled functions are kept per kind of output (``p``; ``∂p/∂X`` of every attribute or of
-    one; the coefficients).
+    one; the coefficients). ``interpreted``: linked by the Python linker, not compiled (a fit's
+    are when its data are small, :func:`~pymc_maxent.compilation.is_small`).
     """
 
-    def __init__(self, graph: ProbabilityGraph):
+    def __init__(self, graph: ProbabilityGraph, interpreted: bool = False):
         self.parameters = [v.type() for v in graph.parameters]
         replace = dict(zip(graph.parameters, self.parameters, strict=True))
         c = graph.containers
@@ -138,6 +140,7 @@ class CompiledProbabilities:
         self.roles = {"new_individual": _position(graph.parameters, graph.new_individual),
                       "situation": _position(graph.parameters, graph.situation)}
         self.new_situations = graph.new_situations
+        self.interpreted = bool(interpreted)
         self.functions = {}
 
     def function(self, derivatives, n_alternatives: int):
@@ -159,9 +162,17 @@ class CompiledProbabilities:
             batched = [pt.tensor(dtype=v.dtype, shape=(None, *v.type.shape), name=f"{v.name}_draws")
                        for v in self.parameters]
             outputs = vectorize_graph(outputs, replace=dict(zip(self.parameters, batched, strict=True)))
-            self.functions[key] = pytensor.function(
-                [*self.data_inputs, *batched], outputs, on_unused_input="ignore")
+            build = interpreted_function if self.interpreted else pytensor.function
+            self.functions[key] = build([*self.data_inputs, *batched], outputs, on_unused_input="ignore")
         return self.functions[key]
+
+
+def compile_probabilities(fit) -> CompiledProbabilities:
+    """A new :class:`CompiledProbabilities` of ``fit``, interpreted when the fitted data are
+    small (:func:`~pymc_maxent.compilation.is_small`: decided by the fit, not by what its
+    containers hold at the time)."""
+    small = is_small(fit.data.n_situations, fit.data.n_alternatives)
+    return CompiledProbabilities(fit.probability_graph(), interpreted=small)
 
 
 class ChoiceEvaluator:
@@ -215,7 +226,7 @@ class ChoiceEvaluator:
         self.random_seed = random_seed
         self.fit = fit
         self.model = fit.model
-        self.compiled = CompiledProbabilities(fit.probability_graph()) if compiled is None else compiled
+        self.compiled = compile_probabilities(fit) if compiled is None else compiled
         self._set_samples(fit.parameter_samples(draws=draws, robust=robust, random_seed=random_seed))
         self.alternatives = list(self.model.coords[ALTERNATIVE])
         self.attributes = list(self.model.coords[ATTRIBUTE])
@@ -453,7 +464,7 @@ class CachedEvaluator:
         ``draws``, ``robust``, seed or data): elasticities, counterfactuals, pricing, WTP and
         model selection compile ``p`` once per fit."""
         if "_compiled" not in self.__dict__:
-            self.__dict__["_compiled"] = CompiledProbabilities(self.probability_graph())
+            self.__dict__["_compiled"] = compile_probabilities(self)
         return self.__dict__["_compiled"]
 
 

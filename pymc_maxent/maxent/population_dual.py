@@ -34,10 +34,10 @@ from typing import NamedTuple
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.compile.mode import Mode
 from pytensor.graph.replace import clone_replace
 from pytensor.tensor.extra_ops import to_one_hot
 
+from pymc_maxent.compilation import interpreted_function, is_small
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.maxent.moments import MomentSet, centre_within_situations
 from pymc_maxent.maxent.options import CHUNK
@@ -50,12 +50,6 @@ from pymc_maxent.utility import linear_utility, log_choice_probabilities, mask_u
 #: whatever ``J``. Its limit is one situation's ``J × C`` cells per temporary.
 CHUNK_CELLS = 1 << 18
 COMPILE_MODE = "FAST_RUN"
-#: Problems of at most this many ``situation × alternative`` cells are first linked without
-#: compiling: PyTensor's Python linker, no rewrites and no C thunks. Linking takes a tenth of a
-#: second where compiling takes two (twenty with a cold numba cache), and a fit of such a problem
-#: costs tenths of a second either way.
-INTERPRETED_CELLS = 4096
-INTERPRETED_MODE = Mode(linker="py", optimizer=None)
 #: Calls a structure's interpreted functions may take (about twenty fits: a second or two): the
 #: next problem of that structure (a refit, a bootstrap replicate, a fold) is compiled
 #: (:data:`COMPILE_MODE`). A count, not a time, so that a sequence of fits gives the same digits
@@ -359,7 +353,7 @@ class DualProblem:
         """The compiled dual: taken from :data:`_COMPILED` when a problem of the same
         :meth:`structure` compiled it before in this process (the functions take the shared
         variables' values as inputs, so any problem of that structure can call them). A small
-        problem's first functions are interpreted (:data:`INTERPRETED_CELLS`) until its
+        problem's first functions are interpreted (:func:`~pymc_maxent.compilation.is_small`) until its
         structure has called them :data:`PROMOTE_AFTER_CALLS` times."""
         structure = self.structure()
         # a compiled function's storage is its own: threads (the Dask backend's) never share one
@@ -367,8 +361,8 @@ class DualProblem:
         entry = _COMPILED.get(key) if key is not None else None
         self.reused = entry is not None and not entry.promote()
         if not self.reused:
-            cells = self.n_situations * int(self.c.X.get_value(borrow=True).shape[1])
-            kind = "interpreted" if entry is None and cells <= INTERPRETED_CELLS else "compiled"
+            small = is_small(self.n_situations, int(self.c.X.get_value(borrow=True).shape[1]))
+            kind = "interpreted" if entry is None and small else "compiled"
             entry = CompiledDual(self._compile_functions(kind), kind)
             if key is not None:
                 _COMPILED[key] = entry
@@ -404,8 +398,7 @@ class DualProblem:
                 inputs = [*inputs, *values]
             if kind == "compiled":
                 return pytensor.function(inputs, outputs, mode=COMPILE_MODE, on_unused_input="ignore")
-            with pytensor.config.change_flags(cxx=""):  # the inner graphs (log-sum-exp) in Python too
-                return pytensor.function(inputs, outputs, mode=INTERPRETED_MODE, on_unused_input="ignore")
+            return interpreted_function(inputs, outputs, on_unused_input="ignore")
 
         functions = {"_f_all": compile_(inputs, outs)}
         # per-situation scores from pytensor.grad of the dual with one λ row per situation

@@ -4,6 +4,7 @@ nothing, gives what a fresh compilation gives, and never reads another problem's
 import numpy as np
 import pytest
 
+from pymc_maxent import compilation
 from pymc_maxent.maxent import Constraint, MaxEntEstimator, Revenue
 from pymc_maxent.maxent import population_dual as dual
 
@@ -63,5 +64,5 @@ def test_a_small_problem_is_interpreted_first_and_compiled_once_it_is_refitted_o
 
 
 def test_a_large_problem_is_compiled_at_once(travel_mode, empty_cache, monkeypatch):
-    monkeypatch.setattr(dual, "INTERPRETED_CELLS", 100)
+    monkeypatch.setattr(compilation, "INTERPRETED_CELLS", 100)
     assert MaxEntEstimator(travel_mode).dual.compiled.kind == "compiled"
