@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_tiers.py --sampler nutpie
 	$(VENV)/bin/python benchmarks/bench_scale.py --advi-sizes 1000000 --dask-sizes 100000 1000000
 	$(VENV)/bin/python benchmarks/bench_compile.py
+	$(VENV)/bin/python benchmarks/bench_tests.py
 
 # simulation-based calibration of every tier and MaxEnt's coverage (not in the tests; about an
 # hour on two cores with 200 simulations per tier: SIMS=20 for a quick look)

@@ -30,6 +30,7 @@ import xarray as xr
 from pytensor.graph.replace import clone_replace, vectorize_graph
 
 from pymc_maxent.arguments import optional_count, require_count
+from pymc_maxent.compilation import interpreted_function, is_small
 from pymc_maxent.data.choice_data import (
     ALTERNATIVE,
     ATTRIBUTE,
@@ -119,6 +120,61 @@ CHANGED_ALTERNATIVE = "changed_alternative"
 CONTAINERS = ("X", "available", "chosen_index", "individual_index")
 
 
+class CompiledProbabilities:
+    """A fit's ``p`` compiled once, for every evaluator of the fit.
+
+    The graph's parameters and containers are replaced by free inputs, so one compiled
+    function serves any draws (posterior, delta method, a refit's) and any loaded data; the
+    compiled functions are kept per kind of output (``p``; ``∂p/∂X`` of every attribute or of
+    one; the coefficients). ``interpreted``: linked by the Python linker, not compiled (a fit's
+    are when its data are small, :func:`~pymc_maxent.compilation.is_small`).
+    """
+
+    def __init__(self, graph: ProbabilityGraph, interpreted: bool = False):
+        self.parameters = [v.type() for v in graph.parameters]
+        replace = dict(zip(graph.parameters, self.parameters, strict=True))
+        c = graph.containers
+        self.data_inputs = [v.type() for v in (c.X, c.available, c.chosen, c.individual)]
+        replace |= dict(zip((c.X, c.available, c.chosen, c.individual), self.data_inputs, strict=True))
+        self.p, self.utility = clone_replace([graph.p, graph.utility], replace)
+        self.roles = {"new_individual": _position(graph.parameters, graph.new_individual),
+                      "situation": _position(graph.parameters, graph.situation)}
+        self.new_situations = graph.new_situations
+        self.interpreted = bool(interpreted)
+        self.functions = {}
+
+    def function(self, derivatives, n_alternatives: int):
+        """Compiled ``X, available, chosen, individual, *params -> p[, ∂p/∂X]``, batched over
+        draws; ``derivatives``: False, True (every attribute), ``"coefficients"`` or one
+        attribute's position."""
+        key = (derivatives if isinstance(derivatives, bool | str)
+               else ("attribute", int(derivatives)))
+        if key not in self.functions:
+            X = self.data_inputs[0]
+            outputs = [self.p]
+            if derivatives == "coefficients":  # U is linear in x: ∂U_ij/∂x_ijk is the coefficient
+                outputs = [pytensor.grad(self.utility.sum(), X)]
+            elif derivatives is not False:
+                grads = [pytensor.grad(self.p[:, j].sum(), X) for j in range(n_alternatives)]
+                if derivatives is not True:
+                    grads = [g[:, :, key[1]] for g in grads]
+                outputs.append(pt.stack(grads, axis=1))
+            batched = [pt.tensor(dtype=v.dtype, shape=(None, *v.type.shape), name=f"{v.name}_draws")
+                       for v in self.parameters]
+            outputs = vectorize_graph(outputs, replace=dict(zip(self.parameters, batched, strict=True)))
+            build = interpreted_function if self.interpreted else pytensor.function
+            self.functions[key] = build([*self.data_inputs, *batched], outputs, on_unused_input="ignore")
+        return self.functions[key]
+
+
+def compile_probabilities(fit) -> CompiledProbabilities:
+    """A new :class:`CompiledProbabilities` of ``fit``, interpreted when the fitted data are
+    small (:func:`~pymc_maxent.compilation.is_small`: decided by the fit, not by what its
+    containers hold at the time)."""
+    small = is_small(fit.data.n_situations, fit.data.n_alternatives)
+    return CompiledProbabilities(fit.probability_graph(), interpreted=small)
+
+
 class ChoiceEvaluator:
     """Compiled ``p`` and ``∂p/∂x`` of a fit, for the situations it has loaded.
 
@@ -163,23 +219,14 @@ class ChoiceEvaluator:
     """
 
     def __init__(self, fit, data: ChoiceData | None = None, *, draws: int | None = None,
-                 robust: bool = False, random_seed=0, max_bytes: int = 1 << 27):
+                 robust: bool = False, random_seed=0, max_bytes: int = 1 << 27,
+                 compiled: CompiledProbabilities | None = None):
         self.max_bytes = require_count(max_bytes, "max_bytes")
         optional_count(draws, "draws")
         self.random_seed = random_seed
-        self._functions = {}
         self.fit = fit
         self.model = fit.model
-        graph = fit.probability_graph()
-        self._params = [v.type() for v in graph.parameters]
-        replace = dict(zip(graph.parameters, self._params, strict=True))
-        c = graph.containers
-        self._data_inputs = [v.type() for v in (c.X, c.available, c.chosen, c.individual)]
-        replace |= dict(zip((c.X, c.available, c.chosen, c.individual), self._data_inputs, strict=True))
-        self._p, self._U = clone_replace([graph.p, graph.utility], replace)
-        self._roles = {"new_individual": _position(graph.parameters, graph.new_individual),
-                       "situation": _position(graph.parameters, graph.situation)}
-        self._new_situations = graph.new_situations
+        self.compiled = compile_probabilities(fit) if compiled is None else compiled
         self._set_samples(fit.parameter_samples(draws=draws, robust=robust, random_seed=random_seed))
         self.alternatives = list(self.model.coords[ALTERNATIVE])
         self.attributes = list(self.model.coords[ATTRIBUTE])
@@ -196,27 +243,7 @@ class ChoiceEvaluator:
         return label_position(self.attributes, attribute, "attribute")
 
     def _function(self, derivatives):
-        """Compiled ``X, available, chosen, individual, *params -> p[, ∂p/∂X]``, batched over
-        draws; ``derivatives``: False, True (every attribute) or one attribute's position."""
-        key = (derivatives if isinstance(derivatives, bool | str)
-               else ("attribute", int(derivatives)))
-        if key not in self._functions:
-            X = self._data_inputs[0]
-            outputs = [self._p]
-            if derivatives == "coefficients":  # U is linear in x: ∂U_ij/∂x_ijk is the coefficient
-                outputs = [pytensor.grad(self._U.sum(), X)]
-            elif derivatives is not False:
-                J = len(self.alternatives)
-                grads = [pytensor.grad(self._p[:, j].sum(), X) for j in range(J)]
-                if derivatives is not True:
-                    grads = [g[:, :, key[1]] for g in grads]
-                outputs.append(pt.stack(grads, axis=1))
-            batched = [pt.tensor(dtype=v.dtype, shape=(None, *v.type.shape), name=f"{v.name}_draws")
-                       for v in self._params]
-            outputs = vectorize_graph(outputs, replace=dict(zip(self._params, batched, strict=True)))
-            self._functions[key] = pytensor.function(
-                [*self._data_inputs, *batched], outputs, on_unused_input="ignore")
-        return self._functions[key]
+        return self.compiled.function(derivatives, len(self.alternatives))
 
     # ------------------------------------------------------------------ data
     def load(self, data: ChoiceData | None = None) -> ChoiceEvaluator:
@@ -232,7 +259,7 @@ class ChoiceEvaluator:
         self.X = np.array(held[0], dtype=float)
         self.X.setflags(write=False)
         self.available = held[1].astype(bool)
-        self._held = [h.astype(v.dtype) for h, v in zip(held, self._data_inputs, strict=True)]
+        self._held = [h.astype(v.dtype) for h, v in zip(held, self.compiled.data_inputs, strict=True)]
         self._values = self._sample_values(new)
         return self
 
@@ -259,14 +286,14 @@ class ChoiceEvaluator:
         rng = np.random.default_rng(self.random_seed)
         S = self.n_samples
         values = list(self.samples.values)
-        k = self._roles["new_individual"]
+        k = self.compiled.roles["new_individual"]
         if k is not None:
             values[k] = rng.normal(size=(S, len(new), values[k].shape[-1]))
-        k = self._roles["situation"]
+        k = self.compiled.roles["situation"]
         if k is not None:
             fitted = {label: n for n, label in enumerate(self.samples.situations)}
             shape = (S, len(self.situations), values[k].shape[-1])
-            fresh = rng.normal(size=shape) if self._new_situations == "draw" else np.zeros(shape)
+            fresh = rng.normal(size=shape) if self.compiled.new_situations == "draw" else np.zeros(shape)
             pos = np.array([fitted.get(s, -1) for s in self.situations], dtype=int)
             known = pos >= 0
             self._check_situation_owners(known)
@@ -413,7 +440,8 @@ def _add(a, b):
 
 
 class CachedEvaluator:
-    """Mixin of the fits: :meth:`evaluator` compiles the evaluator once per setting and keeps it."""
+    """Mixin of the fits: :meth:`evaluator` builds the evaluator once per setting and keeps it;
+    all of them share one compiled ``p``."""
 
     def evaluator(self, data: ChoiceData | None = None, **kwargs):
         """The fit's :class:`ChoiceEvaluator` (compiled once per
@@ -428,8 +456,16 @@ class CachedEvaluator:
         cache = self.__dict__.setdefault("_evaluators", {})
         key = tuple(sorted(kwargs.items()))
         if key not in cache:
-            cache[key] = ChoiceEvaluator(self, **kwargs)
+            cache[key] = ChoiceEvaluator(self, **kwargs, compiled=self.compiled_probabilities())
         return cache[key] if data is None else cache[key].with_data(data)
+
+    def compiled_probabilities(self) -> CompiledProbabilities:
+        """The fit's one :class:`CompiledProbabilities`, shared by all its evaluators (any
+        ``draws``, ``robust``, seed or data): elasticities, counterfactuals, pricing, WTP and
+        model selection compile ``p`` once per fit."""
+        if "_compiled" not in self.__dict__:
+            self.__dict__["_compiled"] = compile_probabilities(self)
+        return self.__dict__["_compiled"]
 
 
 # ---------------------------------------------------------------------- log-likelihood per unit

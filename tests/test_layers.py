@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pymc_maxent"
 
 #: Layers, lowest first: a module may import from its own layer and those below.
 LAYERS = [
-    ("pymc_maxent._version", "pymc_maxent.exceptions", "pymc_maxent.arguments"),
+    ("pymc_maxent._version", "pymc_maxent.exceptions", "pymc_maxent.arguments", "pymc_maxent.compilation"),
     ("pymc_maxent.data",),
     ("pymc_maxent.specification", "pymc_maxent.utility", "pymc_maxent.numerics", "pymc_maxent.evaluation"),
     ("pymc_maxent.simulate", "pymc_maxent.bayes", "pymc_maxent.maxent"),

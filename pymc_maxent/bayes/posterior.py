@@ -289,16 +289,12 @@ class PosteriorFit(CachedEvaluator):
         return PosteriorFit(self.model, refit.idata, self.data, sample_kwargs=refit.sample_kwargs,
                             compiled_by=self)
 
-    def evaluator(self, data: ChoiceData | None = None, **kwargs):
-        """The cached evaluator (:meth:`~pymc_maxent.evaluation.CachedEvaluator.evaluator`); a
-        refit's is its parent's, at the refit's draws (nothing compiled again)."""
+    def compiled_probabilities(self):
+        """The fit's compiled ``p`` (:meth:`~pymc_maxent.evaluation.CachedEvaluator.compiled_probabilities`);
+        a refit's is its parent's: nothing is compiled again."""
         if self._compiled_by is None:
-            return super().evaluator(data, **kwargs)
-        cache = self.__dict__.setdefault("_evaluators", {})
-        key = tuple(sorted(kwargs.items()))
-        if key not in cache:
-            cache[key] = self._compiled_by.evaluator(**kwargs).with_samples(self.parameter_samples())
-        return cache[key] if data is None else cache[key].with_data(data)
+            return super().compiled_probabilities()
+        return self._compiled_by.compiled_probabilities()
 
     def pointwise_log_likelihood(self, level: str) -> xr.DataArray:
         """The stored log-likelihood per unit, ``(chain, draw, situation)`` or ``(chain, draw,

@@ -28,6 +28,7 @@ vectorised damped Newton and concentrated out (Schur complement for the Hessian)
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -36,6 +37,7 @@ import pytensor.tensor as pt
 from pytensor.graph.replace import clone_replace
 from pytensor.tensor.extra_ops import to_one_hot
 
+from pymc_maxent.compilation import interpreted_function, is_small
 from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.maxent.moments import MomentSet, centre_within_situations
 from pymc_maxent.maxent.options import CHUNK
@@ -48,23 +50,45 @@ from pymc_maxent.utility import linear_utility, log_choice_probabilities, mask_u
 #: whatever ``J``. Its limit is one situation's ``J × C`` cells per temporary.
 CHUNK_CELLS = 1 << 18
 COMPILE_MODE = "FAST_RUN"
+#: Calls a structure's interpreted functions may take (about twenty fits: a second or two): the
+#: next problem of that structure (a refit, a bootstrap replicate, a fold) is compiled
+#: (:data:`COMPILE_MODE`). A count, not a time, so that a sequence of fits gives the same digits
+#: on every run (interpreted and compiled agree to about 1e-12, not to the last bit).
+PROMOTE_AFTER_CALLS = 200
 
 
 _CONTROLLER = []
 
-#: Compiled duals by :meth:`DualProblem.structure`, for the life of the process: a repeated fit
-#: of the same moments on data of the same shape compiles nothing.
+#: Compiled duals by :meth:`DualProblem.structure` and thread, for the life of the process: a
+#: repeated fit of the same moments on data of the same shape compiles nothing.
 _COMPILED: dict = {}
 
 
-class _BoundFunction:
-    """A compiled dual function called with one problem's shared values appended."""
+class CompiledDual:
+    """One structure's dual functions, how they were built (``"interpreted"`` or
+    ``"compiled"``) and how many times they were called."""
 
-    def __init__(self, fn, shared):
+    def __init__(self, functions: dict, kind: str):
+        self.functions = functions
+        self.kind = kind
+        self.calls = 0
+
+    def promote(self) -> bool:
+        """Whether a new problem of this structure should compile it rather than reuse it."""
+        return self.kind == "interpreted" and self.calls >= PROMOTE_AFTER_CALLS
+
+
+class _BoundFunction:
+    """A compiled dual function called with one problem's shared values appended (counted in
+    its structure's calls)."""
+
+    def __init__(self, fn, shared, owner: CompiledDual):
         self.fn = fn
         self.shared = shared
+        self.owner = owner
 
     def __call__(self, *args):
+        self.owner.calls += 1
         return self.fn(*args, *[v.get_value(borrow=True) for v in self.shared])
 
 
@@ -328,20 +352,32 @@ class DualProblem:
     def _compile(self):
         """The compiled dual: taken from :data:`_COMPILED` when a problem of the same
         :meth:`structure` compiled it before in this process (the functions take the shared
-        variables' values as inputs, so any problem of that structure can call them)."""
-        key = self.structure()
-        functions = _COMPILED.get(key) if key is not None else None
-        self.reused = functions is not None
-        if functions is None:
-            functions = self._compile_functions()
+        variables' values as inputs, so any problem of that structure can call them). A small
+        problem's first functions are interpreted (:func:`~pymc_maxent.compilation.is_small`) until its
+        structure has called them :data:`PROMOTE_AFTER_CALLS` times."""
+        structure = self.structure()
+        # a compiled function's storage is its own: threads (the Dask backend's) never share one
+        key = None if structure is None else (structure, threading.get_ident())
+        entry = _COMPILED.get(key) if key is not None else None
+        self.reused = entry is not None and not entry.promote()
+        if not self.reused:
+            small = is_small(self.n_situations, int(self.c.X.get_value(borrow=True).shape[1]))
+            kind = "interpreted" if entry is None and small else "compiled"
+            entry = CompiledDual(self._compile_functions(kind), kind)
             if key is not None:
-                _COMPILED[key] = functions
+                _COMPILED[key] = entry
+        self.compiled = entry
         shared = self._shared_inputs()
-        for name, fn in functions.items():
-            setattr(self, name, _BoundFunction(fn, shared if name != "_f_user_adjust" else []))
+        for name, fn in entry.functions.items():
+            setattr(self, name, _BoundFunction(fn, shared if name != "_f_user_adjust" else [], entry))
         self._pieces = ["p", "e"] + [k for k, kept in (("w", self.noise), ("pi", not self.direct)) if kept]
 
-    def _compile_functions(self) -> dict:
+    def _compile_functions(self, kind: str) -> dict:
+        # the graphs are the package's own: no user line to trace in them (a third of the build)
+        with pytensor.config.change_flags(traceback__limit=0):
+            return self._build_functions(kind)
+
+    def _build_functions(self, kind: str) -> dict:
         lam = pt.vector("lam", dtype="float64")
         start = pt.iscalar("start")
         stop = pt.iscalar("stop")
@@ -360,7 +396,9 @@ class DualProblem:
             if data:
                 outputs = clone_replace(outputs, dict(zip(shared, values, strict=True)))
                 inputs = [*inputs, *values]
-            return pytensor.function(inputs, outputs, mode=COMPILE_MODE, on_unused_input="ignore")
+            if kind == "compiled":
+                return pytensor.function(inputs, outputs, mode=COMPILE_MODE, on_unused_input="ignore")
+            return interpreted_function(inputs, outputs, on_unused_input="ignore")
 
         functions = {"_f_all": compile_(inputs, outs)}
         # per-situation scores from pytensor.grad of the dual with one λ row per situation

@@ -125,7 +125,7 @@ def test_a_small_simulation_based_calibration_runs(kind):
     design = calibration_design(40, 1, 3, attributes=("price", "time"), seed=3)
     extra = {"nests": {"pair": ["alt0", "alt1"]}} if kind == "NL" else {"space": "wtp", "price": "price"}
     spec = tier_spec("NL" if kind == "NL" else "MNL-2", ["price", "time"], **extra)
-    tree = simulation_based_calibration(spec, design, 10, draws=60, tune=100, chains=1, nuts_sampler="pymc",
+    tree = simulation_based_calibration(spec, design, 10, draws=40, tune=60, chains=1, nuts_sampler="pymc",
                                         random_seed=1)
     name = "lambda" if kind == "NL" else "wtp"
     pit = tree["pit"][name].values

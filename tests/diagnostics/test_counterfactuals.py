@@ -19,7 +19,9 @@ from pymc_maxent.diagnostics.counterfactuals import (  # noqa: E402
     revenue_curve,
 )
 from pymc_maxent.diagnostics.effects import elasticities  # noqa: E402
+from pymc_maxent.evaluation import ChoiceEvaluator  # noqa: E402
 from pymc_maxent.exceptions import ChoiceDataError, ConvergenceWarning  # noqa: E402
+from pymc_maxent.fit import choice_evaluator  # noqa: E402
 from pymc_maxent.plots.effects import plot_elasticity_heatmap  # noqa: E402
 from pymc_maxent.plots.pricing import plot_revenue_curve  # noqa: E402
 
@@ -175,3 +177,19 @@ def test_pricing_that_stops_early_warns(posterior):
     with pytest.warns(ConvergenceWarning, match="without converging"):
         opt = optimal_prices(posterior[1], "gc", "air", bounds=(0.2, 4.0), options={"maxiter": 1})
     assert not opt.success
+
+
+def test_one_compiled_evaluator_per_fit_gives_bit_identical_effects_and_prices(data, posterior):
+    fit, shared = posterior
+    thin = fit.evaluator(draws=20, random_seed=3)
+    assert thin.compiled is shared.compiled is fit.compiled_probabilities()
+    assert choice_evaluator(fit, change_attribute(data, "gc", scale=1.1)).compiled is shared.compiled
+    own = ChoiceEvaluator(fit)  # compiles its own p and derivatives
+    assert own.compiled is not shared.compiled
+    for reused, fresh in ((shared, own), (thin, ChoiceEvaluator(fit, draws=20, random_seed=3))):
+        np.testing.assert_array_equal(elasticities(reused, "gc", kind="situation")["draws"],
+                                      elasticities(fresh, "gc", kind="situation")["draws"])
+        a = optimal_prices(reused, "gc", "air", bounds=(0.2, 4.0))
+        b = optimal_prices(fresh, "gc", "air", bounds=(0.2, 4.0))
+        np.testing.assert_array_equal(a.x, b.x)
+        assert a.revenue == b.revenue

@@ -4,6 +4,7 @@ nothing, gives what a fresh compilation gives, and never reads another problem's
 import numpy as np
 import pytest
 
+from pymc_maxent import compilation
 from pymc_maxent.maxent import Constraint, MaxEntEstimator, Revenue
 from pymc_maxent.maxent import population_dual as dual
 
@@ -40,3 +41,28 @@ def test_other_structures_and_user_constraints_compile_their_own(travel_mode, em
     assert first.dual.structure() is None
     assert not MaxEntEstimator(travel_mode, user).dual.reused
 
+
+
+def test_a_small_problem_is_interpreted_first_and_compiled_once_it_is_refitted_often(travel_mode, empty_cache,
+                                                                                  monkeypatch):
+    first = MaxEntEstimator(travel_mode)
+    assert first.dual.compiled.kind == "interpreted"  # 210 × 4 cells
+    interpreted = first.fit()
+    calls = first.dual.compiled.calls
+    assert 0 < calls < dual.PROMOTE_AFTER_CALLS
+    assert MaxEntEstimator(travel_mode).dual.reused  # under PROMOTE_AFTER_CALLS: reused
+    monkeypatch.setattr(dual, "PROMOTE_AFTER_CALLS", calls)
+    promoted = MaxEntEstimator(travel_mode)
+    assert not promoted.dual.reused and promoted.dual.compiled.kind == "compiled"
+    assert MaxEntEstimator(travel_mode).dual.reused  # the compiled functions are kept
+    compiled = promoted.fit()
+    np.testing.assert_allclose(compiled.beta, interpreted.beta, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(compiled.covariance_matrix(robust=True),
+                               interpreted.covariance_matrix(robust=True), rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(compiled.predict().values, interpreted.predict().values,
+                               rtol=1e-10, atol=1e-14)
+
+
+def test_a_large_problem_is_compiled_at_once(travel_mode, empty_cache, monkeypatch):
+    monkeypatch.setattr(compilation, "INTERPRETED_CELLS", 100)
+    assert MaxEntEstimator(travel_mode).dual.compiled.kind == "compiled"

@@ -195,7 +195,9 @@ def test_saved_fit_is_rebuilt_without_refitting(shared, tmp_path):
     pd.testing.assert_frame_equal(again.estimates(), res.estimates())
     np.testing.assert_array_equal(again.p, res.p)
     sub = data.subset(slice(3, 9))
-    np.testing.assert_array_equal(again.predict(sub).values, res.predict(sub).values)
+    # to the last bit but one: an interpreted evaluator's products may round differently once
+    # it has been called on other shapes (BLAS picks its kernel by shape)
+    np.testing.assert_allclose(again.predict(sub).values, res.predict(sub).values, rtol=1e-15, atol=0)
     assert again.kl == res.kl and again.hit_rate == res.hit_rate
 
 

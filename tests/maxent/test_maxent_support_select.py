@@ -34,7 +34,8 @@ def test_selected_width_predicts_the_individuals_held_out_choices_better(over_pa
     assert list(table.index[:-1]) == list(SUPPORT_WIDTHS) and table.loc[width, "best"]
     assert width > 1.0  # more pooling than the default rule
     same = pmx.fit_maxent(train, tier="MXL-3", individual_support=width)
-    np.testing.assert_array_equal(chosen.beta_individual, same.beta_individual)
+    # equal to the last digits (one may run the interpreted dual and the other the compiled one)
+    np.testing.assert_allclose(chosen.beta_individual, same.beta_individual, rtol=1e-10, atol=1e-12)
     # on situations the selection never saw, the chosen width beats the default clearly
     assert log_score(chosen, test) > log_score(default, test) + 0.03
     assert chosen.refit(train).options["individual_support"] == width  # refits keep the width
