@@ -1,4 +1,4 @@
-"""How the sampler sees the random components: centred, non-centred, or centred as far as each
+"""How the sampler sees the random components: non-centred, or centred as far as each
 individual's data inform them (``parameterization="auto"``, the default).
 
 The model is the same whatever the parameterisation: the latent deviations ``z`` (individual ×
@@ -9,8 +9,6 @@ in, a PyMC value transform of ``z`` (and of ``mu``):
 - ``"non-centred"``: ``z`` itself. Right when an individual's choices say little about their
   coefficients against the population spread ``σ``; when they say much, ``σ`` and every ``z_i``
   must move together (a funnel turned inside out) and NUTS takes long trajectories.
-- ``"centred"``: ``θ_i`` itself. Right in the opposite case; a funnel in ``σ`` when the data
-  are weak.
 - ``"auto"``: the Laplace (Gaussian) approximation of each individual's likelihood,
   ``ℓ_i(θ) ≈ bᵢ'θ − θ'Hᵢθ/2``, computed once from the data, gives the conditional posterior
   ``θ_i | μ, Σ ≈ N(m_i, P_i⁻¹)`` with ``P_i = H_i + Σ⁻¹`` and ``m_i = P_i⁻¹(b_i + Σ⁻¹μ)``; NUTS
@@ -19,14 +17,18 @@ in, a PyMC value transform of ``z`` (and of ``mu``):
   one, whitened by the individual's own information (which decorrelates coefficients that the
   design confounds, like a price and the dummies of offers without a price). Between the two
   it is the partial centring that makes ``u_i`` independent of ``μ, σ`` for a Gaussian
-  likelihood, per individual and component, decided by the data and by the current ``σ``.
+  likelihood, per individual and component, decided by the data and by the current ``σ``
+  (the plain centred parameterisation, ``θ_i`` itself, is its limit and is not offered: a
+  funnel in ``σ`` wherever the data are weak).
   The population means are sampled as ``μ = a + R ν`` with ``R R'`` the approximate posterior
   covariance of ``μ`` (the same Laplace approximation): their correlations, which the
   diagonal mass matrix of NUTS cannot learn, are taken out.
 
-Situation-level deviations (MXL-4) take the same approximation per situation, diagonal (one
-choice per situation informs little, and a dense one would cost ``S³`` per situation and
-gradient). Models in willingness-to-pay space keep ``"non-centred"`` under ``"auto"``.
+The cost: one Cholesky factorisation of ``P_i`` per individual and gradient, in one numba Op
+(:class:`LaplaceCentring`) with an analytic pullback (``D³/6`` flops a row when ``Σ`` is
+diagonal). Situation-level deviations (MXL-4: one choice per situation informs little against
+``σ_situation``) and lognormal components (no information is computed for them) stay
+non-centred; models in willingness-to-pay space keep ``"non-centred"`` under ``"auto"``.
 
 ``H_i, b_i`` come from :func:`laplace_approximation`: the pooled logit, then a few rounds of
 Laplace-EM (each individual's mode under the current population, then the population's mean and
@@ -57,10 +59,6 @@ from pymc_maxent.exceptions import SpecificationError
 PARAMETERIZATIONS = ("auto", "non-centred")
 #: :func:`~pymc_maxent.build_model`'s parameterisation.
 DEFAULT_PARAMETERIZATION = "auto"
-#: Largest number of random components that ``"auto"`` centres with each individual's full
-#: information matrix (a Cholesky factorisation per individual and gradient, ``D³/3`` flops);
-#: above it, with its diagonal.
-DENSE_COMPONENTS = 12
 #: Laplace-EM rounds of :func:`laplace_approximation`, each one Newton step per individual.
 EM_ROUNDS = 12
 
@@ -655,3 +653,43 @@ def check_parameterization(parameterization: str) -> str:
         raise SpecificationError(f"unknown parameterization {parameterization!r}; "
                                  f"choose from {PARAMETERIZATIONS}")
     return parameterization
+
+
+def reference_inverse(theta, loc, Lam, H, b):
+    """:class:`LaplaceCentringInverse` as a PyTensor graph (its JAX implementation)."""
+    Lam = pt.diag(Lam) if Lam.ndim == 1 else Lam
+    K = pt.linalg.cholesky(H + Lam[None])
+    m = pt.linalg.cho_solve((K, True), (b + loc @ Lam)[..., None], b_ndim=2)
+    return (pt.swapaxes(K, -1, -2) @ (theta[..., None] - m))[..., 0]
+
+
+def reference_pullback(u, loc, Lam, H, b, g_theta, g_logdet):
+    """:class:`LaplaceCentringPullback` as a PyTensor graph (its JAX implementation)."""
+    theta, logdet = reference_centring(u, loc, Lam, H, b)
+    return pytensor.grad(None, [u, loc, Lam], known_grads={theta: g_theta, logdet: g_logdet})
+
+
+_JAX_REGISTERED = False
+
+
+def register_jax() -> None:
+    """Teach PyTensor's JAX backend the centring's Ops (their graph formulations, jitted by
+    JAX); called by :func:`~pymc_maxent.sample` for numpyro and blackjax."""
+    global _JAX_REGISTERED
+    if _JAX_REGISTERED:
+        return
+    from pytensor.graph.fg import FunctionGraph
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    def as_graph(reference):
+        def funcify(op, node=None, **kwargs):
+            inputs = [v.type() for v in node.inputs]
+            outputs = reference(*inputs)
+            outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+            return jax_funcify(FunctionGraph(inputs, outputs, clone=True))
+        return funcify
+
+    jax_funcify.register(LaplaceCentring)(as_graph(reference_centring))
+    jax_funcify.register(LaplaceCentringPullback)(as_graph(reference_pullback))
+    jax_funcify.register(LaplaceCentringInverse)(as_graph(reference_inverse))
+    _JAX_REGISTERED = True
