@@ -313,7 +313,7 @@ class LaplaceCentring(Op):
     >>> from pymc_maxent.bayes.geometry import LaplaceCentring
     >>> theta, logdet = LaplaceCentring()(np.ones((1, 1)), np.zeros((1, 1)), np.eye(1),
     ...                                   np.full((1, 1, 1), 3.0), np.full((1, 1), 8.0))
-    >>> theta.eval().round(6).tolist(), float(logdet.eval()) == np.log(2.0)  # (8 + 0)/4 + 1/2
+    >>> theta.eval().round(6).tolist(), bool(np.isclose(logdet.eval(), np.log(2.0)))  # (8 + 0)/4 + 1/2
     ([[2.5]], True)
     """
 
