@@ -26,9 +26,10 @@ in, a PyMC value transform of ``z`` (and of ``mu``):
 
 The cost: one Cholesky factorisation of ``P_i`` per individual and gradient, in one numba Op
 (:class:`LaplaceCentring`) with an analytic pullback (``D³/6`` flops a row when ``Σ`` is
-diagonal). Situation-level deviations (MXL-4: one choice per situation informs little against
-``σ_situation``) and lognormal components (no information is computed for them) stay
-non-centred; models in willingness-to-pay space keep ``"non-centred"`` under ``"auto"``.
+diagonal). Lognormal components (no information is computed for them) stay non-centred, and
+so do models with situation-level deviations (MXL-4: one choice per situation informs little
+against ``σ_situation``, and the deviations flatten each individual's likelihood below the
+logit's information, which over-centres) and models in willingness-to-pay space.
 
 ``H_i, b_i`` come from :func:`laplace_approximation`: the pooled logit, then a few rounds of
 Laplace-EM (each individual's mode under the current population, then the population's mean and

@@ -122,6 +122,9 @@ def test_parameterization_is_checked_and_wtp_space_stays_non_centred():
     assert plain.rvs_to_transforms[plain["z"]] is None
     wtp = pmx.build_model(data, "MXL-1", space="wtp", price="x0")
     assert wtp.rvs_to_transforms[wtp["z"]] is None
+    situation, _ = pmx.simulate_choices("MXL-4", n_individuals=20, n_situations=3, n_attributes=1, seed=1)
+    mxl4 = pmx.build_model(situation, "MXL-4")  # situation-level deviations: non-centred
+    assert mxl4.rvs_to_transforms[mxl4["z"]] is None
 
 
 def sample(data, spec, seed, **build):
@@ -155,9 +158,14 @@ def test_mxl4_defaults_recover_with_few_divergences():
     I, T, J, K = RECOVERY_SIZES["MXL-4"]
     data, truth = pmx.simulate_choices("MXL-4", n_individuals=I, n_situations=T, n_alternatives=J,
                                        n_attributes=K, seed=11)
-    idata = sample(data, "MXL-4", 11)
+    model = pmx.build_model(data, "MXL-4")
+    idata = pmx.sample(model, draws=500, chains=2, random_seed=11, progressbar=False)
     divergent = float(idata["sample_stats"]["diverging"].mean())
     assert divergent <= 0.01, f"{divergent:.1%} divergent"
+    health = pmx.PosteriorFit(model, idata, data).convergence()  # leapfrog steps and depth reported
+    assert health["steps_per_draw"] == pytest.approx(float(idata["sample_stats"]["n_steps"].mean()))
+    assert 1 <= health["tree_depth"] <= 10
+    assert health["divergences"] == int(idata["sample_stats"]["diverging"].sum())
     for name in ("mu", "sigma", "sigma_situation"):
         post = idata["posterior"][name]
         z = np.abs(post.mean(("chain", "draw")).values - truth[name]) / post.std(("chain", "draw")).values
