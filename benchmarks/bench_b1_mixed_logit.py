@@ -13,7 +13,16 @@ everything the call does by default, the pointwise log-likelihood included):
 - ``hand-written``: what a PyMC user writes (non-centred ``β_i = μ + σ z_i``, ``β[individual]``,
   ``pm.Categorical(logit_p=U)``), ``pm.sample(nuts_sampler="nutpie")`` with PyMC's defaults
   (1000 tuning steps), the builder's default priors;
-- ``builder``: ``pmx.build_model(data, spec)`` + ``pmx.sample(model, chains=2)`` with its defaults;
+- ``builder``: ``pmx.build_model(data, spec)`` + ``pmx.sample(model, chains=2)`` with its defaults
+  (``parameterization="auto"``: each individual's random components centred as far as their
+  data inform them, :mod:`pymc_maxent.bayes.geometry`);
+- ``builder (non-centred)``: the same with ``parameterization="non-centred"``, the old default;
+- ``pymc-marketing``: pymc-marketing's ``MixedLogit`` (the peer a PyMC user would pick) on the
+  same panel, wide format, every attribute random, its default priors (``μ ~ N(0, 0.5)``,
+  ``σ ~ Exponential(1)``, constants ``N(0, 5)``), with nutpie (its default sampler is numpyro)
+  and PyMC's 1000 tuning steps; ``pymc-marketing (our priors)``: the same with the builder's
+  priors of ``μ`` and ``σ``, for the agreement of the means (a row saying it is not installed
+  where it is not: ``pip install pymc-maxent[bench]``);
 - ``msl``: simulated maximum likelihood, 600 scrambled Halton draws, analytic gradient, BFGS
   (``benchmarks/msl.py``; NumPy/SciPy: xlogit does not install here), a point estimate.
 
@@ -39,9 +48,16 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+import xarray as xr
+from pymc_extras.prior import Prior
 
 sys.path.insert(0, os.path.dirname(__file__))
 from msl import fit_msl  # noqa: E402
+
+try:
+    from pymc_marketing.customer_choice import MixedLogit
+except ImportError:  # the bench extra: the peer row says it is missing
+    MixedLogit = None
 
 import pymc_maxent as pmx  # noqa: E402
 from pymc_maxent.bayes.priors import random_scales  # noqa: E402
@@ -80,6 +96,49 @@ def hand_written_model(data, spec) -> pm.Model:
     return model
 
 
+def marketing_frame(data):
+    """The panel in pymc-marketing's wide format: one row per situation, columns
+    ``s<alternative>_<attribute>``, the chosen alternative and the individual; and the utility
+    equations (every attribute random, no fixed covariates)."""
+    alternatives = [f"s{a}" for a in data.alternatives]
+    attributes = [str(a) for a in data.attributes]
+    columns = {f"{a}_{k}": data.X[:, j, m]
+               for j, a in enumerate(alternatives) for m, k in enumerate(attributes)}
+    frame = pd.DataFrame({"choice": np.asarray(alternatives)[data.chosen], "person": data.individual,
+                          **columns})
+    terms = [" + ".join(f"{a}_{k}" for k in attributes) for a in alternatives]
+    return frame, [f"{a} ~ {t} | | {t}" for a, t in zip(alternatives, terms, strict=True)], attributes
+
+
+def marketing_idata(data, spec, kwargs, our_priors: bool):
+    """pymc-marketing's ``MixedLogit`` fitted with nutpie (PyMC's tuning); renamed to ``mu``
+    and ``sigma``."""
+    frame, equations, attributes = marketing_frame(data)
+    config = None
+    if our_priors:
+        _, mu_scale, sd_scale = random_scales(resolve(spec, data))
+        config = {"mu_random": Prior("Normal", mu=0, sigma=mu_scale, dims="random_covariates"),
+                  "sigma_random": Prior("HalfNormal", sigma=sd_scale, dims="random_covariates")}
+    model = MixedLogit(frame, equations, "choice", attributes, model_config=config, group_id="person")
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("nuts_sampler", "cores")}
+    idata = model.fit(nuts_sampler="nutpie", **kwargs)
+    posterior = idata["posterior"].to_dataset()[["mu_random", "sigma_random"]]
+    posterior = posterior.rename({"mu_random": "mu", "sigma_random": "sigma"})
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": idata["sample_stats"].to_dataset()})
+
+
+def fit_idata(label, data, spec, kwargs):
+    """Fit ``label``'s model; the inference data."""
+    if label == "builder":
+        return pmx.sample(pmx.build_model(data, spec), **kwargs)
+    if label == "builder (non-centred)":
+        return pmx.sample(pmx.build_model(data, spec, parameterization="non-centred"), **kwargs)
+    if label.startswith("pymc-marketing"):
+        return marketing_idata(data, spec, kwargs, our_priors=label.endswith("(our priors)"))
+    with hand_written_model(data, spec):
+        return pm.sample(**kwargs)
+
+
 def posterior_row(label, idata, wall):
     posterior = idata["posterior"].to_dataset()[["mu", "sigma"]]
     ess = float(az.ess(posterior, method="bulk").to_dataarray().min())
@@ -89,6 +148,7 @@ def posterior_row(label, idata, wall):
     return {"fit": label, "wall_s": round(wall, 1), "min_ess_bulk": round(ess), "max_rhat": round(rhat, 3),
             "ess_per_s": round(ess / wall, 2),
             "steps_per_draw": round(float(steps.mean()), 1) if steps is not None else np.nan,
+            "tree_depth": round(float(stats["depth"].mean()), 2) if "depth" in stats else np.nan,
             "divergences": int(stats["diverging"].sum()),
             "full_posterior": bool(ess >= 400 and rhat <= 1.01)}
 
@@ -116,12 +176,12 @@ def run_design(name, args):
         if sampler in ("numpyro", "blackjax"):
             kwargs["nuts_sampler_kwargs"] = {"chain_method": args.chain_method}
         for label in args.models:
+            if label.startswith("pymc-marketing") and (sampler != "nutpie" or MixedLogit is None):
+                if MixedLogit is None:
+                    rows.append({"fit": label, "note": "pymc-marketing is not installed (the bench extra)"})
+                continue
             start = time.perf_counter()
-            if label == "builder":
-                idata = pmx.sample(pmx.build_model(data, spec), **kwargs)
-            else:
-                with hand_written_model(data, spec):
-                    idata = pm.sample(**kwargs)
+            idata = fit_idata(label, data, spec, kwargs)
             fit_name = label if sampler == "nutpie" else f"{label} ({sampler})"
             row = posterior_row(fit_name, idata, time.perf_counter() - start)
             mean, sd = summary(idata)
@@ -129,18 +189,36 @@ def run_design(name, args):
             row["vs_msl_sd"] = round(float(np.max(np.abs(mean - msl) / sd)), 2)
             rows.append(row)
             print(rows[-1], file=sys.stderr, flush=True)
-    if {"builder", "hand-written"} <= set(means):
-        (b, sd), (h, _) = means["builder"], means["hand-written"]
-        builder = [r["fit"] for r in rows].index("builder")
-        rows[builder]["vs_hand_sd"] = round(float(np.max(np.abs(b - h) / sd)), 2)
+    if "hand-written" in means:
+        h, _ = means["hand-written"]
+        for row in rows:
+            if row["fit"] in means and row["fit"] != "hand-written":
+                b, sd = means[row["fit"]]
+                row["vs_hand_sd"] = round(float(np.max(np.abs(b - h) / sd)), 2)
     table = pd.DataFrame(rows).assign(design=name).set_index(["design", "fit"])
     return table, data
+
+
+def ratio_row(t: pd.DataFrame) -> dict:
+    """The builder's ESS/s over each other fit's, and its wall time over theirs."""
+    ratios = {}
+    if "builder" not in t.index:
+        return ratios
+    builder = t.loc["builder"]
+    for other in ("hand-written", "builder (non-centred)", "pymc-marketing", "pymc-marketing (our priors)",
+                  "msl"):
+        if other in t.index and pd.notna(t.loc[other, "wall_s"]):
+            if other != "msl":
+                ratios[f"ESS/s ÷ {other}"] = round(builder["ess_per_s"] / t.loc[other, "ess_per_s"], 2)
+            ratios[f"wall ÷ {other}"] = round(builder["wall_s"] / t.loc[other, "wall_s"], 2)
+    return ratios
 
 
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS)
-    models = ["hand-written", "builder"]
+    models = ["hand-written", "builder", "builder (non-centred)", "pymc-marketing",
+              "pymc-marketing (our priors)"]
     parser.add_argument("--models", nargs="+", default=models, choices=models)
     parser.add_argument("--samplers", nargs="+", default=["nutpie"],
                         choices=["nutpie", "pymc", "numpyro", "blackjax"])
@@ -164,15 +242,8 @@ def main(argv=None) -> pd.DataFrame:
           f"pymc {pm.__version__}, pymc_maxent {pmx.__version__}")
     with pd.option_context("display.width", 220, "display.max_columns", 20):
         print(table.fillna("").to_string())
-        ratios = {}
-        for name in args.designs:
-            t = table.loc[name]
-            if {"builder", "hand-written", "msl"} <= set(t.index):
-                ratios[name] = {
-                    "builder ESS/s ÷ hand-written ESS/s":
-                        round(t.loc["builder", "ess_per_s"] / t.loc["hand-written", "ess_per_s"], 2),
-                    "builder wall ÷ MSL wall": round(t.loc["builder", "wall_s"] / t.loc["msl", "wall_s"], 2)}
-        if ratios:
+        ratios = {name: ratio_row(table.loc[name]) for name in args.designs}
+        if any(ratios.values()):
             print(pd.DataFrame(ratios).T.to_string())
     return table
 

@@ -754,34 +754,53 @@ def _coefficient(value: float) -> str:
 def centred_gram(resolved: ResolvedSpec, data: ChoiceData, situations: slice = slice(None)):
     """Labels of the parameters in utility, the Gram matrix of their design centred within
     situations over the available alternatives, and the uncentred design's squared norms."""
-    J = len(resolved.alternatives)
-    n_asc_random = resolved.n_random_asc
-    constants, blocks, labels = [], [], []
-    if resolved.asc_labels:
-        constants.append(_one_hot(resolved.asc_layout[:, None], len(resolved.asc_labels))[:, 0])
-        labels += [f"asc[{a}]" for a in resolved.asc_labels]
-    if n_asc_random:
-        constants.append(_one_hot(resolved.random_asc_layout[:, None], n_asc_random)[:, 0])
-        labels += resolved.random_labels[:n_asc_random]
-    for block in (resolved.fixed, resolved.random):
-        if block.labels:
-            blocks.append((np.asarray(block.columns), _one_hot(block.matrix(J), len(block.labels))))
-            labels += block.labels
+    labels = design_labels(resolved)
     P = len(labels)
     gram, raw = np.zeros((P, P)), np.zeros(P)
     X_all, available_all = data.X[situations], data.available[situations]
     for start in range(0, len(X_all), _CHUNK):
-        X = X_all[start:start + _CHUNK]
         available = available_all[start:start + _CHUNK, :, None]
-        F = [np.broadcast_to(c, (len(X), *c.shape)) for c in constants]
-        # F[n, j, m] = Σ_c X[n, j, column c] [layout[j, c] = m]: one matmul per alternative
-        F += [np.stack([X[:, j, cols] @ one_hot[j] for j in range(J)], axis=1) for cols, one_hot in blocks]
-        F = np.concatenate(F, axis=-1) * available
+        F = np.concatenate(utility_design(resolved, X_all[start:start + _CHUNK]), axis=-1) * available
         centred = (F - F.sum(axis=1, keepdims=True) / np.maximum(available.sum(axis=1, keepdims=True), 1))
         centred = (centred * available).reshape(-1, P)
         gram += centred.T @ centred
         raw += (F**2).sum(axis=(0, 1))
     return labels, gram, raw
+
+
+def design_labels(resolved: ResolvedSpec) -> list[str]:
+    """Labels of the columns of :func:`utility_design`'s fixed and random parts, in order."""
+    labels = [f"asc[{a}]" for a in resolved.asc_labels] + resolved.fixed.labels
+    return labels + resolved.random_labels[:resolved.n_random_asc] + resolved.random.labels
+
+
+def utility_design(resolved: ResolvedSpec, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The design of the utility's parameters, ``F[n, j, m] = ∂U_nj/∂θ_m`` (natural scale):
+    ``(situation, alternative, ·)`` arrays of the fixed parameters (constants, then
+    coefficients) and of the random components (random constants, then coefficients), in the
+    order of :func:`design_labels`."""
+    J = len(resolved.alternatives)
+    n = len(X)
+
+    def constants(layout, k):
+        return np.broadcast_to(_one_hot(layout[:, None], k)[:, 0], (n, J, k))
+
+    def block(b):
+        one_hot = _one_hot(b.matrix(J), len(b.labels))
+        cols = np.asarray(b.columns)
+        # F[n, j, m] = Σ_c X[n, j, column c] [layout[j, c] = m]: one matmul per alternative
+        return np.stack([X[:, j, cols] @ one_hot[j] for j in range(J)], axis=1)
+
+    fixed, random = [np.zeros((n, J, 0))], [np.zeros((n, J, 0))]
+    if resolved.asc_labels:
+        fixed.append(constants(resolved.asc_layout, len(resolved.asc_labels)))
+    if resolved.n_random_asc:
+        random.append(constants(resolved.random_asc_layout, resolved.n_random_asc))
+    if resolved.fixed.labels:
+        fixed.append(block(resolved.fixed))
+    if resolved.random.labels:
+        random.append(block(resolved.random))
+    return np.concatenate(fixed, axis=-1), np.concatenate(random, axis=-1)
 
 
 def _one_hot(layout: np.ndarray, n: int) -> np.ndarray:

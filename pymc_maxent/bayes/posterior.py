@@ -226,12 +226,20 @@ class PosteriorFit(CachedEvaluator):
 
     def convergence(self) -> dict:
         """Sampler health: divergences, the largest R-hat and the smallest bulk ESS of the
-        top-level parameters (NaN for a one-chain or one-draw fit)."""
+        top-level parameters (NaN for a one-chain or one-draw fit), and where the sampler
+        records them its leapfrog steps per draw and mean tree depth (``steps_per_draw``,
+        ``tree_depth``)."""
         table = self.estimates()
         stats = self.idata["sample_stats"] if "sample_stats" in self.idata.children else None
         divergences = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else 0
-        return {"divergences": divergences, "max_r_hat": float(table["r_hat"].max()),
-                "min_ess_bulk": float(table["ess_bulk"].min())}
+        report = {"divergences": divergences, "max_r_hat": float(table["r_hat"].max()),
+                  "min_ess_bulk": float(table["ess_bulk"].min())}
+        for key, names in (("steps_per_draw", ("n_steps", "tree_size")),
+                           ("tree_depth", ("depth", "tree_depth"))):
+            name = next((n for n in names if stats is not None and n in stats), None)
+            if name is not None:
+                report[key] = float(stats[name].mean())
+        return report
 
     # ------------------------------------------------------------------ model selection
     def parameter_count(self) -> dict[str, int]:

@@ -11,6 +11,7 @@ import pymc as pm
 import xarray as xr
 
 from pymc_maxent.arguments import require_count
+from pymc_maxent.bayes import geometry
 from pymc_maxent.bayes.likelihood import register_jax
 from pymc_maxent.data.choice_data import INDIVIDUAL, SITUATION
 from pymc_maxent.data.containers import require_observed_choices
@@ -60,6 +61,7 @@ def sample(model: pm.Model, *, nuts_sampler: str = DEFAULT_SAMPLER, tune: int = 
             kwargs[name] = require_count(kwargs[name], name, minimum=minimum)
     if nuts_sampler in ("numpyro", "blackjax"):
         register_jax()
+        geometry.register_jax()
     idata_kwargs = dict(kwargs.pop("idata_kwargs", None) or {})
     log_likelihood = idata_kwargs.pop("log_likelihood", True)
     with model, _keeping_nutpie_compilation(model, nuts_sampler):

@@ -32,8 +32,9 @@ def evaluate(model, outputs, point, extra=()):
 
 def test_mixed_model_graph(panel):
     priors = {"mu": Prior("Normal", mu=0, sigma=2)}
+    # non-centred: the point below gives ``mu`` itself (under "auto" NUTS sees it whitened)
     model = pmx.build_model(panel, "MXL-4", attributes=["x0"], priors=priors, reference="alt0",
-                            store_probabilities=True)
+                            store_probabilities=True, parameterization="non-centred")
     graph = choice_graph(model)
     assert isinstance(graph, ChoiceGraph)
     assert graph.spec == as_spec("MXL-4", ["x0"], reference="alt0")

@@ -103,7 +103,8 @@ def test_op_outputs_equal_the_reference_with_large_utilities():
 
 def test_second_derivatives_through_the_graph(panel):
     """Hessians (the MAP's) differentiate the Op's gradients through the graph formulation."""
-    model = pmx.build_model(panel, "MXL-1", reference=1)
+    # non-centred: the likelihood's own second derivatives (test_geometry checks the centring's)
+    model = pmx.build_model(panel, "MXL-1", reference=1, parameterization="non-centred")
     fused, reference = likelihood_terms(model)
     mu = model.rvs_to_values[model["mu"]]
     H = pytensor.gradient.hessian(fused.sum(), mu)

@@ -131,7 +131,8 @@ def test_minibatch_takes_the_same_priors(panel):
 
 def test_default_priors_come_from_the_registry(panel):
     """The builder's priors are the registry's, on the data's scales: beta's SD is 2.5 / sd(x)."""
-    model = pmx.build_model(panel, "MXL-1", random={"x0": "lognormal", "x1": "normal"})
+    model = pmx.build_model(panel, "MXL-1", random={"x0": "lognormal", "x1": "normal"},
+                            parameterization="non-centred")  # the value of mu is mu itself
     resolved = resolve(tier_spec("MXL-1", ["x0", "x1"], random={"x0": "lognormal"}), panel)
     sd = np.array([panel.X[..., k][panel.available].std() for k in range(2)])
     mu_loc, mu_scale, sd_scale = random_scales(resolved)
