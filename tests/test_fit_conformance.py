@@ -152,4 +152,5 @@ def test_model_selection_refits_every_refittable_fit_through_the_protocol(fits, 
     held_out = np.arange(data.n_situations) < 10
     refit = fit.refit_without(held_out)
     direct = fit.refit(data.subset(~held_out))
-    np.testing.assert_array_equal(refit.beta, direct.beta)
+    # equal to rounding: one of the two may run the interpreted dual, the other the compiled one
+    np.testing.assert_allclose(refit.beta, direct.beta, rtol=1e-10, atol=1e-12)

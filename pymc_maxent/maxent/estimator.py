@@ -451,7 +451,7 @@ def _has_random(spec: ModelSpec) -> bool:
 
 
 # ---------------------------------------------------------------------- stages 2 and 3
-#: ``individual_support`` of the learnt pooling (the default at the mixed tiers).
+#: ``individual_support`` of the learnt pooling (opt-in).
 LEARN = "learn"
 
 

@@ -1,5 +1,5 @@
 """The mixing distribution of the MaxEnt mixed logit, learnt from its individual stage
-(``individual_support="learn"``, the default at the mixed tiers; ``docs/theory.md``, "The
+(``individual_support="learn"``, opt-in at the mixed tiers; ``docs/theory.md``, "The
 pooling learnt from the data").
 
 Stage 2 with a normal reference ``N(0, A)`` for the noise on each individual's moments adds

@@ -168,7 +168,7 @@ class MaxEntResult(CachedEvaluator):
 
     @property
     def mixing_stage(self) -> MixingStage:
-        """The learnt mixing distribution (``individual_support="learn"``, the default)."""
+        """The learnt mixing distribution (``individual_support="learn"``)."""
         return self._stage("mixing")
 
     @property

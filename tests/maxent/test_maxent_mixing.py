@@ -43,7 +43,7 @@ def table_of(fit):
 @pytest.fixture(scope="module")
 def realistic_fit():
     data, truth = realistic_panel("MXL-1", 200, 12, seed=5)
-    return data, truth, fit_maxent(data, tier="MXL-1")
+    return data, truth, fit_maxent(data, tier="MXL-1", individual_support="learn")
 
 
 def test_mu_and_sigma_are_recovered_at_realistic_scales(realistic_fit):
@@ -65,7 +65,7 @@ def test_mu_and_sigma_are_recovered_at_realistic_scales(realistic_fit):
 def test_the_correlation_is_recovered():
     spec = tier_spec("MXL-1", ["x0", "x1"], correlated=True)
     data, truth = realistic_panel(spec, 300, 15, seed=8, corr=np.array([[1.0, 0.6], [0.6, 1.0]]))
-    fit = fit_maxent(data, tier=spec)
+    fit = fit_maxent(data, tier=spec, individual_support="learn")
     table = table_of(fit)
     (name,) = [k for k in table.index if k.startswith("corr[")]
     row = table.loc[name]
@@ -90,7 +90,7 @@ def test_the_pooling_follows_the_learnt_sigma():
     shares, sigmas = [], []
     for sigma in (0.4, 1.6):
         data, truth = realistic_panel("MXL-1", 120, 10, seed=3, sigma=np.array([sigma, sigma]))
-        fit = fit_maxent(data, tier="MXL-1")
+        fit = fit_maxent(data, tier="MXL-1", individual_support="learn")
         assert fit.mixing_stage.converged
         shares.append(pooled_share(fit))
         sigmas.append(fit.mixing_stage.sigma / truth["sigma"])
@@ -126,7 +126,7 @@ def test_newcomers_are_predicted_by_the_integral_over_the_mixing_distribution(re
 def test_the_mixing_estimates_move_only_with_the_units_of_their_attribute(attribute, scale, shift):
     data, _ = realistic_panel("MXL-1", 120, 10, seed=9)
     moved = change_attribute(data, attribute, scale=scale, shift=shift)
-    a, b = (fit_maxent(d, tier="MXL-1") for d in (data, moved))
+    a, b = (fit_maxent(d, tier="MXL-1", individual_support="learn") for d in (data, moved))
     ta, tb = table_of(a), table_of(b)
     assert ta.index.tolist() == tb.index.tolist()
     factor = np.array([scale if name.endswith(f"[{attribute}]") else 1.0 for name in ta.index])
@@ -146,7 +146,7 @@ def test_the_mixing_estimates_move_only_with_the_units_of_their_attribute(attrib
 def test_a_saved_fit_keeps_its_mixing_distribution(tmp_path):
     data, _ = realistic_panel("MXL-1", 120, 10, seed=9)
     cm = pmx.ChoiceModel(data, "MXL-1")
-    fit = cm.fit(method="maxent")
+    fit = cm.fit(method="maxent", individual_support="learn")
     loaded = pmx.ChoiceModel.load(cm.save(tmp_path / "learnt.nc")).fit_result
     assert loaded.learnt and fit.learnt
     np.testing.assert_allclose(loaded.estimates().to_numpy(dtype=float),
