@@ -154,6 +154,8 @@ def build_model(
         ``"auto"``, centred as far as each individual's data inform ``θ_i`` relative to
         ``σ``, from a Laplace approximation of their likelihood
         (:mod:`pymc_maxent.bayes.geometry`). Models in WTP space are non-centred either way.
+        ``"non-centred"`` is the default: ``"auto"`` is opt-in until its build-time Laplace
+        step handles individuals whose choices are separated (there it overflows).
     priors : mapping, optional
         Overrides of the default priors by parameter name (``alpha``, ``beta``, ``mu``,
         ``sigma``, ``sigma_situation``, ``lambda``, ``scale``, ``wtp``, ``wtp_asc``:

@@ -59,7 +59,7 @@ from pymc_maxent.exceptions import SpecificationError
 #: Parameterisations of the random components (:func:`~pymc_maxent.build_model`).
 PARAMETERIZATIONS = ("auto", "non-centred")
 #: :func:`~pymc_maxent.build_model`'s parameterisation.
-DEFAULT_PARAMETERIZATION = "auto"
+DEFAULT_PARAMETERIZATION = "non-centred"
 #: Laplace-EM rounds of :func:`laplace_approximation`, each one Newton step per individual.
 EM_ROUNDS = 12
 

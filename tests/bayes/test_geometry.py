@@ -115,15 +115,17 @@ def test_parameterization_is_checked_and_wtp_space_stays_non_centred():
     data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=3, seed=1)
     with pytest.raises(SpecificationError, match="parameterization"):
         pmx.build_model(data, "MXL-1", parameterization="centered")
-    auto = pmx.build_model(data, "MXL-1")
+    default = pmx.build_model(data, "MXL-1")  # non-centred unless asked: "auto" is opt-in
+    assert default.rvs_to_transforms[default["z"]] is None
+    auto = pmx.build_model(data, "MXL-1", parameterization="auto")
     assert auto.rvs_to_transforms[auto["z"]].name == "centred"
     assert auto.rvs_to_transforms[auto["mu"]].name == "whitened"
     plain = pmx.build_model(data, "MXL-1", parameterization="non-centred")
     assert plain.rvs_to_transforms[plain["z"]] is None
-    wtp = pmx.build_model(data, "MXL-1", space="wtp", price="x0")
+    wtp = pmx.build_model(data, "MXL-1", space="wtp", price="x0", parameterization="auto")
     assert wtp.rvs_to_transforms[wtp["z"]] is None
     situation, _ = pmx.simulate_choices("MXL-4", n_individuals=20, n_situations=3, n_attributes=1, seed=1)
-    mxl4 = pmx.build_model(situation, "MXL-4")  # situation-level deviations: non-centred
+    mxl4 = pmx.build_model(situation, "MXL-4", parameterization="auto")  # situation deviations: non-centred
     assert mxl4.rvs_to_transforms[mxl4["z"]] is None
 
 
@@ -182,7 +184,7 @@ def test_defaults_recover_realistic_scales_with_prices_in_the_hundreds():
     data = data.with_attribute("pf", data.X[..., list(data.attributes).index("pf")] * 25.0)
     truth = {name: np.asarray(truth[name], dtype=float) / np.array([25.0, 1, 1, 1, 1, 1])
              for name in ("mu", "sigma")}
-    idata = sample(data, spec, 5)
+    idata = sample(data, spec, 5, parameterization="auto")
     assert float(idata["sample_stats"]["diverging"].mean()) <= 0.01
     assert float(idata["sample_stats"]["n_steps"].mean()) < 31
     for name in ("mu", "sigma"):
