@@ -579,7 +579,7 @@ def fit_mixed_maxent_dask(X, available, chosen, individual, *, tier, alternative
         As in :func:`fit_maxent_dask`.
     **settings
         As in :func:`~pymc_maxent.fit_maxent` (``reference`` too), except that the individual
-        stage's pooling is not learnt here: ``individual_support`` defaults to ``"default"``
+        stage's pooling is not learnt here: ``individual_support`` defaults to ``"fixed"``
         (the design note's 3 points on ``±1/√n_i``) and ``"learn"`` is refused.
 
     Returns
@@ -610,12 +610,12 @@ def fit_mixed_maxent_dask(X, available, chosen, individual, *, tier, alternative
     {'individual': 30, 'random_coefficient': 2}
     """
     reference = settings.pop("reference", None)
-    given = settings.get("individual_support", "default")
+    given = settings.get("individual_support", "fixed")
     if isinstance(given, str) and given == LEARN:
         raise MaxEntError("individual_support='learn' is not available over Dask yet: the Dask path solves "
                           "stage 2 with a given support (default: the design note's 3 points on ±1/√n_i); "
                           "learn the mixing distribution in memory (fit_maxent), on a sample if need be")
-    settings.setdefault("individual_support", "default")
+    settings.setdefault("individual_support", "fixed")
     solver, supports, chunks = split_options(**settings)
     spec = as_spec(tier, [str(a) for a in np.asarray(attributes).tolist()], reference=reference)
     group_support(supports.individual_support, np.ones(1))  # checked before any pass over the data

@@ -29,7 +29,7 @@ from pymc_maxent.data.containers import (
     restored_containers,
     set_choice_data,
 )
-from pymc_maxent.exceptions import ConvergenceWarning, MaxEntError, SpecificationError
+from pymc_maxent.exceptions import ConvergenceWarning, IdentificationWarning, MaxEntError, SpecificationError
 from pymc_maxent.maxent.group_dual import (
     GroupProblem,
     centre_features,
@@ -405,11 +405,14 @@ def fit_maxent(data: ChoiceData, moments: Sequence[Moment] | None = None, *, tie
         Their fields by name (:mod:`~pymc_maxent.maxent.options`): ``solver``, ``dual_method``,
         ``tol``, ``maxiter``, ``on_unidentified``, ``check_separation``; ``error_support``,
         ``w0``, ``probability_support``, ``pi0``, ``p0``, ``centre_noise``; ``individual_support``
-        (``"default"``: 3 points on ``±1/√n_i``, the design note's rule; a number ``c`` for
-        ``±c/√n_i``; an array; None; or ``"select"``: the width with the best held-out log score
-        on situations held out within individuals, :func:`select_individual_support`, whose
-        table the fit keeps as ``support_selection``), ``situation_support`` (stage 3's, by the
-        same rule at ``n = 1``; None is refused); ``chunk_size``, ``individual_chunk``.
+        (``"learn"``, the default: the pooling learnt with the mixing distribution ``N(μ, Σ)``,
+        :mod:`~pymc_maxent.maxent.mixing`; ``"fixed"``: 3 points on ``±1/√n_i``, the design
+        note's rule, also spelt ``"default"``; a number ``c`` for ``±c/√n_i``; an array; None; or
+        ``"select"``: the width with the best held-out log score on situations held out within
+        individuals, :func:`select_individual_support`, whose table the fit keeps as
+        ``support_selection``), ``situation_support`` (stage 3's, by the fixed rule at
+        ``n = 1``; None is refused); ``mixing_tol``, ``mixing_maxiter``, ``mixing_points``,
+        ``mixing_individuals`` (the learnt pooling's); ``chunk_size``, ``individual_chunk``.
 
     Returns
     -------
@@ -607,6 +610,15 @@ def learnt_individuals(data, resolved, population: PopulationStage, solver: Solv
     if not stage.converged:
         warnings.warn(f"MaxEnt mixed logit: the mixing distribution did not converge in {stage.nit} "
                       f"iterations (mixing_maxiter)", ConvergenceWarning, stacklevel=4)
+    if not stage.identified:
+        message = (f"MaxEnt mixed logit: the mixing distribution is NOT identified by the choices (its "
+                   f"information has condition number {stage.identification.condition_number:.3g}, nearly "
+                   f"flat along {stage.identification.describe()}): those standard errors are inf; fewer "
+                   "random components, an uncorrelated specification or more situations per individual "
+                   "identify it")
+        if solver.on_unidentified == "raise":
+            raise SpecificationError(message)
+        warnings.warn(message, IdentificationWarning, stacklevel=4)
     x0 = learnt["delta"] if learn_on is mp else None
     return stage, mp.individual_problem(stage.fixed, stage.mu, stage.cov), x0
 

@@ -1,26 +1,31 @@
 """The mixing distribution of the MaxEnt mixed logit, learnt from its individual stage
-(``individual_support="learn"``, opt-in at the mixed tiers; ``docs/theory.md``, "The
+(``individual_support="learn"``, the default at the mixed tiers; ``docs/theory.md``, "The
 pooling learnt from the data").
 
 Stage 2 with a normal reference ``N(0, A)`` for the noise on each individual's moments adds
 ``½ δ'Aδ`` to every individual's dual: its solution is the mode of the individual's logit
 likelihood under the prior ``β_i ~ N(μ, Σ)`` with ``A = Σ⁻¹``, centred on the population's
 ``p⁰`` at ``μ`` (and at the fixed coefficients ``f``). The population stage learns ``(f, μ, Σ)``
-by maximising the marginal likelihood ``Σ_i ln ∫ L_i(f, β) N(β; μ, Σ) dβ`` (empirical Bayes),
-each integral by importance sampling around the individual's stage-2 solution:
+by maximising the penalised marginal likelihood
+``Σ_i ln ∫ L_i(f, β) N(β; μ, Σ) dβ + c ln|Σ|`` (empirical Bayes; the penalty, a Wishart prior's
+log density, keeps ``Σ`` positive definite: ``BOUNDARY_PENALTY``), in two phases:
 
-1. stage 2 at the current ``(f, μ, Σ)`` (warm-started): each individual's mode ``β̂_i`` and
-   ``V_i = H_i⁻¹``;
-2. quasi-Monte Carlo points ``β_iq`` of the proposal ``⅞ N(β̂_i, 1.2² V_i) + ⅛ N(μ, Σ)`` (the
-   second, the prior, bounds the weights) and their log-likelihoods;
-3. ``(μ, Σ)`` maximised with those points held: the EM fixed point of the law of total
-   variance, ``μ = mean_i E[β_i | y_i]``,
-   ``Σ = mean_i (Cov[β_i | y_i] + (E[β_i | y_i] − μ)(E[β_i | y_i] − μ)')``, accelerated by
-   SQUAREM; then one Newton step in ``f``;
+1. **Laplace**: each individual's posterior replaced by ``N(β̂_i, V_i)``, its stage-2 mode and
+   inverse Hessian; the EM map of the law of total variance, ``μ = mean_i β̂_i``,
+   ``Σ = Σ_i (V_i + (β̂_i − μ)(β̂_i − μ)') / (I − 2c)``, and a Newton step in ``f``, accelerated by
+   SQUAREM. Deterministic and cheap (a stage-2 solve per map); biased toward 0 where each
+   individual's choices say little (one situation each).
+2. **Importance sampling**: quasi-Monte Carlo points ``β_iq`` of the proposal
+   ``⅞ t₅(β̂_i, 1.2² V_i) + ⅛ N(μ, Σ)`` held while Newton steps on Louis' information maximise
+   the importance-sampled likelihood; then the points are re-centred on the new modes and
+   again, until the estimate moves by at most ``IMPORTANCE_TOL`` standard errors per
+   parameter. If it still moves by more than ``MC_SHIFT_LIMIT`` (many random components, few
+   situations: a few points carry each individual's weight), the Laplace estimate is kept
+   and the stage says so.
 
-until no parameter moves by more than ``tol`` of its standard error. The standard errors come
-from the observed information of the marginal likelihood by Louis' formula (the complete-data
-information less the posterior variance of the complete-data score), on the same points.
+The standard errors come from the observed information by Louis' formula (the complete-data
+information less the posterior variance of the complete-data score) on the last points, or
+from the outer product of the individuals' scores where that is not positive definite.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from pymc_maxent.exceptions import MaxEntError
 from pymc_maxent.maxent.group_dual import GroupProblem, random_features
 from pymc_maxent.maxent.moments import population_name
 from pymc_maxent.maxent.stages import solve_groups
-from pymc_maxent.numerics import covariance
+from pymc_maxent.numerics import Identification, identification, jacobi_scaled, spectrum
 from pymc_maxent.specification import resolve
 
 #: Inflation of the proposal's scale over ``V_i``, and its Student t's degrees of freedom
@@ -50,11 +55,26 @@ PROPOSAL_DOF = 5.0
 PRIOR_SHARE = 0.125
 #: Smallest variance of a component, relative to its starting value (``σ → 0`` is a boundary).
 VARIANCE_FLOOR = 1e-8
-#: Inner EM evaluations per outer iteration at most, and their tolerance.
-INNER_MAXITER = 500
-INNER_TOL = 1e-9
+#: Weight ``c`` of the boundary-avoiding penalty ``c ln|Σ|`` on the marginal likelihood: the log
+#: density of a Wishart prior with ``R + 2.5`` degrees of freedom and an infinite scale, ``c =
+#: (ν − R − 1)/2`` (Chung, Gelman, Rabe-Hesketh, Liu & Dorie 2015, blme's default). It keeps ``Σ``
+#: positive definite when the data cannot tell a variance from 0, at a cost of order ``1/I``.
+BOUNDARY_PENALTY = 0.75
+#: The importance-sampled estimate is kept when re-centring its points moves it by at most this
+#: many standard errors per parameter (root mean square); else the points decide it more than the
+#: data do (a few points carry each individual's weight) and the Laplace estimate is kept.
+MC_SHIFT_LIMIT = 0.5
+#: Passes of the importance-sampled phase (each re-centres the points on the last estimate's
+#: modes), and the move (standard errors per parameter, root mean square) below which they stop
+#: early. A fixed count, not a tolerance of the order of the Monte Carlo error, so that the
+#: estimate does not jump when a rescaled input's round-off flips a stopping decision.
+IMPORTANCE_PASSES = 3
+IMPORTANCE_TOL = 0.01
 #: Largest Newton step of a fixed coefficient, in its standard errors.
 FIXED_STEP = 10.0
+#: A parameter is unidentified when it loads more than this on a null direction of the scaled
+#: information (a unit vector): a null direction has round-off loadings on every parameter.
+NULL_LOADING = 1e-2
 #: Dims of the saved stage (those of the random components are the individual stage's).
 RANDOM, RANDOM_ = "random_coefficient", "random_coefficient_"
 HYPER, HYPER_ = "hyperparameter", "hyperparameter_"
@@ -141,7 +161,7 @@ def mixing_problem(data, spec, resolved, problem: GroupProblem, names, beta) -> 
     if stray:
         raise MaxEntError(f"{spec.name}: the population parameters {stray} are not components of the "
                           "utility: the mixing distribution cannot be learnt; give an individual support "
-                          "(individual_support='default')")
+                          "(individual_support='fixed')")
     position = {name: k for k, name in enumerate(names)}
     fixed_names = tuple(population_name(label) for label in fixed)
     base = dataclasses.replace(problem, support=None, G_noise=problem.G, precision=None,
@@ -215,17 +235,12 @@ def _log_normal(d, L) -> np.ndarray:
     return -0.5 * (x**2).sum(axis=-1) - logdet[:, None] - 0.5 * d.shape[-1] * np.log(2 * np.pi)
 
 
-def _lse(x, axis: int = -1) -> np.ndarray:
-    """``ln Σ exp x`` along ``axis`` (``-inf`` entries allowed, not a whole row of them)."""
-    m = x.max(axis=axis, keepdims=True)
-    return np.log(np.exp(x - m).sum(axis=axis)) + np.squeeze(m, axis=axis)
-
-
-def importance_points(mp: MixingProblem, mode, V, fixed, mu, cov, z, chunk: int) -> _Points:
+def importance_points(mp: MixingProblem, mode, V, fixed, mu, cov, z, chunk: int, proposal=None) -> _Points:
     """The points, in chunks of individuals (about ``chunk`` situation × point × alternative
-    cells each), with their log-likelihoods and the fixed components' scores."""
+    cells each), with their log-likelihoods and the fixed components' scores; ``proposal``:
+    the ``(μ, Σ)`` of the proposal's prior part (default ``mu, cov``)."""
     b = mp.problem
-    theta, log_q = _proposal(mode, V, mu, cov, z)
+    theta, log_q = _proposal(mode, V, *(proposal or (mu, cov)), z)
     I, Q, _ = theta.shape
     nf = mp.F.shape[-1]
     base, score, info = np.empty((I, Q)), np.zeros((I, Q, nf)), np.zeros((nf, nf))
@@ -304,51 +319,6 @@ def _prior_log_density(theta, mu, L) -> np.ndarray:
     return -0.5 * (x**2).sum(axis=-1) - np.log(np.diag(L)).sum() - 0.5 * len(mu) * np.log(2 * np.pi)
 
 
-def _em_map(x, points: _Points, floor, correlated: bool):
-    """One EM step of ``(μ, Σ)`` with the points held, and the marginal log-likelihood at ``x``."""
-    R = points.theta.shape[-1]
-    mu, L = _unpack(x, R, correlated)
-    log_w = points.base + _prior_log_density(points.theta, mu, L)
-    top = log_w.max(axis=1, keepdims=True)
-    w = np.exp(log_w - top)
-    total = w.sum(axis=1, keepdims=True)
-    w /= total
-    mean = np.einsum("iq,iqr->ir", w, points.theta)
-    new_mu = mean.mean(axis=0)
-    d = points.theta - new_mu
-    cov = (d * w[..., None]).reshape(-1, R).T @ d.reshape(-1, R) / len(mean)
-    cov = cov if correlated else np.diag(np.diag(cov))
-    cov = cov + np.diag(np.maximum(floor - np.diag(cov), 0.0))
-    value = float((np.log(total) + top).sum())
-    return _pack(new_mu, cov, correlated), value
-
-
-def maximise_prior(points: _Points, mu, cov, floor, correlated: bool):
-    """``(μ, Σ)`` maximising the marginal likelihood with the points held: EM steps accelerated by
-    SQUAREM (Varadhan & Roland 2008, its third step length), each extrapolation kept only where
-    it does not lower the likelihood. Returns ``μ, Σ`` and the EM maps evaluated."""
-    x = _pack(mu, cov, correlated)
-    R = len(mu)
-    evaluations = 0
-    for _ in range(INNER_MAXITER // 3):
-        x1, value0 = _em_map(x, points, floor, correlated)
-        x2, value1 = _em_map(x1, points, floor, correlated)
-        r, v = x1 - x, x2 - 2 * x1 + x
-        alpha = -np.sqrt((r @ r) / max(v @ v, 1e-300))
-        alpha = min(alpha, -1.0)
-        candidate = x - 2 * alpha * r + alpha**2 * v
-        x3, value3 = _em_map(candidate, points, floor, correlated)
-        _, value2 = _em_map(x2, points, floor, correlated)
-        evaluations += 4
-        new = x3 if np.isfinite(value3) and value3 >= value2 - 1e-12 * abs(value2) else x2
-        done = np.abs(new - x).max() < INNER_TOL
-        x = new
-        if done:
-            break
-    mu, L = _unpack(x, R, correlated)
-    return mu, L @ L.T, evaluations
-
-
 # ---------------------------------------------------------------------- the standard errors
 def _directions(R: int, correlated: bool) -> list[tuple[int, int]]:
     """The free elements of ``Σ``: its diagonal, or its lower triangle, as ``(r, s)``, r ≥ s."""
@@ -396,7 +366,7 @@ def hyper_information(points: _Points, mu, cov, correlated: bool):
     for k, Ek in enumerate(E):
         B[nf:nf + R, nf + R + k] = B[nf + R + k, nf:nf + R] = Ek @ m
         for j, Ej in enumerate(E):
-            B[nf + R + k, nf + R + j] = (-0.5 * I * np.trace(Ek @ cov @ Ej @ cov)
+            B[nf + R + k, nf + R + j] = (-0.5 * (I - 2 * BOUNDARY_PENALTY) * np.trace(Ek @ cov @ Ej @ cov)
                                          + 0.5 * np.trace((Ek @ cov @ Ej + Ej @ cov @ Ek) @ S))
     return B - spread, cbar.T @ cbar, cbar, B
 
@@ -409,23 +379,6 @@ def start_covariance(mp: MixingProblem) -> np.ndarray:
     ids = np.flatnonzero(b.n_situations > 0)
     info = b.chunk(ids).terms(np.zeros((len(ids), b.R)))["information"].sum(axis=0)
     return np.diag(b.n_situations.sum() / np.maximum(np.diag(info), 1e-300))
-
-
-def _fixed_step(points: _Points, mu, cov):
-    """The Newton step of the fixed coefficients (observed information where it is positive
-    definite, else the expected one) and its standard errors."""
-    nf = points.score.shape[-1]
-    if not nf:
-        return np.zeros(0), np.zeros(0)
-    w = _weights(points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov)))
-    sbar = np.einsum("iq,iqf->if", w, points.score)
-    spread = (points.score * w[..., None]).reshape(-1, nf).T @ points.score.reshape(-1, nf) - sbar.T @ sbar
-    info = points.fixed_information - spread
-    if np.linalg.eigvalsh(info).min() <= 0:
-        info = points.fixed_information
-    se = np.sqrt(np.diag(np.linalg.inv(info)))
-    step = np.linalg.solve(info, sbar.sum(axis=0))
-    return np.clip(step, -FIXED_STEP * se, FIXED_STEP * se), se
 
 
 def _change(old: np.ndarray, new: np.ndarray, information: np.ndarray) -> float:
@@ -455,48 +408,267 @@ def _proposal_covariance(H: np.ndarray) -> np.ndarray:
     return np.linalg.inv(H / (d[:, :, None] * d[:, None, :])) / (d[:, :, None] * d[:, None, :])
 
 
+# ---------------------------------------------------------------------- the Laplace phase
+@dataclass
+class _LaplaceStep:
+    """One step of the Laplace EM from ``(f, μ, Σ)``: the image ``(fixed, mu, cov)``, the fixed
+    coefficients' profile information at the step's start, and stage 2's solution there."""
+
+    fixed: np.ndarray
+    mu: np.ndarray
+    cov: np.ndarray
+    fixed_information: np.ndarray
+    solved: dict
+
+
+def laplace_step(mp: MixingProblem, fixed, mu, cov, floor, x0, solve: dict, chunk: int) -> _LaplaceStep:
+    """The EM map of ``(f, μ, Σ)`` with each individual's posterior replaced by its Laplace
+    approximation ``N(β̂_i, V_i)`` (stage 2 at the prior ``N(μ, Σ)``: its mode and inverse
+    Hessian): ``μ ← mean β̂_i``, ``Σ ← (Σ_i V_i + (β̂_i − μ)(β̂_i − μ)') / (I − 2c)`` (the law of
+    total variance, penalised: ``BOUNDARY_PENALTY``), and a Newton step in ``f`` on the profile
+    information ``Σ_t F'WF − Σ_i C_i H_i⁻¹ C_i'`` (``C_i = Σ_t F'WG``, ``W = diag p − pp'``)."""
+    solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=x0, **solve)
+    delta, H = solved["delta"], solved["hessian"]
+    modes, V = mu - delta, _proposal_covariance(H)
+    I, R = modes.shape
+    d = modes - modes.mean(axis=0)
+    new_cov = (V.sum(axis=0) + d.T @ d) / (I - 2 * BOUNDARY_PENALTY)
+    new_cov = new_cov if mp.correlated else np.diag(np.diag(new_cov))
+    new_cov = new_cov + np.diag(np.maximum(floor - np.diag(new_cov), 0.0))
+    step, information = _laplace_fixed_step(mp, solved["p"], H)
+    return _LaplaceStep(fixed=fixed + step, mu=modes.mean(axis=0), cov=new_cov, fixed_information=information,
+                        solved=solved)
+
+
+def _laplace_fixed_step(mp: MixingProblem, p, H):
+    """The fixed coefficients' Newton step at the individuals' modes (:func:`laplace_step`) and
+    their profile information."""
+    b, F = mp.problem, mp.F
+    nf = F.shape[-1]
+    if not nf:
+        return np.zeros(0), np.zeros((0, 0))
+    rows = np.arange(len(b.chosen))
+    Fbar = np.einsum("nj,njf->nf", p, F)
+    score = (F[rows, b.chosen] - Fbar).sum(axis=0)
+    Gbar = np.einsum("nj,njr->nr", p, b.G)
+    FWF = np.einsum("nj,njf,njg->fg", p, F, F) - Fbar.T @ Fbar
+    FWG = np.einsum("nj,njf,njr->nfr", p, F, b.G) - Fbar[:, :, None] * Gbar[:, None, :]
+    C = np.zeros((b.n_groups, nf, b.R))
+    np.add.at(C, b.group, FWG)
+    information = FWF - np.einsum("ifr,irs,igs->fg", C, np.linalg.inv(H), C)
+    if np.linalg.eigvalsh(information)[0] <= 0:
+        information = FWF
+    se = np.sqrt(np.diag(np.linalg.inv(information)))
+    return np.clip(np.linalg.solve(information, score), -FIXED_STEP * se, FIXED_STEP * se), information
+
+
+def _laplace_vector(fixed, mu, cov, correlated: bool) -> np.ndarray:
+    return np.concatenate([fixed, _pack(mu, cov, correlated)])
+
+
+def _laplace_parts(x, nf: int, R: int, correlated: bool):
+    mu, L = _unpack(x[nf:], R, correlated)
+    return x[:nf], mu, L @ L.T
+
+
+def _complete_metric(I: int, fixed_information, cov, correlated: bool) -> np.ndarray:
+    """The complete-data information of ``(f, μ, Σ's free elements)`` (as if each ``β_i`` were
+    seen): block diagonal, ``f``'s, ``I Σ⁻¹`` and ``½ I tr(Σ⁻¹E_kΣ⁻¹E_j)``. It overstates the
+    observed information, so a move below ``tol`` in its metric is below ``tol`` standard errors."""
+    R, nf = len(cov), len(fixed_information)
+    pairs = _directions(R, correlated)
+    Pi = np.linalg.inv(cov)
+    E = [_direction_matrix(R, r, s) for r, s in pairs]
+    M = np.zeros((nf + R + len(pairs),) * 2)
+    M[:nf, :nf] = fixed_information
+    M[nf:nf + R, nf:nf + R] = I * Pi
+    for k, Ek in enumerate(E):
+        for j, Ej in enumerate(E):
+            M[nf + R + k, nf + R + j] = 0.5 * I * np.trace(Pi @ Ek @ Pi @ Ej)
+    return M
+
+
+def laplace_mixing(mp: MixingProblem, fixed, mu, cov, floor, *, tol: float, maxiter: int, solve: dict,
+                   chunk: int):
+    """The fixed point ``(f, μ, Σ)`` of the Laplace EM map :func:`laplace_step`,
+    accelerated by SQUAREM (Varadhan & Roland 2008, third step length; an extrapolation is kept
+    only where it does not raise the map's residual), until no parameter moves by more than ``tol``
+    in the complete-data metric (:func:`_complete_metric`). Returns ``fixed, mu, cov``, stage 2's
+    solution at them, the cycles and whether it converged."""
+    nf, R, correlated = len(fixed), len(mu), mp.correlated
+    x = _laplace_vector(fixed, mu, cov, correlated)
+    delta = np.zeros((mp.problem.n_groups, R))
+
+    def image(x, delta):
+        step = laplace_step(mp, *_laplace_parts(x, nf, R, correlated), floor, delta, solve, chunk)
+        moved = step.solved["delta"] + (step.mu - _laplace_parts(x, nf, R, correlated)[1])
+        return _laplace_vector(step.fixed, step.mu, step.cov, correlated), step, moved
+
+    converged, nit = False, 0
+    while nit < maxiter:
+        nit += 1
+        x1, _, d1 = image(x, delta)
+        x2, _, d2 = image(x1, d1)
+        r, v = x1 - x, x2 - 2 * x1 + x
+        alpha = min(-np.sqrt((r @ r) / max(v @ v, 1e-300)), -1.0)
+        candidate = x - 2 * alpha * r + alpha**2 * v
+        x3, s3, d3 = image(x2, d2)
+        information = _complete_metric(len(delta), s3.fixed_information,
+                                       _laplace_parts(x, nf, R, correlated)[2], correlated)
+
+        def moved(a, b, information=information):
+            return _change(_hyper_vector(*_laplace_parts(a, nf, R, correlated), correlated),
+                           _hyper_vector(*_laplace_parts(b, nf, R, correlated), correlated), information)
+
+        try:  # SQUAREM's stabilised extrapolation, kept where it does not raise the map's residual
+            x4, s4, d4 = image(candidate, d2)
+            better = moved(candidate, x4) <= moved(x2, x3)
+        except (np.linalg.LinAlgError, FloatingPointError):
+            better = False
+        new, new_delta, last = (x4, d4, s4) if better else (x3, d3, s3)
+        change = moved(x, new)
+        x, delta = new, new_delta
+        if change <= tol:
+            converged = True
+            break
+    fixed, mu, cov = _laplace_parts(x, nf, R, correlated)
+    return fixed, mu, cov, last.solved, nit, converged
+
+
+def _penalised_loglik(points: _Points, mu, cov) -> float:
+    """The importance-sampled marginal log-likelihood (less ``n ln Q``) plus ``c ln|Σ|``."""
+    L = np.linalg.cholesky(cov)
+    log_w = points.base + _prior_log_density(points.theta, mu, L)
+    return float(logsumexp(log_w, axis=1).sum()) + 2 * BOUNDARY_PENALTY * float(np.log(np.diag(L)).sum())
+
+
+def _penalty_gradient(cov, pairs) -> np.ndarray:
+    """``∂ c ln|Σ| / ∂Σ_rs`` over ``Σ``'s free elements (``c tr(Σ⁻¹E_rs)``)."""
+    Pi = np.linalg.inv(cov)
+    return np.array([BOUNDARY_PENALTY * (Pi[r, r] if r == s else 2 * Pi[r, s]) for r, s in pairs])
+
+
+def _with_step(x, nf: int, R: int, pairs):
+    """``(f, μ, Σ)`` from the vector of :func:`_hyper_vector`."""
+    cov = np.zeros((R, R))
+    for k, (r, s) in enumerate(pairs):
+        cov[r, s] = cov[s, r] = x[nf + R + k]
+    return x[:nf], x[nf:nf + R], cov
+
+
+def _newton_direction(information, gradient) -> np.ndarray:
+    """``H⁻¹g`` with ``H`` the Jacobi-scaled ``information``, its eigenvalues below ``1e-3`` of
+    the largest raised to their absolute value (at least that floor): a Newton step where the
+    likelihood is concave, an ascent direction where it is not (the step is then halved)."""
+    d = np.sqrt(np.abs(np.diag(information)))
+    d = np.where(d > 0, d, 1.0)
+    values, vectors = np.linalg.eigh(information / np.outer(d, d))
+    values = np.maximum(np.abs(values), 1e-3 * np.abs(values).max())
+    return (vectors @ ((vectors.T @ (gradient / d)) / values)) / d
+
+
+def importance_mixing(mp: MixingProblem, fixed, mu, cov, floor, delta, *, tol: float, maxiter: int,
+                      z, solve: dict, chunk: int, cells: int):
+    """``(f, μ, Σ)`` maximising the importance-sampled marginal likelihood (penalised), its
+    points drawn once around the individuals' modes at the starting ``(f, μ, Σ)`` and held:
+    Newton steps on Louis' observed information (its complete-data part where Louis' is not
+    positive definite), halved until the likelihood does not fall and ``Σ`` stays positive
+    definite above the floor, until no parameter moves by more than ``tol`` of its standard
+    errors. Returns ``fixed, mu, cov``, the points at them, the iterations and whether it
+    converged."""
+    solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta, **solve)
+    mode, V, centre = mu - solved["delta"], _proposal_covariance(solved["hessian"]), (mu.copy(), cov.copy())
+    nf, R, pairs = len(fixed), len(mu), _directions(len(mu), mp.correlated)
+
+    def at(fixed, mu, cov):
+        points = importance_points(mp, mode, V, fixed, mu, cov, z, cells, proposal=centre)
+        return points, _penalised_loglik(points, mu, cov)
+
+    points, value = at(fixed, mu, cov)
+    converged, nit = False, 0
+    while nit < maxiter:
+        nit += 1
+        information, _, cbar, complete = hyper_information(points, mu, cov, mp.correlated)
+        gradient = cbar.sum(axis=0)
+        gradient[nf + R:] += _penalty_gradient(cov, pairs)
+        metric = information if np.linalg.eigvalsh(information)[0] > 0 else complete
+        step = _newton_direction(information, gradient)
+        x = _hyper_vector(fixed, mu, cov, mp.correlated)
+        for _ in range(30):
+            f_new, mu_new, cov_new = _with_step(x + step, nf, R, pairs)
+            if np.linalg.eigvalsh(cov_new)[0] > 0 and np.all(np.diag(cov_new) >= floor):
+                new_points, new_value = at(f_new, mu_new, cov_new)
+                if new_value >= value - 1e-10 * abs(value):
+                    break
+            step = step / 2
+        else:
+            converged = True  # no step along the ascent direction raises the likelihood: at its top
+            break
+        change = _change(x, x + step, metric)
+        fixed, mu, cov, points, value = f_new, mu_new, cov_new, new_points, new_value
+        if change <= tol:
+            converged = True
+            break
+    return fixed, mu, cov, points, nit, converged
+
+
 def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_points: int = 128,
                  chunk: int = 4096, seed: int = 0, cells: int = 1 << 20, solve: dict | None = None) -> dict:
-    """``(f, μ, Σ)`` by maximum marginal likelihood (module docstring), until no parameter moves
-    by more than ``tol`` standard errors; ``solve``: the individual duals' ``tol`` and ``maxiter``.
+    """``(f, μ, Σ)`` by maximum penalised marginal likelihood: first under each individual's
+    Laplace approximation (:func:`laplace_mixing`, deterministic), then importance-sampled
+    (:func:`importance_mixing`, ``n_points`` per individual around their modes), twice: the
+    second pass re-centres the points on the first's solution, and its move from the first
+    (``mc_shift``, in standard errors) measures what the points still decide. The standard
+    errors are Louis' (the last points); ``solve``: the individual duals' ``tol`` and ``maxiter``.
 
     Returns
     -------
     dict
-        ``fixed``, ``mu``, ``cov``, ``information`` and ``outer`` (Louis' information and the
-        scores' outer product of ``(f, μ, Σ's free elements)``), ``scores`` (per individual),
-        ``delta`` (the last stage-2 solution, centred on ``mu``), ``ess`` (per individual),
-        ``loglik`` (the marginal log-likelihood), ``nit``, ``converged``, ``at_floor``.
+        ``fixed``, ``mu``, ``cov``, ``information`` and ``outer`` (Louis' information, or the
+        scores' outer product where Louis' is not positive definite, as at the Laplace estimate;
+        and the scores' outer product, of ``(f, μ, Σ's free elements)``), ``scores`` (per
+        individual), ``delta`` (the last stage-2 solution, centred on ``mu``), ``ess`` (per
+        individual), ``loglik`` (the marginal log-likelihood), ``nit``, ``converged``,
+        ``at_floor``, ``mc_shift``, ``method``.
     """
     b = mp.problem
+    solve = solve or {}
     fixed, mu, cov = mp.beta_fixed.copy(), mp.beta_random.copy(), start_covariance(mp)
     floor = VARIANCE_FLOOR * np.diag(cov)
+    fixed, mu, cov, solved, nit, converged = laplace_mixing(mp, fixed, mu, cov, floor,
+                                                            tol=tol, maxiter=maxiter,
+                                                            solve=solve, chunk=chunk)
+    laplace = (fixed, mu, cov)
     z = shifted_points(b.n_groups, n_points, b.R + 1, seed)
-    delta, converged = np.zeros((b.n_groups, b.R)), False
-    nit = 0
-    while nit < maxiter:
-        nit += 1
-        solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta,
-                              **(solve or {}))
+    delta, previous, mc_shift = solved["delta"], _hyper_vector(fixed, mu, cov, mp.correlated), np.inf
+    for _ in range(IMPORTANCE_PASSES):
+        fixed, mu, cov, points, n, ok = importance_mixing(mp, fixed, mu, cov, floor, delta, tol=tol,
+                                                          maxiter=maxiter, z=z, solve=solve, chunk=chunk,
+                                                          cells=cells)
+        nit += n
+        current = _hyper_vector(fixed, mu, cov, mp.correlated)
+        mc_shift = _change(previous, current, _metric(points, mu, cov, mp.correlated)) / np.sqrt(len(current))
+        previous = current
+        if mc_shift <= IMPORTANCE_TOL:
+            break
+    method = "importance"
+    if mc_shift > MC_SHIFT_LIMIT or not ok:
+        (fixed, mu, cov), method = laplace, "laplace"
+        solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta, **solve)
         points = importance_points(mp, mu - solved["delta"], _proposal_covariance(solved["hessian"]), fixed,
                                    mu, cov, z, cells)
-        new_mu, new_cov, _ = maximise_prior(points, mu, cov, floor, mp.correlated)
-        step, _ = _fixed_step(points, new_mu, new_cov)
-        information = _metric(points, new_mu, new_cov, mp.correlated)
-        change = _change(_hyper_vector(fixed, mu, cov, mp.correlated),
-                         _hyper_vector(fixed + step, new_mu, new_cov, mp.correlated), information)
-        delta = solved["delta"] + (new_mu - mu)  # the same β_i, centred on the new μ
-        fixed, mu, cov = fixed + step, new_mu, new_cov
-        if change <= tol:
-            converged = True
-            break
     information, outer, scores, _ = hyper_information(points, mu, cov, mp.correlated)
-    w = _weights(points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov)))
-    loglik = float((logsumexp(points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov)),
-                              axis=1) - np.log(n_points)).sum())
+    kind = "louis"
+    if np.linalg.eigvalsh(jacobi_scaled(information)[0])[0] <= 0:  # not at the importance-sampled maximum
+        information, kind = outer, "outer product"  # of the individuals' scores (BHHH)
+    solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta, **solve)
+    log_w = points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov))
+    w = _weights(log_w)
+    loglik = float((logsumexp(log_w, axis=1) - np.log(n_points)).sum())
     return {"fixed": fixed, "mu": mu, "cov": cov, "information": information, "outer": outer,
-            "scores": scores, "delta": delta, "ess": 1.0 / (w**2).sum(axis=1), "loglik": loglik, "nit": nit,
-            "converged": converged, "at_floor": np.diag(cov) <= floor * (1 + 1e-9)}
+            "scores": scores, "delta": solved["delta"], "ess": 1.0 / (w**2).sum(axis=1), "loglik": loglik,
+            "nit": nit, "converged": converged, "at_floor": np.diag(cov) <= floor * (1 + 1e-9),
+            "mc_shift": mc_shift, "method": method, "information_kind": kind}
 
 
 # ---------------------------------------------------------------------- the stage
@@ -531,6 +703,16 @@ class MixingStage:
         The individuals it was learnt from (all, or a seeded sample of ``mixing_individuals``).
     at_floor : ndarray (component,) bool
         Components whose variance reached the floor (no heterogeneity found).
+    method : {"importance", "laplace"}
+        The estimate kept: importance-sampled, or the Laplace approximation's where re-centring
+        the importance points still moved the importance-sampled one by more than
+        ``MC_SHIFT_LIMIT`` standard errors per parameter.
+    mc_shift : float
+        That last move (standard errors per parameter, root mean square).
+    information_kind : {"louis", "outer product"}
+        :attr:`information` is Louis' observed information, or, where that is not positive
+        definite (at the Laplace estimate, which does not maximise the importance-sampled
+        likelihood), the outer product of the individuals' scores.
     """
 
     components: tuple
@@ -548,8 +730,36 @@ class MixingStage:
     n_points: int
     individuals: tuple
     at_floor: np.ndarray
+    method: str = "importance"
+    mc_shift: float = 0.0
+    information_kind: str = "louis"
 
     level = "mixing"
+
+    @cached_property
+    def identification(self) -> Identification:
+        """Whether Louis' information identifies ``(fixed, μ, Σ's free elements)`` (its
+        Jacobi-scaled condition number within the package's limit)."""
+        return identification(self.information, None, self.hyper_names)
+
+    @property
+    def identified(self) -> bool:
+        return bool(self.identification.identified)
+
+    def describe(self) -> str:
+        """How it was learnt, in words."""
+        how = ("importance-sampled" if self.method == "importance" else
+               f"Laplace approximation (the importance-sampled estimate still moved {self.mc_shift:.2g} "
+               "standard errors per parameter when its points were re-centred)")
+        text = (f"mixing distribution learnt from {self.n_individuals} individuals in {self.nit} iterations, "
+                f"{how}{'' if self.converged else ' (NOT converged)'}")
+        if self.information_kind != "louis":
+            text += "; standard errors from the outer product of the individuals' scores"
+        if not self.identified:
+            text += (f"; NOT identified by the choices (condition number "
+                     f"{self.identification.condition_number:.3g}; near-null direction "
+                     f"{self.identification.describe()}): their standard errors are inf")
+        return text
 
     @property
     def n_individuals(self) -> int:
@@ -576,10 +786,11 @@ class MixingStage:
                "at_floor": xr.DataArray(self.at_floor, dims=(RANDOM,), coords=one),
                "ess": xr.DataArray(self.ess, dims=(MIXING_INDIVIDUAL,),
                                    coords={MIXING_INDIVIDUAL: list(self.individuals)})}
-        attrs = {"stage": "mixing distribution by maximum marginal likelihood, importance-sampled around the "
-                          "individual stage", "loglik": self.loglik, "iterations": self.nit,
+        attrs = {"stage": "mixing distribution by maximum penalised marginal likelihood, importance-sampled "
+                          "around the individual stage", "loglik": self.loglik, "iterations": self.nit,
                  "converged": int(self.converged), "n_points": self.n_points,
-                 "correlated": int(self.correlated)}
+                 "correlated": int(self.correlated), "method": self.method, "mc_shift": float(self.mc_shift),
+                 "information_kind": self.information_kind}
         return xr.Dataset(out, attrs=attrs)
 
     @property
@@ -596,13 +807,32 @@ class MixingStage:
 
     @cached_property
     def covariance(self) -> np.ndarray:
-        """Of ``(fixed, μ, Σ's free elements)``: the inverse observed information."""
-        return covariance(self.information)[0]
+        """Of ``(fixed, μ, Σ's free elements)``: the inverse observed information, ``inf`` on the
+        diagonal of every parameter a (numerically) singular information leaves unidentified."""
+        S, d = jacobi_scaled(self.information)
+        vectors, inverse, keep = spectrum(S)
+        out = np.einsum("rs,s,ts->rt", vectors, inverse, vectors) / np.outer(d, d)
+        lost = (np.abs(vectors[:, ~keep]) > NULL_LOADING).any(axis=1)
+        out[lost, lost] = np.inf
+        return out
 
     @cached_property
     def covariance_robust(self) -> np.ndarray:
-        """The sandwich ``I⁻¹ (Σ_i s_i s_i') I⁻¹``."""
-        return self.covariance @ self.outer @ self.covariance
+        """The sandwich ``I⁻¹ (Σ_i s_i s_i') I⁻¹`` (``inf`` where :attr:`covariance` is)."""
+        lost = ~np.isfinite(np.diag(self.covariance))
+        finite = np.where(np.isfinite(self.covariance), self.covariance, 0.0)
+        out = finite @ self.outer @ finite
+        out[lost, lost] = np.inf
+        return out
+
+    def draw_covariance(self, robust: bool = False) -> np.ndarray:
+        """:attr:`covariance` (or the sandwich) with the unidentified parameters' rows and columns
+        0: draws from it move only along the directions the information identifies."""
+        cov = self.covariance_robust if robust else self.covariance
+        lost = ~np.isfinite(np.diag(cov))
+        out = np.where(np.isfinite(cov), cov, 0.0)
+        out[lost, :] = out[:, lost] = 0.0
+        return out
 
     def coefficients(self, names) -> np.ndarray:
         """The centre of the individual stage as coefficients in the order of stage 1's ``names``:
@@ -615,8 +845,7 @@ class MixingStage:
         """The covariance of :meth:`coefficients` (stage 1's order)."""
         order = [*self.fixed_names, *(population_name(label) for label in self.components)]
         idx = [order.index(name) for name in names]
-        cov = self.covariance_robust if robust else self.covariance
-        return cov[np.ix_(idx, idx)]
+        return self.draw_covariance(robust)[np.ix_(idx, idx)]
 
     def table(self, robust: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Names (the Bayesian tier's: the fixed ``alpha``/``beta``, ``mu[c]``, ``sigma[c]``, and
@@ -643,7 +872,10 @@ class MixingStage:
                 names.append(f"corr[{labels[c]}, {labels[r]}]")
         J = np.vstack([J, *rows]) if rows else J
         cov = self.covariance_robust if robust else self.covariance
-        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, cov, J), 0.0, None))
+        lost = ~np.isfinite(np.diag(cov))
+        finite = np.where(np.isfinite(cov), cov, 0.0)
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, finite, J), 0.0, None))
+        se[(J[:, lost] != 0).any(axis=1)] = np.inf
         return names, np.array(estimate), se
 
 
@@ -654,7 +886,9 @@ def mixing_stage(mp: MixingProblem, learnt: dict, components, n_points: int, ind
                        mu=learnt["mu"], cov=learnt["cov"], correlated=mp.correlated,
                        information=learnt["information"], outer=learnt["outer"], ess=learnt["ess"],
                        loglik=learnt["loglik"], nit=int(learnt["nit"]), converged=bool(learnt["converged"]),
-                       n_points=int(n_points), individuals=tuple(individuals), at_floor=learnt["at_floor"])
+                       n_points=int(n_points), individuals=tuple(individuals), at_floor=learnt["at_floor"],
+                       method=learnt["method"], mc_shift=float(learnt["mc_shift"]),
+                       information_kind=learnt["information_kind"])
 
 
 def saved_mixing(group: xr.Dataset) -> MixingStage:
@@ -667,4 +901,7 @@ def saved_mixing(group: xr.Dataset) -> MixingStage:
                        ess=group["ess"].values, loglik=float(attrs["loglik"]), nit=int(attrs["iterations"]),
                        converged=bool(attrs["converged"]), n_points=int(attrs["n_points"]),
                        individuals=tuple(group[MIXING_INDIVIDUAL].values.tolist()),
-                       at_floor=group["at_floor"].values.astype(bool))
+                       at_floor=group["at_floor"].values.astype(bool),
+                       method=str(attrs.get("method", "importance")),
+                       mc_shift=float(attrs.get("mc_shift", 0.0)),
+                       information_kind=str(attrs.get("information_kind", "louis")))

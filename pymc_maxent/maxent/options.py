@@ -116,15 +116,14 @@ class SupportOptions(_Options):
     centre_noise : bool
         The noise term sees the features centred within each situation (default): no estimate
         depends on where an attribute's origin lies.
-    individual_support : "learn", "default", "select", float, array or None
-        Stage 2's pooling. ``"learn"`` (opt-in, see below): a normal reference for the noise on each
+    individual_support : "learn", "fixed", "select", float, array or None
+        Stage 2's pooling. ``"learn"`` (the default): a normal reference for the noise on each
         individual's moments whose covariance, the mixing distribution's ``Σ``, is learnt with
-        ``μ`` and the fixed coefficients by maximum marginal likelihood
+        ``μ`` and the fixed coefficients by maximum penalised marginal likelihood
         (:mod:`~pymc_maxent.maxent.mixing`). Else a noise support as the design note has it
-        (:func:`~pymc_maxent.maxent.supports.group_support`: ``"default"``, 3 points on
-        ``±1/√n_i``, the default; a width; an array; None), or ``"select"``: the width by
-        held-out log score. Learnt pooling is not the default yet: its mixing loop can stop at its
-        iteration limit (warned) on realistic panels and costs 50-90x the fixed rule.
+        (:func:`~pymc_maxent.maxent.supports.group_support`: ``"fixed"``, 3 points on
+        ``±1/√n_i``, the note's rule, also spelt ``"default"``, its earlier name; a width; an
+        array; None), or ``"select"``: the width by held-out log score.
     situation_support : "default", float or array
         Stage 3's (``MXL-4``).
     """
@@ -135,7 +134,7 @@ class SupportOptions(_Options):
     pi0: object = None
     p0: object = None
     centre_noise: bool = True
-    individual_support: object = "default"
+    individual_support: object = "learn"
     situation_support: object = "default"
 
     def population(self) -> dict:

@@ -303,9 +303,7 @@ class MaxEntResult(CachedEvaluator):
         if not self.population_stage.converged:
             parts.append(f"population stage NOT converged: {self.population_stage.message}")
         if self.learnt:
-            mix = self.mixing_stage
-            parts.append(f"mixing distribution learnt from {mix.n_individuals} individuals in {mix.nit} "
-                         f"iterations{'' if mix.converged else ' (NOT converged)'}")
+            parts.append(self.mixing_stage.describe())
         if self.has_stage("situation"):
             sit = self.situation_stage
             worst = int(np.argmax(sit.violation)) if len(sit.violation) else 0
@@ -331,7 +329,8 @@ class MaxEntResult(CachedEvaluator):
         if self.learnt:
             mix = self.mixing_stage
             out |= {"mixing_converged": mix.converged, "mixing_iterations": mix.nit,
-                    "mixing_individuals": mix.n_individuals,
+                    "mixing_individuals": mix.n_individuals, "mixing_identified": mix.identified,
+                    "mixing_method": mix.method, "mixing_mc_shift": mix.mc_shift,
                     "mixing_ess_min": float(mix.ess.min(initial=np.inf))}
         if self.has_stage("situation"):
             sit = self.situation_stage
@@ -1068,7 +1067,7 @@ class MaxEntResult(CachedEvaluator):
         """Draws of the mixing stage's ``(fixed, μ, Σ)`` from their asymptotic normal, as the
         centre's multipliers ``(n, C)``, ``μ`` and ``σ`` (``(n, R)``; ``σ`` of a draw's ``Σ``)."""
         mix = self.mixing_stage
-        cov = mix.covariance_robust if robust else mix.covariance
+        cov = mix.draw_covariance(robust)
         nf, R = len(mix.fixed), len(mix.mu)
         centre = np.concatenate([mix.fixed, mix.mu, [mix.cov[r, c] for r, c in mix.pairs]])
         h = rng.multivariate_normal(centre, cov, size=n, method="eigh")

@@ -281,11 +281,15 @@ def make_supports(
     )
 
 
+#: Names of the design note's rule, 3 points on ``±1/√n_i`` (``"default"``: its earlier name).
+FIXED_RULE = ("fixed", "default")
+
+
 def group_support(individual_support, n_situations: np.ndarray, name: str = "individual_support"):
     """``(base support, per-group scale)`` of the error supports of stages 2 and 3.
 
-    ``"default"``: 3 points on ``±1/√n_i`` (note §3); a positive number ``c``: 3 points on
-    ``±c/√n_i``; an array: that support for every individual; None: no noise term. ``name``:
+    ``"fixed"`` (or ``"default"``, its earlier name): 3 points on ``±1/√n_i`` (note §3); a
+    positive number ``c``: 3 points on ``±c/√n_i``; an array: that support for every individual; None: no noise term. ``name``:
     the argument named in the messages (stage 3 passes ``"situation_support"``).
 
     Raises
@@ -306,8 +310,8 @@ def group_support(individual_support, n_situations: np.ndarray, name: str = "ind
     if individual_support is None:
         return None, np.ones_like(n)
     if isinstance(individual_support, str):
-        if individual_support != "default":
-            raise MaxEntError(f'{name} must be "default", a positive width, an array of '
+        if individual_support not in FIXED_RULE:
+            raise MaxEntError(f'{name} must be "fixed", a positive width, an array of '
                               f"support points or None; got {individual_support!r}")
         return np.array([-1.0, 0.0, 1.0]), 1.0 / np.sqrt(n)
     if np.ndim(individual_support) == 0:
