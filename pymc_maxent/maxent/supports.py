@@ -289,8 +289,9 @@ def group_support(individual_support, n_situations: np.ndarray, name: str = "ind
     """``(base support, per-group scale)`` of the error supports of stages 2 and 3.
 
     ``"fixed"`` (or ``"default"``, its earlier name): 3 points on ``±1/√n_i`` (note §3); a
-    positive number ``c``: 3 points on ``±c/√n_i``; an array: that support for every individual; None: no noise term. ``name``:
-    the argument named in the messages (stage 3 passes ``"situation_support"``).
+    positive number ``c``: 3 points on ``±c/√n_i``; an array: that support for every individual;
+    None: no noise term. ``name``: the argument named in the messages (stage 3 passes
+    ``"situation_support"``).
 
     Raises
     ------
