@@ -163,12 +163,17 @@ def individual_information_gain(fit, data: ChoiceData | None = None, *, paramete
     choices narrowed and moved the posterior of ``θ_i`` from the population distribution; it is
     in nats of another space and needs draws of ``θ_i``, which a MaxEnt fit does not have.
 
+    ``p⁰`` is the fit's prediction for a newcomer. For a MaxEnt fit with the fixed rule that is
+    stage 1's ``p̂``, so ``KL_i`` equals the fit's ``kl_individual``; with learnt pooling it is
+    the integral over the mixing distribution, while ``kl_individual`` is measured from
+    ``p⁰`` at ``μ`` (stage 2's reference).
+
     Examples
     --------
     >>> import numpy as np, pymc_maxent as pmx
     >>> from pymc_maxent.diagnostics import individual_information_gain
     >>> data, _ = pmx.simulate_choices("MXL-1", n_individuals=20, n_situations=8, seed=2)
-    >>> fit = pmx.fit_maxent(data, tier="MXL-1")
+    >>> fit = pmx.fit_maxent(data, tier="MXL-1", individual_support="fixed")
     >>> info = individual_information_gain(fit)
     >>> dict(info["kl_nats"].sizes), bool(np.allclose(info["kl_nats"], fit.kl_individual))
     ({'individual': 20}, True)

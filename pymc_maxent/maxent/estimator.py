@@ -604,7 +604,8 @@ def learnt_individuals(data, resolved, population: PopulationStage, solver: Solv
         present = np.sort(chosen)
     learnt = learn_mixing(learn_on, tol=solver.mixing_tol, maxiter=solver.mixing_maxiter,
                           n_points=solver.mixing_points, chunk=chunks.individual_chunk,
-                          solve={"tol": solver.tol, "maxiter": solver.maxiter})
+                          solve={"tol": solver.tol, "maxiter": solver.maxiter},
+                          keys=data.individuals[present].tolist())
     stage = mixing_stage(learn_on, learnt, resolved.random_labels, solver.mixing_points,
                          data.individuals[present].tolist())
     if not stage.converged:

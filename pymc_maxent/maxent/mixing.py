@@ -31,6 +31,7 @@ from the outer product of the individuals' scores where that is not positive def
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -64,6 +65,9 @@ BOUNDARY_PENALTY = 0.75
 #: many standard errors per parameter (root mean square); else the points decide it more than the
 #: data do (a few points carry each individual's weight) and the Laplace estimate is kept.
 MC_SHIFT_LIMIT = 0.5
+#: The Laplace phase's tolerance as a share of ``mixing_tol``: its end is the importance points'
+#: centre, so a loose end would let round-off move the final estimate by a share of ``tol``.
+LAPLACE_TOL_SHARE = 0.1
 #: Passes of the importance-sampled phase (each re-centres the points on the last estimate's
 #: modes), and the move (standard errors per parameter, root mean square) below which they stop
 #: early. A fixed count, not a tolerance of the order of the Monte Carlo error, so that the
@@ -188,13 +192,19 @@ class _Points:
     fixed_information: np.ndarray
 
 
-def shifted_points(n_groups: int, n_points: int, dim: int, seed: int = 0) -> np.ndarray:
+def shifted_points(n_groups: int, n_points: int, dim: int, seed: int = 0, keys=None) -> np.ndarray:
     """Uniform points ``(group, point, dim)``: one scrambled Sobol set, shifted modulo 1 by a
     seeded uniform vector per group (a Cranley-Patterson rotation), so that each group's
     integral is a randomised quasi-Monte Carlo estimate independent of the others' (their errors
-    average out over individuals rather than add up)."""
+    average out over individuals rather than add up). With ``keys`` (a label per group) each
+    shift is seeded by its group's label, not its position: the points, and so the estimates,
+    do not depend on the order of the individuals."""
     base = qmc.Sobol(dim, scramble=True, rng=seed).random(2 ** int(np.ceil(np.log2(n_points))))[:n_points]
-    shift = np.random.default_rng(seed).random((n_groups, 1, dim))
+    if keys is None:
+        shift = np.random.default_rng(seed).random((n_groups, 1, dim))
+    else:
+        shift = np.array([np.random.default_rng([seed, zlib.crc32(str(key).encode())]).random((1, dim))
+                          for key in keys])
     return (base[None] + shift) % 1.0
 
 
@@ -613,7 +623,8 @@ def importance_mixing(mp: MixingProblem, fixed, mu, cov, floor, delta, *, tol: f
 
 
 def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_points: int = 128,
-                 chunk: int = 4096, seed: int = 0, cells: int = 1 << 20, solve: dict | None = None) -> dict:
+                 chunk: int = 4096, seed: int = 0, cells: int = 1 << 20, solve: dict | None = None,
+                 keys=None) -> dict:
     """``(f, μ, Σ)`` by maximum penalised marginal likelihood: first under each individual's
     Laplace approximation (:func:`laplace_mixing`, deterministic), then importance-sampled
     (:func:`importance_mixing`, ``n_points`` per individual around their modes), twice: the
@@ -636,10 +647,10 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_p
     fixed, mu, cov = mp.beta_fixed.copy(), mp.beta_random.copy(), start_covariance(mp)
     floor = VARIANCE_FLOOR * np.diag(cov)
     fixed, mu, cov, solved, nit, converged = laplace_mixing(mp, fixed, mu, cov, floor,
-                                                            tol=tol, maxiter=maxiter,
+                                                            tol=LAPLACE_TOL_SHARE * tol, maxiter=maxiter,
                                                             solve=solve, chunk=chunk)
     laplace = (fixed, mu, cov)
-    z = shifted_points(b.n_groups, n_points, b.R + 1, seed)
+    z = shifted_points(b.n_groups, n_points, b.R + 1, seed, keys)
     delta, previous, mc_shift = solved["delta"], _hyper_vector(fixed, mu, cov, mp.correlated), np.inf
     for _ in range(IMPORTANCE_PASSES):
         fixed, mu, cov, points, n, ok = importance_mixing(mp, fixed, mu, cov, floor, delta, tol=tol,
