@@ -265,8 +265,8 @@ PANEL_TITLES = {
                    "means (correlation over individuals; rmse_sd: RMSE of the difference in posterior SDs; "
                    "*_sd: SD of the estimates over individuals) and each against the true beta_i "
                    "(truth_rmse_sd: RMSE of the error in the estimator's own SDs)",
-    "population": "simulated panel, population: posterior mu and sigma against MaxEnt's mean and SD of its "
-                  "beta_i (shrunk toward the population, like posterior means), and the truth",
+    "population": "simulated panel, population: posterior mu and sigma against MaxEnt's learnt mixing "
+                  "distribution, and the truth",
 }
 
 

@@ -441,7 +441,7 @@ def run_panel(settings: PanelSettings | None = None, *, log: Callable[[str], Non
     the posterior means and the RMSE of their difference in posterior SDs, by
     :func:`~pymc_maxent.diagnostics.compare_individuals`; then each estimator's correlation
     with the true ``β_i`` and the RMSE of its error in its own SDs); ``population`` (``mu`` and
-    ``sigma``: the posterior's, MaxEnt's mean and SD of its ``β_i``, and the truth). Figure
+    ``sigma``: the posterior's, MaxEnt's learnt mixing distribution's, and the truth). Figure
     ``individual_coefficients``: MaxEnt's ``β_i`` against the posterior means.
 
     Examples

@@ -42,6 +42,7 @@ from pymc_maxent.maxent.moments import (
     Moment,
     MomentSet,
     default_moments,
+    moment_sequence,
     population_name,
     population_spec,
     twin_moments,
@@ -141,7 +142,7 @@ class MaxEntEstimator:
         _, supports, chunks = split_options(None, support_options, chunk_options, **settings)
         self.data = data
         self.model, self.containers = model_containers(data, model)
-        moments = default_moments(data, reference) if moments is None else list(moments)
+        moments = default_moments(data, reference) if moments is None else list(moment_sequence(moments))
         self.moments = MomentSet(moments, data, self.containers)
         self.supports = make_supports(np.asarray(data.available), **supports.population())
         self.centre_noise = check_centre_noise(supports.centre_noise, self.supports.error is not None)
@@ -454,7 +455,7 @@ def _has_random(spec: ModelSpec) -> bool:
 
 
 # ---------------------------------------------------------------------- stages 2 and 3
-#: ``individual_support`` of the learnt pooling (opt-in).
+#: ``individual_support`` of the learnt pooling (the default at the mixed tiers).
 LEARN = "learn"
 
 

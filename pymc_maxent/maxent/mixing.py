@@ -143,7 +143,8 @@ class MixingProblem:
         b = self.problem
         rows = np.concatenate([b.rows_of(g) for g in groups])
         local = np.repeat(np.arange(len(groups)), b.n_situations[groups])
-        sub = dataclasses.replace(b, G=b.G[rows], G_noise=b.G[rows], log_p0=b.log_p0[rows],
+        G_noise = b.G[rows] if b.G_noise is b.G else b.G_noise[rows]  # stage 3 reads its centring
+        sub = dataclasses.replace(b, G=b.G[rows], G_noise=G_noise, log_p0=b.log_p0[rows],
                                   chosen=b.chosen[rows], available=b.available[rows], group=local,
                                   n_groups=len(groups), scale=np.ones(len(groups)))
         return dataclasses.replace(self, problem=sub, F=self.F[rows])
@@ -168,8 +169,7 @@ def mixing_problem(data, spec, resolved, problem: GroupProblem, names, beta) -> 
                           "(individual_support='fixed')")
     position = {name: k for k, name in enumerate(names)}
     fixed_names = tuple(population_name(label) for label in fixed)
-    base = dataclasses.replace(problem, support=None, G_noise=problem.G, precision=None,
-                               scale=np.ones(problem.n_groups))
+    base = dataclasses.replace(problem, support=None, precision=None, scale=np.ones(problem.n_groups))
     return MixingProblem(problem=base, F=G_all[..., [labels.index(label) for label in fixed]],
                          beta_random=np.array([beta[position[population_name(label)]]
                                                for label in resolved.random_labels]),
@@ -646,9 +646,9 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_p
     solve = solve or {}
     fixed, mu, cov = mp.beta_fixed.copy(), mp.beta_random.copy(), start_covariance(mp)
     floor = VARIANCE_FLOOR * np.diag(cov)
-    fixed, mu, cov, solved, nit, converged = laplace_mixing(mp, fixed, mu, cov, floor,
-                                                            tol=LAPLACE_TOL_SHARE * tol, maxiter=maxiter,
-                                                            solve=solve, chunk=chunk)
+    fixed, mu, cov, solved, nit, laplace_converged = laplace_mixing(mp, fixed, mu, cov, floor,
+                                                                    tol=LAPLACE_TOL_SHARE * tol,
+                                                                    maxiter=maxiter, solve=solve, chunk=chunk)
     laplace = (fixed, mu, cov)
     z = shifted_points(b.n_groups, n_points, b.R + 1, seed, keys)
     delta, previous, mc_shift = solved["delta"], _hyper_vector(fixed, mu, cov, mp.correlated), np.inf
@@ -662,9 +662,9 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_p
         previous = current
         if mc_shift <= IMPORTANCE_TOL:
             break
-    method = "importance"
+    method, converged = "importance", ok  # the Laplace phase only started it
     if mc_shift > MC_SHIFT_LIMIT or not ok:
-        (fixed, mu, cov), method = laplace, "laplace"
+        (fixed, mu, cov), method, converged = laplace, "laplace", laplace_converged
         solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta, **solve)
         points = importance_points(mp, mu - solved["delta"], _proposal_covariance(solved["hessian"]), fixed,
                                    mu, cov, z, cells)

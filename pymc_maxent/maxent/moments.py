@@ -301,6 +301,31 @@ def default_moments(data: ChoiceData, reference=None) -> list[Moment]:
     return [*moments, AlternativeShares(reference)]
 
 
+def moment_sequence(moments) -> tuple:
+    """``moments`` as a tuple of :class:`Moment` (one given alone is wrapped).
+
+    Raises
+    ------
+    SpecificationError
+        A string (a tier's name given where moments go), something not iterable, or an element
+        that is not a :class:`Moment`.
+    """
+    if isinstance(moments, str):
+        raise SpecificationError(f"moments must be a sequence of Moment objects; got the string {moments!r}: "
+                                 f"a tier is passed by name, tier={moments!r}")
+    if isinstance(moments, Moment):
+        return (moments,)
+    try:
+        moments = tuple(moments)
+    except TypeError:
+        raise SpecificationError(f"moments must be a sequence of Moment objects; got {moments!r}") from None
+    stray = [m for m in moments if not isinstance(m, Moment)]
+    if stray:
+        raise SpecificationError("moments must be Moment objects (Revenue, AttributeSums, AlternativeShares, "
+                                 f"CrossMoments, Constraint); got {stray[0]!r}")
+    return moments
+
+
 class MomentSet:
     """The resolved moments of one problem: labels, and the feature graphs.
 
@@ -324,9 +349,9 @@ class MomentSet:
     """
 
     def __init__(self, moments: Sequence[Moment], data: ChoiceData, containers):
-        if not moments:
+        self.moments = moment_sequence(moments)
+        if not self.moments:
             raise MaxEntError("no moment constraints given")
-        self.moments = tuple(moments)
         self.standard = [m.resolve(data) for m in self.moments if not isinstance(m, Constraint)]
         self.user = [m for m in self.moments if isinstance(m, Constraint)]
         self.terms = [t for r in self.standard for t in r.terms]

@@ -63,10 +63,11 @@ class SolverOptions(_Options):
     check_separation : bool
         Count the individuals whose own choices are separated (one small LP each).
     mixing_tol : float
-        Learnt pooling (``individual_support="learn"``): the mixing distribution's iterations stop
-        when no parameter moves by more than this many of its standard errors.
+        Learnt pooling (``individual_support="learn"``): the mixing distribution's Newton
+        iterations stop when no parameter moves by more than this many of its standard errors
+        (its Laplace phase at a tenth of that).
     mixing_maxiter : int
-        Its iterations at most.
+        Iterations of each of its phases at most.
     mixing_points : int
         Importance (quasi-Monte Carlo) points per individual of its marginal likelihood.
     mixing_individuals : int

@@ -502,7 +502,9 @@ class MaxEntResult(CachedEvaluator):
     # ------------------------------------------------------------------ stage 1: tables and draws
     def summary(self) -> pd.DataFrame:
         """Stage 1's estimates (``−λ``), standard errors (inverse Hessian and sandwich), z and
-        p-values, indexed by parameter name."""
+        p-values, indexed by parameter name, beside the moment each multiplier enforces: GME as
+        written, which :meth:`predict` and :meth:`parameter_draws` use. :meth:`estimates` is
+        centred on the bias-corrected estimate instead (and keeps GME's as ``gme``)."""
         z = self.beta / np.where(self.se > 0, self.se, np.nan)
         return pd.DataFrame({"moment": self.labels, "estimate": self.beta, "se": self.se,
                              "se_robust": self.se_robust, "z": z, "p_value": 2 * stats.norm.sf(np.abs(z))},
@@ -910,7 +912,7 @@ class MaxEntResult(CachedEvaluator):
         maximum marginal likelihood, with standard errors from its observed information
         (``se_robust``: the sandwich over individuals); they estimate what the posterior's
         ``mu``, ``sigma`` and ``corr`` do. With a given individual support
-        (``individual_support="default"``, a width, an array, None or ``"select"``): stage 1's
+        (``individual_support="fixed"``, a width, an array, None or ``"select"``): stage 1's
         fixed ``alpha`` / ``beta``, then ``mu`` and ``sigma`` as the mean and SD of the (shrunk)
         individual estimates and ``corr`` their correlations, with normal-theory SEs of those
         sample moments over individuals (``σ/√I``, ``σ/√(2(I−1))``, ``(1 − r²)/√(I − 3)``) that
