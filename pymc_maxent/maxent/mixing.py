@@ -518,24 +518,23 @@ def laplace_mixing(mp: MixingProblem, fixed, mu, cov, floor, *, tol: float, maxi
     while nit < maxiter:
         nit += 1
         x1, _, d1 = image(x, delta)
-        x2, _, d2 = image(x1, d1)
+        x2, s2, d2 = image(x1, d1)
         r, v = x1 - x, x2 - 2 * x1 + x
         alpha = min(-np.sqrt((r @ r) / max(v @ v, 1e-300)), -1.0)
         candidate = x - 2 * alpha * r + alpha**2 * v
-        x3, s3, d3 = image(x2, d2)
-        information = _complete_metric(len(delta), s3.fixed_information,
+        information = _complete_metric(len(delta), s2.fixed_information,
                                        _laplace_parts(x, nf, R, correlated)[2], correlated)
 
         def moved(a, b, information=information):
             return _change(_hyper_vector(*_laplace_parts(a, nf, R, correlated), correlated),
                            _hyper_vector(*_laplace_parts(b, nf, R, correlated), correlated), information)
 
-        try:  # SQUAREM's stabilised extrapolation, kept where it does not raise the map's residual
-            x4, s4, d4 = image(candidate, d2)
-            better = moved(candidate, x4) <= moved(x2, x3)
+        try:  # SQUAREM's stabilised extrapolation, kept where its residual is below the last map's
+            x3, s3, d3 = image(candidate, d2)
+            better = moved(candidate, x3) <= moved(x1, x2)
         except (np.linalg.LinAlgError, FloatingPointError):
             better = False
-        new, new_delta, last = (x4, d4, s4) if better else (x3, d3, s3)
+        new, new_delta, last = (x3, d3, s3) if better else (x2, d2, s2)
         change = moved(x, new)
         x, delta = new, new_delta
         if change <= tol:
