@@ -149,13 +149,22 @@ class GroupProblem:
         order, starts = self._order
         return order[starts[g]:starts[g + 1]]
 
+    def rows_of_groups(self, ids: np.ndarray) -> np.ndarray:
+        """The situations of groups ``ids``, group after group (``rows_of`` of each, concatenated,
+        without a Python loop over the groups)."""
+        order, starts = self._order
+        ids = np.asarray(ids, dtype=int)
+        counts = starts[ids + 1] - starts[ids]
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return order[np.repeat(starts[ids], counts) + offsets]
+
     def with_support(self, support) -> GroupProblem:
         """The same problem with another base support (the width search)."""
         return dataclasses.replace(self, support=support)
 
     def chunk(self, ids: np.ndarray) -> GroupChunk:
         """The situations of groups ``ids`` (each with at least one situation)."""
-        rows = np.concatenate([self.rows_of(g) for g in ids])
+        rows = self.rows_of_groups(ids)
         counts = self.n_situations[ids]
         local = np.repeat(np.arange(len(ids)), counts)
         u = None if self.support is None else self.support[None, :] * self.scale[ids][local][:, None]

@@ -141,7 +141,7 @@ class MixingProblem:
     def subset(self, groups: np.ndarray) -> MixingProblem:
         """The problem of individuals ``groups`` alone (renumbered ``0..len(groups)-1``)."""
         b = self.problem
-        rows = np.concatenate([b.rows_of(g) for g in groups])
+        rows = b.rows_of_groups(groups)
         local = np.repeat(np.arange(len(groups)), b.n_situations[groups])
         G_noise = b.G[rows] if b.G_noise is b.G else b.G_noise[rows]  # stage 3 reads its centring
         sub = dataclasses.replace(b, G=b.G[rows], G_noise=G_noise, log_p0=b.log_p0[rows],
@@ -223,7 +223,7 @@ def _proposal(mode, V, mu, cov, u):
     own_points = mode[:, None, :] + np.matmul(z[:, :Q - n_prior] * scale[..., None], L.transpose(0, 2, 1))
     theta = np.concatenate([own_points, mu + z[:, Q - n_prior:] @ Lp.T], axis=1)
     own = _log_student(theta - mode[:, None, :], L, PROPOSAL_DOF)
-    prior = _log_normal(theta - mu, np.broadcast_to(Lp, L.shape))
+    prior = _log_normal(theta - mu, Lp)
     share = n_prior / Q
     return theta, np.logaddexp(np.log1p(-share) + own, np.log(share) + prior)
 
@@ -238,11 +238,12 @@ def _log_student(d, L, dof: float) -> np.ndarray:
 
 
 def _log_normal(d, L) -> np.ndarray:
-    """``ln N(d; 0, LL')`` for points ``d`` (I, Q, R) and factors ``L`` (I, R, R) or (R, R)."""
-    L = np.broadcast_to(L, (d.shape[0], *L.shape[-2:]))
-    x = np.matmul(d, np.linalg.inv(L).transpose(0, 2, 1))
-    logdet = np.log(np.einsum("irr->ir", L)).sum(axis=1)
-    return -0.5 * (x**2).sum(axis=-1) - logdet[:, None] - 0.5 * d.shape[-1] * np.log(2 * np.pi)
+    """``ln N(d; 0, LL')`` for points ``d`` (I, Q, R) and factors ``L``, one per individual
+    (I, R, R) or one for all (R, R)."""
+    x = np.matmul(d, np.swapaxes(np.linalg.inv(L), -1, -2))
+    logdet = np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
+    logdet = logdet[:, None] if np.ndim(logdet) else logdet
+    return -0.5 * (x**2).sum(axis=-1) - logdet - 0.5 * d.shape[-1] * np.log(2 * np.pi)
 
 
 def importance_points(mp: MixingProblem, mode, V, fixed, mu, cov, z, chunk: int, proposal=None) -> _Points:
@@ -255,12 +256,12 @@ def importance_points(mp: MixingProblem, mode, V, fixed, mu, cov, z, chunk: int,
     nf = mp.F.shape[-1]
     base, score, info = np.empty((I, Q)), np.zeros((I, Q, nf)), np.zeros((nf, nf))
     log_p0 = mp.log_prior(fixed, mu)
-    prior = _log_normal(theta - mu, np.broadcast_to(np.linalg.cholesky(cov), (I, len(mu), len(mu))))
+    prior = _log_normal(theta - mu, np.linalg.cholesky(cov))
     per_individual = Q * b.available.shape[1] * max(1.0, float(b.n_situations.mean()))
     step = max(1, int(chunk // per_individual))
     for s in range(0, I, step):
         ids = np.arange(s, min(s + step, I))
-        rows = np.concatenate([b.rows_of(g) for g in ids])
+        rows = b.rows_of_groups(ids)
         local = np.repeat(np.arange(len(ids)), b.n_situations[ids])
         starts, n = _starts(local), np.arange(len(rows))
         G, F, chosen = b.G[rows], mp.F[rows], b.chosen[rows]
@@ -323,12 +324,6 @@ def _pack(mu, cov, correlated: bool):
     return np.concatenate([mu, L[np.tril_indices(len(mu))]])
 
 
-def _prior_log_density(theta, mu, L) -> np.ndarray:
-    """``ln N(θ_iq; μ, LL')`` (I, Q)."""
-    x = (theta - mu) @ np.linalg.inv(L).T
-    return -0.5 * (x**2).sum(axis=-1) - np.log(np.diag(L)).sum() - 0.5 * len(mu) * np.log(2 * np.pi)
-
-
 # ---------------------------------------------------------------------- the standard errors
 def _directions(R: int, correlated: bool) -> list[tuple[int, int]]:
     """The free elements of ``Σ``: its diagonal, or its lower triangle, as ``(r, s)``, r ≥ s."""
@@ -341,7 +336,7 @@ def _direction_matrix(R: int, r: int, s: int) -> np.ndarray:
     return E
 
 
-def _complete_scores(points: _Points, w, mu, cov, pairs) -> np.ndarray:
+def _complete_scores(points: _Points, mu, cov, pairs) -> np.ndarray:
     """Each point's complete-data score ``(I, Q, P)``: fixed components, ``μ``, ``Σ``'s free
     elements (``½ K_rr``, ``K_rs`` with ``K = Σ⁻¹(dd' − Σ)Σ⁻¹``)."""
     P_inv = np.linalg.inv(cov)
@@ -359,8 +354,8 @@ def hyper_information(points: _Points, mu, cov, correlated: bool):
     information (Louis' first term), at the points' weights."""
     I, R = points.theta.shape[0], len(mu)
     pairs = _directions(R, correlated)
-    w = _weights(points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov)))
-    c = _complete_scores(points, w, mu, cov, pairs)
+    w = _weights(points.base + _log_normal(points.theta - mu, np.linalg.cholesky(cov)))
+    c = _complete_scores(points, mu, cov, pairs)
     P = c.shape[-1]
     cbar = np.einsum("iq,iqp->ip", w, c)
     spread = (c * w[..., None]).reshape(-1, P).T @ c.reshape(-1, P) - cbar.T @ cbar
@@ -547,7 +542,7 @@ def laplace_mixing(mp: MixingProblem, fixed, mu, cov, floor, *, tol: float, maxi
 def _penalised_loglik(points: _Points, mu, cov) -> float:
     """The importance-sampled marginal log-likelihood (less ``n ln Q``) plus ``c ln|Σ|``."""
     L = np.linalg.cholesky(cov)
-    log_w = points.base + _prior_log_density(points.theta, mu, L)
+    log_w = points.base + _log_normal(points.theta - mu, L)
     return float(logsumexp(log_w, axis=1).sum()) + 2 * BOUNDARY_PENALTY * float(np.log(np.diag(L)).sum())
 
 
@@ -664,15 +659,15 @@ def learn_mixing(mp: MixingProblem, *, tol: float = 0.02, maxiter: int = 50, n_p
     method, converged = "importance", ok  # the Laplace phase only started it
     if mc_shift > MC_SHIFT_LIMIT or not ok:
         (fixed, mu, cov), method, converged = laplace, "laplace", laplace_converged
-        solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta, **solve)
+    solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta, **solve)
+    if method == "laplace":  # the points around the Laplace estimate's modes, for its information
         points = importance_points(mp, mu - solved["delta"], _proposal_covariance(solved["hessian"]), fixed,
                                    mu, cov, z, cells)
     information, outer, scores, _ = hyper_information(points, mu, cov, mp.correlated)
     kind = "louis"
     if np.linalg.eigvalsh(jacobi_scaled(information)[0])[0] <= 0:  # not at the importance-sampled maximum
         information, kind = outer, "outer product"  # of the individuals' scores (BHHH)
-    solved = solve_groups(mp.individual_problem(fixed, mu, cov), chunk_size=chunk, x0=delta, **solve)
-    log_w = points.base + _prior_log_density(points.theta, mu, np.linalg.cholesky(cov))
+    log_w = points.base + _log_normal(points.theta - mu, np.linalg.cholesky(cov))
     w = _weights(log_w)
     loglik = float((logsumexp(log_w, axis=1) - np.log(n_points)).sum())
     return {"fixed": fixed, "mu": mu, "cov": cov, "information": information, "outer": outer,

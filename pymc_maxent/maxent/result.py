@@ -155,8 +155,10 @@ class MaxEntResult(CachedEvaluator):
         for stage in self.stages[1:]:
             if stage.level == level:
                 return stage
-        raise MaxEntError(f"this MaxEnt fit ({self.tier}) has no {level} stage: fit a mixed tier "
-                          f"({'MXL-4' if level == 'situation' else 'MXL-1 to MXL-4'}) for it")
+        how = {"situation": "fit MXL-4 for it", "mixing": "its individual pooling was given, not learnt "
+               "(individual_support='learn', the default at the mixed tiers, learns it)"}
+        raise MaxEntError(f"this MaxEnt fit ({self.tier}) has no {level} stage: "
+                          f"{how.get(level, 'fit a mixed tier (MXL-1 to MXL-4) for it')}")
 
     def has_stage(self, level: str) -> bool:
         return any(stage.level == level for stage in self.stages[1:])
